@@ -1,0 +1,109 @@
+"""The inbound envelope: the one contract every connector produces and the normalizer consumes."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+# Fixed namespace so that uuid5(channel, external id) is stable across processes and releases.
+ENVELOPE_NAMESPACE = uuid.UUID("6f1c2a7e-3b0d-5c9e-9a51-8c2f4e0b7d13")
+
+
+def nfc(value: str) -> str:
+    """Return ``value`` in Unicode NFC: customer text is stored composed, never decomposed."""
+    return unicodedata.normalize("NFC", value)
+
+
+def _nfc_opt(value: str | None) -> str | None:
+    return None if value is None else nfc(value)
+
+
+NfcStr = Annotated[str, AfterValidator(nfc)]
+OptNfcStr = Annotated[str | None, AfterValidator(_nfc_opt)]
+
+
+def envelope_id(channel: str, external_id: str) -> uuid.UUID:
+    """The envelope id of a provider message: stable for the same (channel, external id)."""
+    return uuid.uuid5(ENVELOPE_NAMESPACE, f"{channel}\x1f{external_id}")
+
+
+class Sender(BaseModel):
+    """Who wrote the message, as the channel identifies them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: OptNfcStr = None
+    company: OptNfcStr = None
+    email: str | None = None
+    phone: str | None = None
+    platform_user_id: str | None = None
+
+
+class Attachment(BaseModel):
+    """A file that came with a message; the bytes live where ``stored_at`` says."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: NfcStr
+    content_type: str
+    size: int = Field(ge=0)
+    sha256: str
+    stored_at: str | None = None
+
+
+class InboundEnvelope(BaseModel):
+    """One customer message from any channel, exactly as the bus carries it on ``cskh.inbound``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: uuid.UUID
+    channel: str = Field(min_length=1, max_length=32)
+    external_id: str = Field(min_length=1, max_length=512)
+    thread_key: str = Field(min_length=1, max_length=512)
+    received_at: AwareDatetime
+    sent_at: AwareDatetime
+    sender: Sender
+    subject: OptNfcStr = None
+    text: NfcStr = ""
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    in_reply_to: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        channel: str,
+        external_id: str,
+        thread_key: str,
+        received_at: datetime,
+        sent_at: datetime | None = None,
+        sender: Sender,
+        subject: str | None = None,
+        text: str = "",
+        html: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        in_reply_to: str | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> InboundEnvelope:
+        """Build an envelope whose id is derived from ``channel`` and ``external_id``."""
+        return cls(
+            id=envelope_id(channel, external_id),
+            channel=channel,
+            external_id=external_id,
+            thread_key=thread_key,
+            received_at=received_at,
+            sent_at=sent_at or received_at,
+            sender=sender,
+            subject=subject,
+            text=text,
+            html=html,
+            attachments=attachments,
+            in_reply_to=in_reply_to,
+            raw=raw or {},
+        )

@@ -1,0 +1,721 @@
+#!/usr/bin/env bash
+# Test services for cskh-inbox: a single-node KRaft Kafka broker and a
+# dedicated PostgreSQL cluster, both on 127.0.0.1, both started by this
+# script (no docker, nothing installed by hand).
+#
+#   deploy/services.sh up     [kafka] [postgres]   start (idempotent), write .services/env
+#   deploy/services.sh down   [kafka] [postgres]   stop
+#   deploy/services.sh status [kafka] [postgres]   show what runs
+#   deploy/services.sh env                          print .services/env
+#
+# No service name means both. Everything (jars, Kafka data and logs, pid
+# files, the env file) lives in <repo>/.services/; PostgreSQL's cluster is
+# Debian's `pg_createcluster <ver> cskh` (data in /var/lib/postgresql/<ver>/cskh).
+#
+# .services/env holds `export` lines for the services that are up:
+#   CSKH_TEST_KAFKA=127.0.0.1:<port>
+#   CSKH_TEST_POSTGRES_DSN=postgresql://cskh:cskh@127.0.0.1:<port>/postgres
+#
+# Failure handling: with CI=true a service that cannot be installed or
+# started makes `up` exit non-zero. Otherwise a warning goes to stderr, the
+# service's line is left out of .services/env (so its tests skip) and `up`
+# exits 0.
+#
+# Knobs (environment):
+#   CSKH_TEST_KAFKA_PORT            19092  PLAINTEXT listener
+#   CSKH_TEST_KAFKA_CONTROLLER_PORT 19093  KRaft CONTROLLER listener
+#   CSKH_TEST_KAFKA_HEAP            "-Xms256m -Xmx512m"
+#   CSKH_TEST_PG_PORT               55432
+#   CSKH_TEST_SERVICES_TIMEOUT      90     seconds to wait for a service to answer
+set -euo pipefail
+
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO="$(cd -- "$SCRIPT_DIR/.." && pwd -P)"
+SVC="$REPO/.services"
+ENV_FILE="$SVC/env"
+
+KAFKA_PORT="${CSKH_TEST_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${CSKH_TEST_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_HEAP="${CSKH_TEST_KAFKA_HEAP:--Xms256m -Xmx512m}"
+PG_PORT="${CSKH_TEST_PG_PORT:-55432}"
+PG_CLUSTER="cskh"
+PG_USER="cskh"
+PG_PASSWORD="cskh"
+TIMEOUT="${CSKH_TEST_SERVICES_TIMEOUT:-90}"
+
+KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
+KAFKA_DIR="$SVC/kafka"
+KAFKA_JARS="$KAFKA_DIR/jars"
+KAFKA_JARS_STAMP="$KAFKA_DIR/jars.stamp"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_LOGS="$KAFKA_DIR/logs"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+KAFKA_LOG4J="$KAFKA_DIR/log4j2.properties"
+KAFKA_PIDFILE="$KAFKA_DIR/kafka.pid"
+KAFKA_CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+
+JAVA="${JAVA:-}"
+APT_UPDATED=0
+
+# ---------------------------------------------------------------- helpers
+
+say()  { printf '[services] %s\n' "$*"; }
+warn() { printf '[services] WARNING: %s\n' "$*" >&2; }
+err()  { printf '[services] ERROR: %s\n' "$*" >&2; }
+is_ci() { case "${CI:-}" in true|TRUE|True|1|yes) return 0 ;; *) return 1 ;; esac; }
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+now() { date +%s; }
+
+python_bin() {
+    # The system interpreter is enough (the probes use the stdlib only) and
+    # avoids pyenv shims picking up a .python-version file.
+    if [[ -x /usr/bin/python3 ]]; then echo /usr/bin/python3
+    elif command -v python3 >/dev/null 2>&1; then command -v python3
+    elif [[ -x "$REPO/.venv/bin/python" ]]; then echo "$REPO/.venv/bin/python"
+    else return 1; fi
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Pid of the process listening on 127.0.0.1:$1 (empty when unknown).
+port_owner() {
+    command -v ss >/dev/null 2>&1 || return 0
+    ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+cmdline_of() {
+    if [[ -r "/proc/$1/cmdline" ]]; then tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; fi
+}
+
+apt_install() {
+    if ! is_root; then
+        err "cannot install $* (not root); install it and run again"
+        return 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        err "cannot install $* (no apt-get)"
+        return 1
+    fi
+    mkdir -p "$SVC"
+    local log="$SVC/apt.log"
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ "$APT_UPDATED" -eq 0 ]]; then
+        say "apt-get update"
+        if ! apt-get -o DPkg::Lock::Timeout=300 update -q >>"$log" 2>&1; then
+            tail -n 20 "$log" >&2; err "apt-get update failed (log: $log)"; return 1
+        fi
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    if ! apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "$@" >>"$log" 2>&1 9>&-; then
+        tail -n 20 "$log" >&2; err "apt-get install $* failed (log: $log)"; return 1
+    fi
+}
+
+java_major() {  # major version of the java binary $1 (8, 11, 17, ...)
+    local v
+    v="$("$1" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)"
+    v="${v#1.}"
+    v="${v%%[.+-]*}"
+    echo "${v:-0}"
+}
+
+ensure_java() {
+    [[ -n "$JAVA" ]] && return 0
+    local cand
+    for cand in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java 2>/dev/null || true)" \
+                /usr/lib/jvm/java-17-openjdk-amd64/bin/java /usr/lib/jvm/java-17-openjdk-*/bin/java \
+                /usr/lib/jvm/java-21-openjdk-*/bin/java; do
+        [[ -n "$cand" && -x "$cand" ]] || continue
+        if (( $(java_major "$cand" || echo 0) >= 17 )); then JAVA="$cand"; return 0; fi
+    done
+    apt_install openjdk-17-jre-headless || return 1
+    for cand in /usr/lib/jvm/java-17-openjdk-*/bin/java; do
+        [[ -x "$cand" ]] && { JAVA="$cand"; return 0; }
+    done
+    err "no Java >= 17 found after installing openjdk-17-jre-headless"
+    return 1
+}
+
+# ------------------------------------------------------------------ kafka
+
+ensure_kafka_jars() {
+    local want
+    want="$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
+    if [[ -f "$KAFKA_JARS_STAMP" && "$(cat "$KAFKA_JARS_STAMP")" == "$want" ]] \
+        && compgen -G "$KAFKA_JARS/kafka_2.13-*.jar" >/dev/null; then
+        return 0
+    fi
+    if ! command -v mvn >/dev/null 2>&1; then
+        apt_install maven || return 1
+    fi
+    say "kafka: fetching broker jars with Maven (deploy/kafka/pom.xml -> .services/kafka/jars)"
+    local t0 tmp="$KAFKA_DIR/jars.tmp" log="$KAFKA_DIR/mvn.log"
+    t0="$(now)"
+    rm -rf "$tmp"
+    # JAVA_HOME for mvn: the Java we run Kafka with.
+    if ! JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$JAVA")")")" \
+        mvn -B -q -f "$KAFKA_POM" dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$tmp" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        err "kafka: Maven could not fetch the broker (log: $log)"
+        rm -rf "$tmp"
+        return 1
+    fi
+    rm -rf "$KAFKA_JARS" "$SCRIPT_DIR/kafka/target"
+    mv "$tmp" "$KAFKA_JARS"
+    echo "$want" >"$KAFKA_JARS_STAMP"
+    say "kafka: $(find "$KAFKA_JARS" -name '*.jar' | wc -l) jars fetched in $(( $(now) - t0 ))s"
+}
+
+write_kafka_config() {
+    mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
+    cat >"$KAFKA_PROPS.tmp" <<EOF
+# Written by deploy/services.sh; edits are overwritten on the next start.
+# One combined broker+controller KRaft node for tests, on loopback only.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT}
+listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${KAFKA_DATA}
+
+num.partitions=4
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+
+# small machine (2 cores): few threads, small segments, short retention
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+background.threads=4
+log.segment.bytes=16777216
+log.retention.hours=24
+log.retention.check.interval.ms=300000
+EOF
+    mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
+
+    cat >"$KAFKA_LOG4J" <<'EOF'
+# Written by deploy/services.sh. Broker log: .services/kafka/logs/server.log
+status = warn
+name = cskh-test-kafka
+
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.filePattern = ${sys:kafka.logs.dir}/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = WARN
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+EOF
+}
+
+kafka_cluster_id() {
+    if [[ ! -s "$KAFKA_CLUSTER_ID_FILE" ]]; then
+        # Same shape as org.apache.kafka.common.Uuid.randomUuid().toString():
+        # 16 random bytes, URL-safe base64 without padding, not starting with '-'.
+        "$(python_bin)" - >"$KAFKA_CLUSTER_ID_FILE.tmp" <<'PY'
+import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break
+PY
+        mv "$KAFKA_CLUSTER_ID_FILE.tmp" "$KAFKA_CLUSTER_ID_FILE"
+    fi
+    cat "$KAFKA_CLUSTER_ID_FILE"
+}
+
+# Format the KRaft log dir unless it already belongs to this cluster/node.
+ensure_kafka_storage() {
+    local cid meta have_cid have_node
+    cid="$(kafka_cluster_id)"
+    meta="$KAFKA_DATA/meta.properties"
+    if [[ -f "$meta" ]]; then
+        have_cid="$(sed -n 's/^cluster\.id=//p' "$meta")"
+        have_node="$(sed -n 's/^node\.id=//p' "$meta")"
+        if [[ "$have_cid" == "$cid" && "$have_node" == "1" ]] \
+            && [[ -d "$KAFKA_DATA/__cluster_metadata-0" ]]; then
+            return 0
+        fi
+        warn "kafka: $KAFKA_DATA belongs to another cluster/node (cluster.id=$have_cid node.id=$have_node); wiping it"
+    fi
+    rm -rf "$KAFKA_DATA"
+    mkdir -p "$KAFKA_DATA"
+    say "kafka: formatting KRaft storage (cluster.id=$cid)"
+    if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="file:$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_LOGS" \
+        -cp "$KAFKA_JARS/*" kafka.tools.StorageTool format \
+        -t "$cid" -c "$KAFKA_PROPS" >"$KAFKA_LOGS/format.out" 2>&1; then
+        cat "$KAFKA_LOGS/format.out" >&2
+        err "kafka: storage format failed"
+        return 1
+    fi
+}
+
+# Pid of our broker, from the pid file or from the port owner; empty if none.
+# A stale pid file (machine restart, pid reused) is removed.
+kafka_pid() {
+    local pid=""
+    if [[ -f "$KAFKA_PIDFILE" ]]; then
+        pid="$(cat "$KAFKA_PIDFILE" 2>/dev/null || true)"
+        if [[ -n "$pid" ]] && cmdline_of "$pid" | grep -qF "kafka.Kafka $KAFKA_PROPS"; then
+            echo "$pid"; return 0
+        fi
+        rm -f "$KAFKA_PIDFILE"
+    fi
+    pid="$(port_owner "$KAFKA_PORT")"
+    if [[ -n "$pid" ]] && cmdline_of "$pid" | grep -qF "kafka.Kafka $KAFKA_PROPS"; then
+        echo "$pid" >"$KAFKA_PIDFILE"
+        echo "$pid"
+    fi
+}
+
+# Protocol-level probe: a Metadata (v4) request must list at least one broker,
+# i.e. the broker is registered with the controller and unfenced.
+kafka_probe() {
+    local py
+    py="$(python_bin)" || { port_open "$KAFKA_PORT"; return; }
+    "$py" - "$KAFKA_PORT" <<'PY'
+import socket, struct, sys
+
+def recvn(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3) as s:
+        s.settimeout(3)
+        client = b"cskh-probe"
+        # request header v1: api_key=3 (Metadata), api_version=4, correlation id, client id
+        # body v4: topics = [] (none), allow_auto_topic_creation = false
+        msg = struct.pack(">hhih", 3, 4, 7, len(client)) + client + struct.pack(">ib", 0, 0)
+        s.sendall(struct.pack(">i", len(msg)) + msg)
+        (size,) = struct.unpack(">i", recvn(s, 4))
+        data = recvn(s, size)
+        corr, _throttle, brokers = struct.unpack(">iii", data[:12])
+        sys.exit(0 if corr == 7 and brokers >= 1 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+kafka_healthy() {
+    [[ -n "$(kafka_pid)" ]] && kafka_probe
+}
+
+kafka_wait() {  # $1 = pid; wait until the broker answers or dies
+    local pid="$1" deadline=$(( $(now) + TIMEOUT ))
+    while (( $(now) < deadline )); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            err "kafka: broker exited during start-up; last lines of its logs:"
+            tail -n 25 "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
+            return 1
+        fi
+        if kafka_probe; then return 0; fi
+        sleep 0.5
+    done
+    err "kafka: broker did not answer within ${TIMEOUT}s; last lines of its log:"
+    tail -n 25 "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
+    return 1
+}
+
+kafka_stop() {
+    local pid
+    pid="$(kafka_pid)"
+    if [[ -z "$pid" ]]; then rm -f "$KAFKA_PIDFILE"; return 0; fi
+    say "kafka: stopping (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.25
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "kafka: still running after 30s, killing pid $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+    fi
+    rm -f "$KAFKA_PIDFILE"
+}
+
+kafka_up() {
+    mkdir -p "$KAFKA_DIR" "$KAFKA_LOGS"
+    local pid t0
+    t0="$(now)"
+    pid="$(kafka_pid)"
+    if [[ -n "$pid" ]]; then
+        if kafka_probe || kafka_wait "$pid"; then
+            say "kafka: already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
+            return 0
+        fi
+        warn "kafka: pid $pid does not answer; restarting it"
+        kafka_stop
+    fi
+    local p owner
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+        if port_open "$p"; then
+            owner="$(port_owner "$p")"
+            err "kafka: port 127.0.0.1:$p is taken by another process${owner:+ (pid $owner: $(cmdline_of "$owner" | cut -c1-160))}; stop it or set CSKH_TEST_KAFKA_PORT / CSKH_TEST_KAFKA_CONTROLLER_PORT"
+            return 1
+        fi
+    done
+
+    ensure_java || return 1
+    ensure_kafka_jars || return 1
+    write_kafka_config
+    ensure_kafka_storage || return 1
+
+    say "kafka: starting broker on 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)"
+    # shellcheck disable=SC2086  # KAFKA_HEAP is a list of JVM flags
+    (
+        cd "$KAFKA_DIR"
+        exec 9>&-  # do not hand the services.sh lock to the broker
+        exec setsid nohup "$JAVA" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+            -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+            -Dlog4j2.configurationFile="file:$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_LOGS" \
+            -cp "$KAFKA_JARS/*" kafka.Kafka "$KAFKA_PROPS" \
+            >"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null
+    ) &
+    pid=$!
+    echo "$pid" >"$KAFKA_PIDFILE"
+    if ! kafka_wait "$pid"; then
+        kafka_stop
+        return 1
+    fi
+    say "kafka: up (pid $pid) on 127.0.0.1:$KAFKA_PORT in $(( $(now) - t0 ))s"
+}
+
+kafka_status() {
+    local pid
+    pid="$(kafka_pid)"
+    if [[ -z "$pid" ]]; then
+        echo "kafka:    stopped"
+    elif kafka_probe; then
+        echo "kafka:    running (pid $pid) 127.0.0.1:$KAFKA_PORT, data $KAFKA_DATA"
+    else
+        echo "kafka:    process $pid exists but the broker does not answer on 127.0.0.1:$KAFKA_PORT"
+    fi
+}
+
+# --------------------------------------------------------------- postgres
+
+pg_installed() {
+    command -v pg_ctlcluster >/dev/null 2>&1 && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+}
+
+pg_newest_version() {
+    local d
+    for d in /usr/lib/postgresql/*/bin/postgres; do
+        [[ -x "$d" ]] && basename "$(dirname "$(dirname "$d")")"
+    done | sort -V | tail -n1
+}
+
+# Version of our existing cluster (if any, and if its server binaries exist).
+pg_cluster_version() {
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    local v
+    for v in $(pg_lsclusters -h 2>/dev/null | awk -v c="$PG_CLUSTER" '$2 == c {print $1}'); do
+        if [[ -x "/usr/lib/postgresql/$v/bin/postgres" ]]; then echo "$v"; return 0; fi
+    done
+}
+
+pg_cluster_status() {  # online / down / empty
+    pg_lsclusters -h 2>/dev/null | awk -v v="$1" -v c="$PG_CLUSTER" '$1 == v && $2 == c {print $4}'
+}
+
+pg_psql_admin() {  # psql as the postgres superuser over the unix socket
+    runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres
+}
+
+pg_login_ok() {
+    PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=3 psql -X -q -w -h 127.0.0.1 -p "$PG_PORT" \
+        -U "$PG_USER" -d postgres -tAc 'select 1' >/dev/null 2>&1
+}
+
+pg_healthy() {
+    command -v psql >/dev/null 2>&1 && pg_login_ok
+}
+
+pg_create_cluster() {
+    local ver="$1"
+    say "postgres: creating cluster $ver/$PG_CLUSTER on port $PG_PORT"
+    pg_createcluster "$ver" "$PG_CLUSTER" --port "$PG_PORT" --start-conf=manual \
+        --locale=C.UTF-8 --encoding=UTF8 \
+        -- --auth-local=peer --auth-host=scram-sha-256 >"$SVC/pg_createcluster.log" 2>&1 || {
+            cat "$SVC/pg_createcluster.log" >&2
+            err "postgres: pg_createcluster failed"
+            return 1
+        }
+}
+
+# Settings for the test cluster, (re)written before every start; conf.d is
+# read after postgresql.conf, so these win.
+pg_write_conf() {  # $1 = version
+    local ver="$1" confdir="/etc/postgresql/$1/$PG_CLUSTER"
+    [[ -d "$confdir" ]] || return 1
+    if ! grep -Eq "^[[:space:]]*include_dir[[:space:]]*=?[[:space:]]*'conf\.d'" "$confdir/postgresql.conf"; then
+        echo "include_dir = 'conf.d'" >>"$confdir/postgresql.conf"
+    fi
+    mkdir -p "$confdir/conf.d"
+    cat >"$confdir/conf.d/90-cskh-tests.conf" <<'EOF'
+# Written by deploy/services.sh: a throw-away cluster for the test suite.
+listen_addresses = '127.0.0.1'
+max_connections = 200
+password_encryption = 'scram-sha-256'
+# no crash safety needed for test data; makes CREATE/DROP DATABASE fast
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    chown -R postgres:postgres "$confdir/conf.d"
+}
+
+pg_start() {  # $1 = version
+    local ver="$1"
+    pg_write_conf "$ver" || return 1
+    install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+    # 9>&-: the postmaster must not inherit the services.sh lock
+    if ! pg_ctlcluster "$ver" "$PG_CLUSTER" start >"$SVC/pg_start.log" 2>&1 9>&-; then
+        cat "$SVC/pg_start.log" >&2
+        return 1
+    fi
+}
+
+# Start the cluster if needed, wait for it, make the role, check a login.
+# Returns 2 when the port belongs to someone else (recreating would not help).
+pg_bring_up() {  # $1 = version
+    local ver="$1"
+    if [[ "$(pg_cluster_status "$ver")" != online ]]; then
+        if port_open "$PG_PORT"; then
+            local owner
+            owner="$(port_owner "$PG_PORT")"
+            err "postgres: port 127.0.0.1:$PG_PORT is taken by another process${owner:+ (pid $owner: $(cmdline_of "$owner" | cut -c1-160))}; set CSKH_TEST_PG_PORT"
+            return 2
+        fi
+        say "postgres: starting cluster $ver/$PG_CLUSTER"
+        pg_start "$ver" || { err "postgres: cluster $ver/$PG_CLUSTER does not start"; return 1; }
+    fi
+
+    local deadline=$(( $(now) + TIMEOUT ))
+    until pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; do
+        if (( $(now) >= deadline )); then
+            err "postgres: not accepting connections on 127.0.0.1:$PG_PORT after ${TIMEOUT}s"
+            return 1
+        fi
+        sleep 0.3
+    done
+
+    # Role for the tests (they create and drop their own databases).
+    pg_psql_admin <<SQL || { err "postgres: could not create role $PG_USER"; return 1; }
+DO \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
+        CREATE ROLE $PG_USER LOGIN SUPERUSER CREATEDB PASSWORD '$PG_PASSWORD';
+    ELSE
+        ALTER ROLE $PG_USER LOGIN SUPERUSER CREATEDB PASSWORD '$PG_PASSWORD';
+    END IF;
+END
+\$\$;
+SQL
+    if ! pg_login_ok; then
+        err "postgres: cannot log in as $PG_USER over TCP on 127.0.0.1:$PG_PORT"
+        return 1
+    fi
+}
+
+pg_up() {
+    mkdir -p "$SVC"
+    local t0 ver
+    t0="$(now)"
+    if pg_healthy; then
+        say "postgres: already running on 127.0.0.1:$PG_PORT"
+        return 0
+    fi
+    if ! is_root; then
+        err "postgres: managing the cluster needs root (pg_ctlcluster / runuser postgres)"
+        return 1
+    fi
+    if ! pg_installed; then
+        apt_install postgresql || return 1
+    fi
+    command -v psql >/dev/null 2>&1 || apt_install postgresql-client || return 1
+
+    ver="$(pg_cluster_version)"
+    if [[ -z "$ver" ]]; then
+        ver="$(pg_newest_version)"
+        [[ -n "$ver" ]] || { err "postgres: no server binaries under /usr/lib/postgresql"; return 1; }
+        pg_create_cluster "$ver" || return 1
+    fi
+
+    # The port may have changed since the cluster was made.
+    local have_port
+    have_port="$(pg_conftool -s "$ver" "$PG_CLUSTER" show port 2>/dev/null || true)"
+    if [[ "$have_port" != "$PG_PORT" ]]; then
+        say "postgres: moving cluster $ver/$PG_CLUSTER from port ${have_port:-?} to $PG_PORT"
+        if [[ "$(pg_cluster_status "$ver")" == online ]]; then
+            pg_ctlcluster "$ver" "$PG_CLUSTER" stop -m fast || true
+        fi
+        pg_conftool "$ver" "$PG_CLUSTER" set port "$PG_PORT"
+    fi
+
+    local rc=0
+    pg_bring_up "$ver" || rc=$?
+    if [[ $rc -eq 2 ]]; then return 1; fi
+    if [[ $rc -ne 0 ]]; then
+        # A test cluster holds nothing worth keeping: rebuild it once.
+        warn "postgres: cluster $ver/$PG_CLUSTER is unusable; dropping and recreating it"
+        pg_dropcluster --stop "$ver" "$PG_CLUSTER" >/dev/null 2>&1 || true
+        pg_create_cluster "$ver" || return 1
+        pg_bring_up "$ver" || return 1
+    fi
+    say "postgres: up (cluster $ver/$PG_CLUSTER) on 127.0.0.1:$PG_PORT in $(( $(now) - t0 ))s"
+}
+
+pg_down() {
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    local v
+    for v in $(pg_lsclusters -h 2>/dev/null | awk -v c="$PG_CLUSTER" '$2 == c && $4 == "online" {print $1}'); do
+        say "postgres: stopping cluster $v/$PG_CLUSTER"
+        pg_ctlcluster "$v" "$PG_CLUSTER" stop -m fast || warn "postgres: stop of $v/$PG_CLUSTER failed"
+    done
+}
+
+pg_status() {
+    local v st
+    v="$(pg_cluster_version)"
+    if [[ -z "$v" ]]; then
+        echo "postgres: no cluster '$PG_CLUSTER'"
+        return 0
+    fi
+    st="$(pg_cluster_status "$v")"
+    if [[ "$st" == online ]] && pg_healthy; then
+        echo "postgres: running (cluster $v/$PG_CLUSTER) 127.0.0.1:$PG_PORT, user $PG_USER"
+    else
+        echo "postgres: ${st:-down} (cluster $v/$PG_CLUSTER, port $PG_PORT)"
+    fi
+}
+
+# ------------------------------------------------------------ env file
+
+write_env() {
+    mkdir -p "$SVC"
+    {
+        echo "# Written by deploy/services.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ): the test services that are up."
+        echo "# Use: . .services/env"
+        if kafka_healthy; then
+            echo "export CSKH_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
+        fi
+        if pg_healthy; then
+            echo "export CSKH_TEST_POSTGRES_DSN=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+        fi
+    } >"$ENV_FILE.tmp"
+    mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# ----------------------------------------------------------------- main
+
+usage() {
+    echo "usage: $0 up|down|status|env [kafka] [postgres]" >&2
+    exit 2
+}
+
+lock() {
+    mkdir -p "$SVC"
+    exec 9>"$SVC/.lock"
+    if ! flock -w 300 9; then
+        err "another deploy/services.sh holds $SVC/.lock"
+        exit 1
+    fi
+}
+
+main() {
+    [[ $# -ge 1 ]] || usage
+    local cmd="$1"; shift
+    local names=("$@") n
+    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres)
+    for n in "${names[@]}"; do
+        case "$n" in kafka|postgres) ;; *) err "unknown service '$n'"; usage ;; esac
+    done
+
+    case "$cmd" in
+        up)
+            lock
+            local failed=() rc
+            for n in "${names[@]}"; do
+                # A subshell with -e in force: any unexpected failure inside
+                # the service's start-up counts as that service failing.
+                set +e
+                ( set -e; if [[ "$n" == kafka ]]; then kafka_up; else pg_up; fi )
+                rc=$?
+                set -e
+                [[ $rc -eq 0 ]] || failed+=("$n")
+            done
+            write_env
+            say "env file $ENV_FILE:"
+            grep '^export' "$ENV_FILE" | sed 's/^/[services]   /' || say "  (no service is up)"
+            if [[ ${#failed[@]} -gt 0 ]]; then
+                if is_ci; then
+                    err "could not start: ${failed[*]} (CI=true, so this is fatal)"
+                    exit 1
+                fi
+                warn "could not start: ${failed[*]}; their tests will be skipped (with CI=true this would fail)"
+            fi
+            ;;
+        down)
+            lock
+            for n in "${names[@]}"; do
+                if [[ "$n" == kafka ]]; then kafka_stop; else pg_down; fi
+            done
+            write_env
+            ;;
+        status)
+            for n in "${names[@]}"; do
+                if [[ "$n" == kafka ]]; then kafka_status; else pg_status; fi
+            done
+            ;;
+        env)
+            if [[ -f "$ENV_FILE" ]]; then cat "$ENV_FILE"; fi
+            ;;
+        *) usage ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,332 @@
+"""The embedded bus: a durable, partitioned log in a SQLite file.
+
+Appends from many coroutines are grouped into one transaction (group commit) by a single
+writer task, so a burst of webhooks costs one fsync, not one each. Consumers read through
+their own connection (WAL lets them read while the writer writes) and are woken as soon as
+the writer commits. Members of one consumer group in this process share the partitions;
+the embedded bus does not coordinate groups across processes (run one ``cskh serve``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import sqlite3
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
+from storage.metrics import BUS_APPENDED
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS bus_log (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+        key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL, ts INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition, "offset")) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS bus_partitions (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS bus_offsets (
+        grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID""",
+)
+
+TopicPartition = tuple[str, int]
+
+
+def partition_for(key: bytes | None, partitions: int, counter: itertools.count[int]) -> int:
+    """The partition of a key: stable for a key, round robin without one."""
+    if key is None:
+        return next(counter) % partitions
+    return zlib.crc32(key) % partitions
+
+
+@dataclass(slots=True)
+class _Append:
+    records: Sequence[OutgoingRecord]
+    done: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _Commit:
+    group: str
+    offsets: dict[TopicPartition, int]
+    done: asyncio.Future[None]
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=FULL")
+    await conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class EmbeddedBus:
+    """The ``Bus`` backed by a SQLite file (``path``) with ``partitions`` per topic."""
+
+    def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000) -> None:
+        self._path = path
+        self._partitions = partitions
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Append | _Commit] = asyncio.Queue()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._rr = itertools.count()
+        self._appended = asyncio.Event()
+        self._groups: dict[str, list[EmbeddedConsumer]] = {}
+        self._closed = True
+
+    @property
+    def partitions(self) -> int:
+        """Partitions per topic."""
+        return self._partitions
+
+    async def start(self) -> None:
+        """Open the file, create the log tables if missing and start the writer."""
+        try:
+            self._writer = await _connect(self._path)
+            self._reader = await _connect(self._path)
+            for statement in _SCHEMA:
+                await self._writer.execute(statement)
+        except sqlite3.Error as exc:
+            raise BusUnavailable(f"cannot open the embedded log: {exc}") from exc
+        self._closed = False
+        self._task = asyncio.create_task(self._write_loop(), name="embedded-bus-writer")
+
+    async def close(self) -> None:
+        """Finish pending writes, then close. Later sends raise ``BusUnavailable``."""
+        self._closed = True
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    async def ping(self) -> None:
+        """Raise ``BusUnavailable`` unless the log file answers."""
+        if self._closed or self._reader is None:
+            raise BusUnavailable("embedded bus is closed")
+        try:
+            await self._reader.execute("SELECT 1 FROM bus_partitions LIMIT 1")
+        except sqlite3.Error as exc:
+            raise BusUnavailable(str(exc)) from exc
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        """Durably append ``records`` in one group commit; raise ``BusUnavailable`` on failure."""
+        if not records:
+            return
+        if self._closed:
+            raise BusUnavailable("embedded bus is closed")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Append(records, done))
+        await done
+
+    def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
+        """A member of ``group`` reading ``topics``."""
+        return EmbeddedConsumer(self, group, tuple(topics))
+
+    # -- writer ---------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            ops: list[_Append | _Commit] = [first]
+            size = len(first.records) if isinstance(first, _Append) else 1
+            while size < self._max_batch and not self._queue.empty():
+                op = self._queue.get_nowait()
+                ops.append(op)
+                size += len(op.records) if isinstance(op, _Append) else 1
+            try:
+                await self._write(ops)
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                error = BusUnavailable(f"embedded log write failed: {exc}")
+                for op in ops:
+                    if not op.done.done():
+                        op.done.set_exception(error)
+            else:
+                for op in ops:
+                    if not op.done.done():
+                        op.done.set_result(None)
+                woken, self._appended = self._appended, asyncio.Event()
+                woken.set()
+            finally:
+                for _ in ops:
+                    self._queue.task_done()
+
+    async def _write(self, ops: list[_Append | _Commit]) -> None:
+        conn = self._writer
+        assert conn is not None
+        now_ms = int(time.time() * 1000)
+        rows: list[tuple[str, int, int, bytes | None, bytes, str, int]] = []
+        commits: list[tuple[str, str, int, int]] = []
+        placed: list[tuple[str, int, OutgoingRecord]] = []
+        for op in ops:
+            if isinstance(op, _Commit):
+                commits.extend((op.group, t, p, o) for (t, p), o in op.offsets.items())
+            else:
+                for rec in op.records:
+                    placed.append((rec.topic, partition_for(rec.key, self._partitions, self._rr),
+                                   rec))
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            next_offsets: dict[TopicPartition, int] = {}
+            for topic, partition in {(t, p) for t, p, _ in placed}:
+                cur = await conn.execute(
+                    "SELECT next_offset FROM bus_partitions WHERE topic=? AND partition=?",
+                    (topic, partition),
+                )
+                row = await cur.fetchone()
+                next_offsets[(topic, partition)] = int(row[0]) if row else 0
+            for topic, partition, rec in placed:
+                offset = next_offsets[(topic, partition)]
+                next_offsets[(topic, partition)] = offset + 1
+                headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers])
+                rows.append((topic, partition, offset, rec.key, rec.value, headers, now_ms))
+            if rows:
+                await conn.executemany(
+                    'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                await conn.executemany(
+                    "INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (?, ?, ?) "
+                    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset",
+                    [(t, p, o) for (t, p), o in next_offsets.items()],
+                )
+            if commits:
+                await conn.executemany(
+                    'INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (?, ?, ?, ?) '
+                    'ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"',
+                    commits,
+                )
+            await conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            raise
+        for topic, _, _, _, _, _, _ in rows:
+            BUS_APPENDED.labels(topic).inc()
+
+    # -- consumer support -----------------------------------------------------------------
+
+    def _join(self, member: EmbeddedConsumer) -> None:
+        self._groups.setdefault(member.group, []).append(member)
+
+    def _leave(self, member: EmbeddedConsumer) -> None:
+        members = self._groups.get(member.group, [])
+        if member in members:
+            members.remove(member)
+
+    def _assignment(self, member: EmbeddedConsumer) -> tuple[TopicPartition, ...]:
+        members = self._groups.get(member.group, [member])
+        index = members.index(member)
+        pairs = [(t, p) for t in sorted(member.topics) for p in range(self._partitions)]
+        return tuple(tp for i, tp in enumerate(pairs) if i % len(members) == index)
+
+    async def _committed(
+        self, group: str, tps: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        conn = self._reader
+        if conn is None:
+            raise BusUnavailable("embedded bus is closed")
+        result = {tp: 0 for tp in tps}
+        cur = await conn.execute('SELECT topic, partition, "offset" FROM bus_offsets WHERE grp=?',
+                                 (group,))
+        for topic, partition, offset in await cur.fetchall():
+            if (topic, partition) in result:
+                result[(topic, partition)] = int(offset)
+        return result
+
+    async def _read(self, positions: dict[TopicPartition, int], limit: int) -> list[Record]:
+        conn = self._reader
+        if conn is None:
+            raise BusUnavailable("embedded bus is closed")
+        per_partition = max(1, -(-limit // max(1, len(positions))))
+        out: list[Record] = []
+        for (topic, partition), offset in positions.items():
+            cur = await conn.execute(
+                'SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
+                'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?',
+                (topic, partition, offset, per_partition),
+            )
+            for off, key, value, headers, ts in await cur.fetchall():
+                out.append(Record(
+                    topic=topic, partition=partition, offset=int(off), key=key, value=value,
+                    headers=tuple((k, v.encode("latin-1")) for k, v in json.loads(headers)),
+                    timestamp_ms=int(ts),
+                ))
+        return out
+
+    async def _commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
+        if self._closed and self._task is None:
+            raise BusUnavailable("embedded bus is closed")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Commit(group, offsets, done))
+        await done
+
+
+class EmbeddedConsumer:
+    """A member of an embedded consumer group."""
+
+    def __init__(self, bus: EmbeddedBus, group: str, topics: tuple[str, ...]) -> None:
+        self._bus = bus
+        self.group = group
+        self.topics = topics
+        self._assigned: tuple[TopicPartition, ...] = ()
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        self._bus._join(self)
+
+    async def close(self) -> None:
+        self._bus._leave(self)
+
+    async def _sync_assignment(self) -> None:
+        assigned = self._bus._assignment(self)
+        if assigned != self._assigned:
+            self._assigned = assigned
+            self._positions = await self._bus._committed(self.group, assigned)
+
+    async def poll(self, max_records: int, max_wait: float) -> list[Record]:
+        deadline = time.monotonic() + max_wait
+        while True:
+            wake = self._bus._appended
+            await self._sync_assignment()
+            try:
+                records = await self._bus._read(self._positions, max_records)
+            except sqlite3.Error as exc:
+                raise BusUnavailable(str(exc)) from exc
+            if records:
+                for rec in records:
+                    self._positions[(rec.topic, rec.partition)] = rec.offset + 1
+                return records
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            # Appends by another process are not signalled; look again at least every 200 ms.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), min(remaining, 0.2))
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = (rec.topic, rec.partition)
+            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+        if offsets:
+            await self._bus._commit(self.group, offsets)
+
+    async def rewind(self) -> None:
+        self._positions = await self._bus._committed(self.group, self._assigned)

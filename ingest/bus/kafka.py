@@ -1,0 +1,181 @@
+"""The Kafka bus: aiokafka with an idempotent, acks=all producer and manual offset commits.
+
+Topic names on the broker are the logical names behind an optional prefix (tests use one per
+run so that they never see each other's records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
+from ingest.bus.topics import ALL_TOPICS
+from storage.metrics import BUS_APPENDED
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class KafkaBus:
+    """The ``Bus`` on a Kafka cluster at ``bootstrap`` (``host:port[,host:port]``)."""
+
+    def __init__(self, bootstrap: str, *, prefix: str = "", partitions: int = 4,
+                 replication: int = 1, linger_ms: int = 5, send_timeout: float = 10.0) -> None:
+        self._bootstrap = bootstrap
+        self._prefix = prefix
+        self._partitions = partitions
+        self._replication = replication
+        self._linger_ms = linger_ms
+        self._send_timeout = send_timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+
+    def physical(self, topic: str) -> str:
+        """The broker's name for logical ``topic``."""
+        return self._prefix + topic
+
+    def logical(self, topic: str) -> str:
+        """The logical name of broker topic ``topic``."""
+        return topic[len(self._prefix):] if topic.startswith(self._prefix) else topic
+
+    async def start(self) -> None:
+        """Connect, create the design's topics if missing, and start the producer."""
+        try:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                              request_timeout_ms=15000)
+            await self._admin.start()
+            await self.ensure_topics(ALL_TOPICS)
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=self._linger_ms,
+                request_timeout_ms=int(self._send_timeout * 1000),
+            )
+            await self._producer.start()
+        except (KafkaError, OSError) as exc:
+            await self.close()
+            raise BusUnavailable(f"cannot reach Kafka at {self._bootstrap}: {exc}") from exc
+
+    async def ensure_topics(self, topics: Sequence[str]) -> list[str]:
+        """Create whichever of ``topics`` the broker lacks; return the names created."""
+        assert self._admin is not None
+        existing = set(await self._admin.list_topics())
+        missing = [self.physical(t) for t in topics if self.physical(t) not in existing]
+        if not missing:
+            return []
+        response: Any = await self._admin.create_topics(
+            [NewTopic(name, self._partitions, self._replication) for name in missing]
+        )
+        for entry in getattr(response, "topic_errors", ()):
+            name, code = entry[0], entry[1]
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise BusUnavailable(f"cannot create topic {name}: error code {code}")
+        return missing
+
+    async def close(self) -> None:
+        """Flush and stop the producer and admin client."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def ping(self) -> None:
+        """Raise ``BusUnavailable`` unless the cluster answers a metadata request."""
+        if self._admin is None or self._producer is None:
+            raise BusUnavailable("Kafka bus is not started")
+        try:
+            await asyncio.wait_for(self._admin.list_topics(), 5)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"Kafka does not answer: {exc}") from exc
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send all records (batched by linger) and wait for every acknowledgement."""
+        producer = self._producer
+        if producer is None:
+            raise BusUnavailable("Kafka bus is not started")
+        try:
+            futures = [
+                await producer.send(self.physical(r.topic), value=r.value, key=r.key,
+                                    headers=list(r.headers))
+                for r in records
+            ]
+            await asyncio.wait_for(asyncio.gather(*futures), self._send_timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"Kafka did not acknowledge: {exc}") from exc
+        for r in records:
+            BUS_APPENDED.labels(r.topic).inc()
+
+    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+        """A member of consumer group ``group`` (prefixed like the topics)."""
+        return KafkaConsumer(self, group, tuple(topics))
+
+
+class KafkaConsumer:
+    """A Kafka consumer-group member that commits only what it is told to."""
+
+    def __init__(self, bus: KafkaBus, group: str, topics: tuple[str, ...]) -> None:
+        self._bus = bus
+        self._consumer = AIOKafkaConsumer(
+            *(bus.physical(t) for t in topics),
+            bootstrap_servers=bus._bootstrap,
+            group_id=bus.physical(group),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_interval_ms=300_000,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+        except (KafkaError, OSError) as exc:
+            raise BusUnavailable(f"cannot join the consumer group: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, max_records: int, max_wait: float) -> list[Record]:
+        try:
+            batches = await self._consumer.getmany(timeout_ms=int(max_wait * 1000),
+                                                   max_records=max_records)
+        except KafkaError as exc:
+            raise BusUnavailable(f"Kafka fetch failed: {exc}") from exc
+        out: list[Record] = []
+        for tp, messages in batches.items():
+            topic = self._bus.logical(tp.topic)
+            for m in messages:
+                out.append(Record(
+                    topic=topic, partition=tp.partition, offset=m.offset, key=m.key,
+                    value=m.value, headers=tuple((k, bytes(v)) for k, v in m.headers),
+                    timestamp_ms=m.timestamp,
+                ))
+        return out
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = TopicPartition(self._bus.physical(rec.topic), rec.partition)
+            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            # Typically a rebalance: the records will be redelivered and the effect is idempotent.
+            raise BusUnavailable(f"offset commit failed: {exc}") from exc
+
+    async def rewind(self) -> None:
+        for tp in self._consumer.assignment():
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)

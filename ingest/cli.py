@@ -1,0 +1,255 @@
+"""The ``cskh`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.logging import configure_logging
+from ingest.settings import ALL_ROLES, Role, Settings, load_settings
+from router.api import tickets_json
+from router.staff import (
+    ACTIVE_TICKET_STATUSES,
+    ROLES,
+    STATUSES,
+    StaffError,
+    add_staff,
+    set_status,
+)
+from storage.db import create_engine, is_sqlite, session_factory
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.models import Queue, Staff, Ticket, staff_queues
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A command that cannot do what was asked; printed without a traceback, exit 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    config: Path | None = getattr(args, "config", None)
+    return load_settings(config)
+
+
+async def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    engine = create_engine(settings.database_url)
+    try:
+        if is_sqlite(settings.database_url):
+            await upgrade(engine)
+        elif await current_revision(engine) != head_revision():
+            raise CliError("the database schema is not up to date: run `cskh migrate` first")
+        async with session_factory(engine)() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _print(args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        for line in lines:
+            print(line)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ingest.web.app import create_app  # the web stack is only needed by `serve`
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    roles: tuple[Role, ...] = tuple(args.role) if args.role else ALL_ROLES
+    app = create_app(settings, roles)
+    web.run_app(app, host=args.host or settings.http_host,
+                port=args.port if args.port is not None else settings.http_port,
+                shutdown_timeout=settings.shutdown_timeout, access_log=None, print=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def run() -> tuple[str | None, str | None]:
+        engine = create_engine(settings.database_url)
+        try:
+            before = await current_revision(engine)
+            return before, await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = asyncio.run(run())
+    _print(args, {"from": before, "to": after},
+           [f"schema: {before or 'empty'} -> {after}" if before != after
+            else f"schema already at {after}"])
+    return 0
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> Any:
+        return await add_staff(session, args.name, args.queue, capacity=args.capacity,
+                               role=args.role)
+
+    made = asyncio.run(_with_session(_settings(args), work))
+    _print(args, {"id": made.id, "name": made.name, "token": made.token},
+           [f"id: {made.id}", f"token: {made.token}",
+            "(the token is shown only now; store it safely)"])
+    return 0
+
+
+def cmd_staff_ls(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        staff = list(await session.scalars(select(Staff).order_by(Staff.id)))
+        loads = dict((await session.execute(
+            select(Ticket.assignee_id, func.count()).where(
+                Ticket.status.in_(ACTIVE_TICKET_STATUSES)).group_by(Ticket.assignee_id)
+        )).tuples().all())
+        return [{"id": s.id, "name": s.name, "role": s.role, "status": s.status,
+                 "capacity": s.capacity, "open_tickets": loads.get(s.id, 0),
+                 "queues": [q.name for q in s.queues]} for s in staff]
+
+    rows = asyncio.run(_with_session(_settings(args), work))
+    _print(args, rows, [f"{'ID':>4}  {'NAME':<24} {'ROLE':<6} {'STATUS':<7} {'LOAD':>9}  QUEUES"]
+           + [f"{r['id']:>4}  {r['name']:<24} {r['role']:<6} {r['status']:<7} "
+              f"{r['open_tickets']:>4}/{r['capacity']:<4}  {','.join(r['queues'])}"
+              for r in rows])
+    return 0
+
+
+def cmd_staff_set_status(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        staff = await set_status(session, args.name, args.status)
+        return {"id": staff.id, "name": staff.name, "status": staff.status}
+
+    row = asyncio.run(_with_session(_settings(args), work))
+    _print(args, row, [f"{row['name']}: {row['status']}"])
+    return 0
+
+
+def cmd_queue_ls(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        queues = list(await session.scalars(select(Queue).order_by(Queue.id)))
+        counts: dict[tuple[str | None, str], int] = {
+            (q, s): n for q, s, n in (await session.execute(
+                select(Ticket.queue, Ticket.status, func.count())
+                .group_by(Ticket.queue, Ticket.status))).tuples()
+        }
+        members: dict[int, int] = dict((await session.execute(
+            select(staff_queues.c.queue_id, func.count()).group_by(staff_queues.c.queue_id)
+        )).tuples().all())
+        return [{
+            "name": q.name,
+            "staff": members.get(q.id, 0),
+            "waiting": counts.get((q.name, "queued"), 0),
+            "open": sum(counts.get((q.name, s), 0) for s in ACTIVE_TICKET_STATUSES),
+            "resolved": counts.get((q.name, "resolved"), 0),
+        } for q in queues]
+
+    rows = asyncio.run(_with_session(_settings(args), work))
+    _print(args, rows, [f"{'QUEUE':<12} {'STAFF':>5} {'WAITING':>7} {'OPEN':>6} {'RESOLVED':>8}"]
+           + [f"{r['name']:<12} {r['staff']:>5} {r['waiting']:>7} {r['open']:>6} "
+              f"{r['resolved']:>8}" for r in rows])
+    return 0
+
+
+def cmd_queue_show(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        staff = await session.scalar(select(Staff).where(Staff.name == args.staff))
+        if staff is None:
+            raise CliError(f"no staff member called {args.staff!r}")
+        tickets = list(await session.scalars(
+            select(Ticket).where(Ticket.assignee_id == staff.id,
+                                 Ticket.status.in_(ACTIVE_TICKET_STATUSES))
+            .order_by(Ticket.resolution_due.is_(None), Ticket.resolution_due, Ticket.id)
+        ))
+        return await tickets_json(session, tickets)
+
+    rows = asyncio.run(_with_session(_settings(args), work))
+    _print(args, rows, [f"{'NUMBER':<12} {'STATUS':<9} {'CATEGORY':<12} {'PRIORITY':<8} "
+                        f"{'CHANNEL':<9} SUBJECT"]
+           + [f"{r['number']:<12} {r['status']:<9} {r['category']:<12} {r['priority']:<8} "
+              f"{r['channel']:<9} {(r['subject'] or '')[:60]}" for r in rows])
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cskh`` argument parser (every command has ``--help``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="F",
+                        help="TOML file of settings (CSKH_* environment variables win)")
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    parser = argparse.ArgumentParser(
+        prog="cskh", description="cskh-inbox: every customer message becomes one assigned ticket.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the daemon",
+                           description="Run the HTTP app, consumers and pullers in one process.")
+    serve.add_argument("--role", action="append", choices=ALL_ROLES,
+                       help="run only this part (repeatable; default: all roles)")
+    serve.add_argument("--host", help="listen address (default: CSKH_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default: CSKH_HTTP_PORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", parents=[common, out],
+                             help="create or upgrade the database schema")
+    migrate.set_defaults(func=cmd_migrate)
+
+    staff = sub.add_parser("staff", help="staff members").add_subparsers(
+        dest="staff_command", required=True, metavar="ACTION")
+    add = staff.add_parser("add", parents=[common, out],
+                           help="add a staff member; prints the id and a new API token once")
+    add.add_argument("--name", required=True)
+    add.add_argument("--queue", action="append", required=True,
+                     help="queue served (repeatable): cskh, sales, accounting, warehouse, "
+                          "technical")
+    add.add_argument("--capacity", type=int, default=20,
+                     help="most active tickets at once (default 20)")
+    add.add_argument("--role", choices=ROLES, default="agent")
+    add.set_defaults(func=cmd_staff_add)
+    ls = staff.add_parser("ls", parents=[common, out], help="list staff members")
+    ls.set_defaults(func=cmd_staff_ls)
+    status = staff.add_parser("set-status", parents=[common, out], help="change availability")
+    status.add_argument("name")
+    status.add_argument("status", choices=STATUSES)
+    status.set_defaults(func=cmd_staff_set_status)
+
+    queue = sub.add_parser("queue", help="queues").add_subparsers(
+        dest="queue_command", required=True, metavar="ACTION")
+    qls = queue.add_parser("ls", parents=[common, out], help="queues with ticket counts")
+    qls.set_defaults(func=cmd_queue_ls)
+    show = queue.add_parser("show", parents=[common, out],
+                            help="one officer's active assigned tickets")
+    show.add_argument("--staff", required=True, metavar="N", help="the officer's name")
+    show.set_defaults(func=cmd_queue_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cskh`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (CliError, StaffError, FileNotFoundError, ValueError) as exc:
+        print(f"cskh: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Everything with a start and a stop, as aiohttp ``cleanup_ctx`` generators.
+
+aiohttp runs them in order on start-up and in reverse on shutdown, after the server has
+stopped accepting requests: consumers finish their batch and commit first, then the bus
+flushes, then the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from ingest.bus.base import Bus
+from ingest.bus.embedded import EmbeddedBus
+from ingest.bus.kafka import KafkaBus
+from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS
+from ingest.pipeline import consumer_specs, make_loop
+from ingest.settings import Settings
+from storage.db import create_engine, is_sqlite, session_factory, sqlite_path
+from storage.log_events import LogEvent
+from storage.migrate import current_revision, head_revision, upgrade
+
+log = structlog.get_logger(__name__)
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is not the one this code needs; run ``cskh migrate``."""
+
+
+def embedded_bus_path(settings: Settings) -> str:
+    """Where the embedded log lives: ``sqlite:///PATH``, else the SQLite database itself."""
+    if settings.bus.startswith("sqlite:///"):
+        return settings.bus.removeprefix("sqlite:///")
+    return sqlite_path(settings.database_url) or "./cskh-bus.db"
+
+
+def make_bus(settings: Settings) -> Bus:
+    """The bus ``settings`` name, not yet started."""
+    bootstrap = settings.kafka_bootstrap
+    if bootstrap:
+        return KafkaBus(bootstrap, prefix=settings.kafka_topic_prefix,
+                        partitions=settings.bus_partitions,
+                        send_timeout=settings.bus_send_timeout)
+    path = embedded_bus_path(settings)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return EmbeddedBus(path, partitions=settings.bus_partitions)
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the database; migrate an embedded one, refuse a PostgreSQL one that is behind."""
+    settings = app[SETTINGS]
+    path = sqlite_path(settings.database_url)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        if is_sqlite(settings.database_url):
+            revision = await upgrade(engine)
+            log.info(LogEvent.MIGRATIONS_APPLIED, revision=revision)
+        else:
+            current, head = await current_revision(engine), head_revision()
+            if current != head:
+                raise SchemaOutOfDate(
+                    f"database schema is at {current or 'nothing'}, code needs {head}: "
+                    "run `cskh migrate`"
+                )
+        app[ENGINE] = engine
+        app[SESSIONS] = session_factory(engine)
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the bus (creating Kafka topics if missing); flush and close it last."""
+    bus = make_bus(app[SETTINGS])
+    await bus.start()
+    log.info(LogEvent.BUS_STARTED, bus=type(bus).__name__)
+    app[BUS] = bus
+    try:
+        yield
+    finally:
+        await bus.close()
+
+
+async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the consumer loops of this process's roles; on shutdown finish, commit, leave."""
+    settings, bus = app[SETTINGS], app[BUS]
+    specs = [s for s in consumer_specs(settings, bus, app[SESSIONS], app[CLOCK])
+             if s.role in app[ROLES]]
+    stop = asyncio.Event()
+    loops = [make_loop(bus, spec, settings) for spec in specs]
+    for loop in loops:
+        await loop.start()
+    tasks = [asyncio.create_task(loop.run(stop), name=f"consumer-{spec.group}")
+             for loop, spec in zip(loops, specs, strict=True)]
+    try:
+        yield
+    finally:
+        stop.set()
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_timeout)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for loop in loops:
+            with contextlib.suppress(Exception):
+                await loop.close()

@@ -1,0 +1,89 @@
+"""Wiring of the consumers: which group reads which topic, what it does, where it emits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord, Record
+from ingest.bus.loop import CommitPolicy, ConsumerLoop, Handler
+from ingest.bus.topics import ASSIGNMENTS, INBOUND, TICKETS
+from ingest.keys import Clock
+from ingest.settings import Role, Settings
+from normalizer.events import TicketEvent
+from normalizer.ingest import IngestInboundMessages
+from normalizer.keywords import classify
+from router.assign import AssignTickets
+from router.events import AssignmentEvent
+from storage.db import SessionFactory
+
+NORMALIZER_GROUP = "cskh-normalizer"
+ROUTER_GROUP = "cskh-router"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` means "try again later" (a dependency is away), not "this input is bad"."""
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, OperationalError | PoolTimeout | BusUnavailable | ConnectionError
+                  | OSError | TimeoutError | asyncio.TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    """One consumer group of the pipeline."""
+
+    role: Role
+    group: str
+    topic: str
+    handler: Handler
+
+
+def _values(records: Sequence[Record]) -> list[bytes]:
+    return [r.value for r in records]
+
+
+def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
+                   clock: Clock) -> list[ConsumerSpec]:
+    """The normalizer and router consumers, bound to ``bus`` and ``sessions``."""
+
+    async def emit_tickets(events: Sequence[TicketEvent]) -> None:
+        await bus.send_many([
+            OutgoingRecord(topic=TICKETS, key=e.thread_key.encode(),
+                           value=e.model_dump_json().encode())
+            for e in events
+        ])
+
+    async def emit_assignments(events: Sequence[AssignmentEvent]) -> None:
+        await bus.send_many([
+            OutgoingRecord(topic=ASSIGNMENTS, key=str(e.ticket_id).encode(),
+                           value=e.model_dump_json().encode())
+            for e in events
+        ])
+
+    normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock)
+    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
+
+    async def normalizer_handler(records: Sequence[Record]) -> None:
+        await normalize(_values(records))
+
+    async def router_handler(records: Sequence[Record]) -> None:
+        await route(_values(records))
+
+    return [
+        ConsumerSpec("normalizer", NORMALIZER_GROUP, INBOUND, normalizer_handler),
+        ConsumerSpec("router", ROUTER_GROUP, TICKETS, router_handler),
+    ]
+
+
+def make_loop(bus: Bus, spec: ConsumerSpec, settings: Settings) -> ConsumerLoop:
+    """A consumer loop for ``spec``, not yet started."""
+    consumer = bus.consumer(spec.group, [spec.topic])
+    return ConsumerLoop(bus, consumer, spec.group, spec.handler, is_transient=is_transient,
+                        policy=CommitPolicy(max_records=settings.consumer_batch))

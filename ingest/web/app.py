@@ -1,0 +1,81 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from ingest.bus.base import BusUnavailable
+from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
+from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
+from ingest.registry import webhook_connectors
+from ingest.settings import ALL_ROLES, Role, Settings
+from ingest.web.webhooks import webhook_handler
+from router import api as staff_api
+
+log = structlog.get_logger(__name__)
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+def utcnow() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the bus and the database both answer."""
+    problems: dict[str, str] = {}
+    try:
+        await request.app[BUS].ping()
+    except BusUnavailable as exc:
+        problems["bus"] = str(exc)[:300]
+    try:
+        async with request.app[ENGINE].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        problems["database"] = f"{type(exc).__name__}: {exc}"[:300]
+    if problems:
+        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+    roles: tuple[str, ...] = request.app[ROLES]
+    return web.json_response({"status": "ready", "roles": list(roles)})
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    """Prometheus text exposition of the default registry."""
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _share_sessions(app: web.Application) -> None:
+    app[staff_api.SESSIONS] = app[SESSIONS]
+
+
+def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
+               clock: Clock = utcnow) -> web.Application:
+    """The daemon as an aiohttp app: routes for ``roles`` and the lifecycles they need."""
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app[SETTINGS] = settings
+    app[ROLES] = tuple(roles)
+    app[CLOCK] = clock
+    app.cleanup_ctx.append(storage_ctx)
+    app.cleanup_ctx.append(bus_ctx)
+    if {"normalizer", "router"} & set(roles):
+        app.cleanup_ctx.append(consumers_ctx)
+    app.on_startup.append(_share_sessions)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if "webhooks" in roles:
+        for connector in webhook_connectors(settings):
+            app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector))
+        staff_api.add_routes(app)
+    return app

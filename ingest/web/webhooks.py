@@ -1,0 +1,90 @@
+"""``POST /webhooks/{channel}``: verify, validate, append durably, answer. Nothing more."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from connectors.base import RawRequest, WebhookConnector, WebhookError
+from ingest.bus.base import BusUnavailable, OutgoingRecord
+from ingest.bus.topics import INBOUND
+from ingest.keys import BUS, CLOCK
+from storage.log_events import LogEvent
+from storage.metrics import WEBHOOK_LATENCY, WEBHOOK_REQUESTS
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": code, "reason": reason, **extra}, status=status)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = await request.read()
+    return None if len(body) > limit else body
+
+
+def webhook_handler(connector: WebhookConnector) -> Handler:
+    """The aiohttp handler of one push channel."""
+    channel = connector.name
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await _handle(request)
+        WEBHOOK_REQUESTS.labels(channel, str(response.status)).inc()
+        WEBHOOK_LATENCY.labels(channel).observe(time.perf_counter() - started)
+        return response
+
+    async def _handle(request: web.Request) -> web.Response:
+        try:
+            body = await _read_body(request, connector.max_body_bytes)
+        except web.HTTPRequestEntityTooLarge:
+            body = None
+        if body is None:
+            log.info(LogEvent.WEBHOOK_REJECTED, channel=channel, status=413)
+            return _error(413, "too_large",
+                          f"body over the {connector.max_body_bytes}-byte limit of {channel}")
+        raw = RawRequest(
+            body=body, headers=request.headers, content_type=request.content_type,
+            url=str(request.url), received_at=request.app[CLOCK](), query=request.query,
+        )
+        try:
+            connector.verify(raw)
+            result = connector.parse(raw)
+        except WebhookError as exc:
+            log.info(LogEvent.WEBHOOK_REJECTED, channel=channel, status=exc.status,
+                     error=exc.code, reason=exc.reason)
+            extra = {"details": exc.details} if exc.details else {}
+            return _error(exc.status, exc.code, exc.reason, **extra)
+        if result.ignored or not result.envelopes:
+            log.info(LogEvent.WEBHOOK_IGNORED, channel=channel, event_type=result.event_type)
+            return web.json_response(result.response or {"status": "ignored"},
+                                     status=connector.accepted_status)
+        records = [
+            OutgoingRecord(topic=INBOUND, key=e.thread_key.encode(),
+                           value=e.model_dump_json().encode())
+            for e in result.envelopes
+        ]
+        try:
+            await request.app[BUS].send_many(records)
+        except BusUnavailable as exc:
+            log.warning(LogEvent.BUS_UNAVAILABLE, channel=channel, error=str(exc)[:300])
+            return web.json_response(
+                {"error": "bus_unavailable", "reason": "cannot store the message now; retry"},
+                status=503, headers={"Retry-After": "5"},
+            )
+        ids = [str(e.id) for e in result.envelopes]
+        log.info(LogEvent.WEBHOOK_ACCEPTED, channel=channel, event_type=result.event_type,
+                 message_id=ids[0] if len(ids) == 1 else ids)
+        return web.json_response(result.response or {"status": "accepted", "ids": ids},
+                                 status=connector.accepted_status)
+
+    return handle

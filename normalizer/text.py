@@ -1,0 +1,251 @@
+"""Text forms used for matching and classification.
+
+Every function here is pure: it returns a new string and never touches the
+stored message text. The stored text stays exactly as the customer wrote it;
+these forms only feed search keys, entity extraction and the classifier.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+__all__ = [
+    "EMOJI_TOKENS",
+    "classifier_text",
+    "expand_abbreviations",
+    "fold_same_length",
+    "has_vietnamese_diacritics",
+    "strip_diacritics",
+    "to_nfc",
+]
+
+
+def to_nfc(s: str) -> str:
+    """Return `s` in Unicode NFC (composed) form.
+
+    Decomposed input (NFD, as some macOS and mobile keyboards send it) and
+    mixed input come out as the same composed string, so ``"ế"`` typed either
+    way compares equal afterwards.
+    """
+    return unicodedata.normalize("NFC", s)
+
+
+def _build_fold_table() -> dict[int, str]:
+    """One-to-one map from each Latin letter (any case, any diacritics) to its
+    lowercase base letter. Built once from the Unicode database."""
+    table: dict[int, str] = {}
+    ranges = [(0x41, 0x5A), (0xC0, 0x24F), (0x1E00, 0x1EFF)]
+    for lo, hi in ranges:
+        for cp in range(lo, hi + 1):
+            ch = chr(cp)
+            base = unicodedata.normalize("NFD", ch)[0].lower()
+            if len(base) == 1 and base != ch and base.isascii():
+                table[cp] = base
+    for ch in "đĐ":
+        table[ord(ch)] = "d"
+    return table
+
+
+_FOLD_TABLE = _build_fold_table()
+_COMBINING = re.compile(r"[\u0300-\u036f]")
+
+
+def strip_diacritics(s: str) -> str:
+    """Return a lowercase, diacritics-free matching form of `s`.
+
+    Vietnamese tone and vowel marks are removed (``"Hóa đơn"`` → ``"hoa don"``)
+    and ``đ``/``Đ`` become ``d``. Characters outside Latin script (digits,
+    punctuation, emoji) are kept. Input may be NFC or NFD.
+    """
+    folded = to_nfc(s).translate(_FOLD_TABLE).lower()
+    return _COMBINING.sub("", folded)
+
+
+def fold_same_length(nfc_text: str) -> str:
+    """Fold `nfc_text` like :func:`strip_diacritics` but keep one output
+    character per input character, so offsets found in the folded form index
+    the original. Expects NFC input; letters outside the Latin ranges keep
+    their case."""
+    return nfc_text.translate(_FOLD_TABLE)
+
+
+_VIETNAMESE_MARKED = re.compile(
+    "[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]",
+    re.IGNORECASE,
+)
+
+
+def has_vietnamese_diacritics(s: str) -> bool:
+    """True if `s` contains at least one Vietnamese letter with a diacritic."""
+    return _VIETNAMESE_MARKED.search(to_nfc(s)) is not None
+
+
+# --- abbreviations ---------------------------------------------------------
+
+# Plain whole-word expansions (keys lowercase). Ambiguous short forms that
+# need context (ck, k after a number, kg, km, tr, j, v) are handled in
+# `_expand_one` below.
+_ABBREVIATIONS: dict[str, str] = {
+    # không
+    "ko": "không", "k": "không", "k0": "không", "hok": "không", "hông": "không",
+    "khong": "không", "khg": "không", "khum": "không", "hk": "không", "hem": "không",
+    # được
+    "dc": "được", "đc": "được", "đk": "được", "duoc": "được", "đươc": "được",
+    # documents and invoices (hđ is taken as hóa đơn; hợp đồng is written hđkt/hợp đồng)
+    "hđ": "hóa đơn", "hd": "hóa đơn", "hđđt": "hóa đơn điện tử", "hddt": "hóa đơn điện tử",
+    "hdsd": "hướng dẫn sử dụng", "hđsd": "hướng dẫn sử dụng",
+    "hđkt": "hợp đồng kinh tế", "hdkt": "hợp đồng kinh tế",
+    "pxk": "phiếu xuất kho", "bbgn": "biên bản giao nhận", "bbbg": "biên bản bàn giao",
+    "bbđc": "biên bản đối chiếu", "bbdc": "biên bản đối chiếu", "mst": "mã số thuế",
+    # trade
+    "sp": "sản phẩm", "kh": "khách hàng", "ncc": "nhà cung cấp", "bh": "bảo hành",
+    "ctkm": "chương trình khuyến mãi", "sl": "số lượng", "đh": "đơn hàng", "dh": "đơn hàng",
+    "cty": "công ty", "tt": "thanh toán", "nv": "nhân viên", "ktv": "kỹ thuật viên",
+    "ship": "giao hàng", "sip": "giao hàng", "shipper": "người giao hàng",
+    "nvgh": "nhân viên giao hàng", "gh": "giao hàng", "đvvc": "đơn vị vận chuyển",
+    "dvvc": "đơn vị vận chuyển",
+    # contact
+    "sđt": "số điện thoại", "sdt": "số điện thoại", "stk": "số tài khoản",
+    "nt": "nhắn tin", "ib": "nhắn tin", "inbox": "nhắn tin", "lh": "liên hệ",
+    # chat words
+    "vs": "với", "bn": "bao nhiêu", "bnhieu": "bao nhiêu", "r": "rồi", "ms": "mới",
+    "mk": "mình", "mik": "mình", "ntn": "như thế nào", "hnay": "hôm nay",
+    "hqua": "hôm qua", "cx": "cũng", "cg": "cũng", "wa": "quá", "trc": "trước",
+    "ng": "người", "bít": "biết", "z": "vậy", "cám": "cảm",
+    "tks": "cảm ơn", "thks": "cảm ơn", "thanks": "cảm ơn", "thank": "cảm ơn", "thx": "cảm ơn",
+    "asap": "gấp", "urgent": "gấp", "oke": "ok", "okie": "ok", "okela": "ok",
+}
+
+# 'ck' is chiết khấu (trade discount) by default, as in the design's category
+# table. It is read as chuyển khoản (bank transfer) when a transfer verb sits
+# right before or after it ("đã ck", "ck rồi", "ck cho", "ck tiền") or when the
+# message is about paying (stk, ngân hàng, ủy nhiệm chi, thanh toán) and has no
+# percentage sign. A number or % right after it ("ck 5%") always means chiết khấu.
+_CK_TRANSFER_BEFORE = re.compile(
+    r"(?:đã|da|vừa|vua|mới|moi|chưa|chua|sẽ|se|để|de|đang|dang|cần|can|bill|phiếu|phieu)\s+$"
+)
+_CK_TRANSFER_AFTER = re.compile(
+    r"^\s*(?:rồi|roi|r|tiền|tien|cho|qua|vào|vao|lại|lai|nhầm|nham|thiếu|thieu|xong|"
+    r"khoản|khoan|giúp|giup|trước|truoc|đủ|du)(?!\w)"
+)
+_CK_DISCOUNT_AFTER = re.compile(r"^\s*(?:\d|%|thương mại|thuong mai)")
+_PAYMENT_CONTEXT = re.compile(
+    r"stk|số tài khoản|so tai khoan|ngân hàng|ngan hang|ủy nhiệm chi|uy nhiem chi|"
+    r"\bunc\b|thanh toán|thanh toan|vietcombank|techcombank|\bvcb\b|\bacb\b|\bbidv\b"
+)
+
+_NUMBER_BEFORE = re.compile(r"\d\s?$")
+
+_CONTEXT_WORDS = ("ck", "kg", "km", "j", "v")
+_WORD_RE = re.compile(
+    r"(?<!\w)(" + "|".join(
+        sorted((re.escape(k) for k in (*_ABBREVIATIONS, *_CONTEXT_WORDS)), key=len, reverse=True)
+    ) + r")(?!\w)",
+    re.IGNORECASE,
+)
+# Amount units glued to or right after a number: 1,5tr / 2 tr / 1tr2 / 500k.
+_NUMBER_UNIT_RE = re.compile(r"(?<=\d)\s?(tr|củ|k)(?=\d|(?!\w))", re.IGNORECASE)
+
+
+def _number_unit(m: re.Match[str]) -> str:
+    unit = m.group(1).lower()
+    return " nghìn " if unit == "k" else " triệu "
+
+
+def _ck_meaning(text: str, start: int, end: int) -> str:
+    before = text[max(0, start - 12):start].lower()
+    after = text[end:end + 16].lower()
+    if _CK_DISCOUNT_AFTER.match(after):
+        return "chiết khấu"
+    if _CK_TRANSFER_BEFORE.search(before) or _CK_TRANSFER_AFTER.match(after):
+        return "chuyển khoản"
+    if "%" not in text and _PAYMENT_CONTEXT.search(text.lower()):
+        return "chuyển khoản"
+    return "chiết khấu"
+
+
+def _make_expander(text: str) -> Callable[[re.Match[str]], str]:
+    def expand(m: re.Match[str]) -> str:
+        word = m.group(1)
+        key = word.lower()
+        start, end = m.span(1)
+        after_number = _NUMBER_BEFORE.search(text[max(0, start - 2):start]) is not None
+        if key == "ck":
+            return _ck_meaning(text, start, end)
+        if key == "kg":
+            return word if after_number else "không"
+        if key == "km":
+            return word if after_number else "khuyến mãi"
+        if key == "j":
+            return word if text[end:end + 1] == "&" else "gì"
+        if key == "v":
+            return word if after_number else "vậy"
+        if key == "k" and after_number:
+            return "nghìn"
+        return _ABBREVIATIONS.get(key, word)
+
+    return expand
+
+
+def expand_abbreviations(s: str) -> str:
+    """Expand common Vietnamese chat abbreviations into full words.
+
+    Meant for the classifier and search only, never for display. Examples:
+    ``ko``/``k``/``hok`` → ``không``, ``dc``/``đc`` → ``được``, ``hđ``/``hd`` →
+    ``hóa đơn``, ``sp`` → ``sản phẩm``, ``kh`` → ``khách hàng``, ``ncc`` →
+    ``nhà cung cấp``, ``bh`` → ``bảo hành``, ``sđt`` → ``số điện thoại``,
+    ``stk`` → ``số tài khoản``, ``j`` → ``gì``; ``tr``/``k`` after a number →
+    ``triệu``/``nghìn`` (``1,5tr`` → ``1,5 triệu``). ``ck`` means chiết khấu
+    unless the context is a bank transfer (see the comment above
+    ``_CK_TRANSFER_BEFORE``). Only whole words are replaced; case of the
+    rest of the text is kept.
+    """
+    s = _NUMBER_UNIT_RE.sub(_number_unit, s)
+    return _WORD_RE.sub(_make_expander(s), s)
+
+
+# --- emoji -------------------------------------------------------------------
+
+EMOJI_TOKENS: dict[str, str] = {
+    **dict.fromkeys(["😡", "🤬", "😠", "😤", "👿", "💢", ">:(", "🖕"], ":angry:"),
+    **dict.fromkeys(["😢", "😭", "😞", "😔", "☹", "🙁", "😩", "😫", "😒", ":((", ":(", "=((",
+                     ":'("], ":sad:"),
+    **dict.fromkeys(["🙏"], ":pray:"),
+    **dict.fromkeys(["👍", "👌", "💯", "✅"], ":thumbsup:"),
+    **dict.fromkeys(["👎"], ":thumbsdown:"),
+    **dict.fromkeys(["❤", "😍", "🥰", "💕", "💖", "♥", "<3"], ":heart:"),
+    **dict.fromkeys(["😊", "🙂", "😀", "😁", "😄", "😃", "☺", "🤗", "^^", ":)", ":D", "=))"],
+                    ":smile:"),
+    **dict.fromkeys(["😂", "🤣"], ":laugh:"),
+    **dict.fromkeys(["😅", "😓", "😥"], ":sweat:"),
+    **dict.fromkeys(["🤔", "❓", "❔"], ":thinking:"),
+    **dict.fromkeys(["⚠", "🆘", "🚨", "❗", "‼", "🔥"], ":alarm:"),
+}
+_EMOJI_RE = re.compile(
+    "|".join(re.escape(k) for k in sorted(EMOJI_TOKENS, key=len, reverse=True))
+)
+_VARIATION_SELECTORS = re.compile("[\ufe0e\ufe0f\u200d]")
+_ELONGATION = re.compile(r"([a-z])\1{2,}")
+_SPACES = re.compile(r"\s+")
+
+
+def _emoji_token(m: re.Match[str]) -> str:
+    return f" {EMOJI_TOKENS[m.group(0)]} "
+
+
+def classifier_text(s: str) -> str:
+    """Return the form of `s` the classifier sees.
+
+    NFC, emoji mapped to tokens such as ``:angry:`` / ``:pray:`` (other emoji
+    kept as they are), lowercase, abbreviations expanded, diacritics removed,
+    letters stretched for emphasis shortened (``gấppp`` → ``gap``) and
+    whitespace collapsed. Deterministic; never used for display.
+    """
+    t = _VARIATION_SELECTORS.sub("", to_nfc(s))
+    t = _EMOJI_RE.sub(_emoji_token, t)
+    t = expand_abbreviations(t.lower())
+    t = strip_diacritics(t)
+    t = _ELONGATION.sub(r"\1", t)
+    return _SPACES.sub(" ", t).strip()
