@@ -338,6 +338,46 @@ except Exception:
 PY
 }
 
+# Ask for a group coordinator until one answers: this makes the broker
+# create __consumer_offsets now, so the tests' first consumer group does not
+# wait for it (FindCoordinator v1, retried for up to 30 s; not fatal).
+kafka_warmup() {
+    local py
+    py="$(python_bin)" || return 0
+    "$py" - "$KAFKA_PORT" <<'PY' || warn "kafka: group coordinator not ready yet (tests may wait a little)"
+import socket, struct, sys, time
+
+def recvn(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3) as s:
+            s.settimeout(5)
+            client, key = b"cskh-warmup", b"cskh-warmup"
+            # header v1: api_key=10 (FindCoordinator), version 1; body: key, key_type=0 (group)
+            msg = (struct.pack(">hhih", 10, 1, 9, len(client)) + client
+                   + struct.pack(">h", len(key)) + key + struct.pack(">b", 0))
+            s.sendall(struct.pack(">i", len(msg)) + msg)
+            (size,) = struct.unpack(">i", recvn(s, 4))
+            data = recvn(s, size)
+            corr, _throttle, error = struct.unpack(">iih", data[:10])
+            if corr == 9 and error == 0:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.3)
+sys.exit(1)
+PY
+}
+
 kafka_healthy() {
     [[ -n "$(kafka_pid)" ]] && kafka_probe
 }
@@ -420,6 +460,7 @@ kafka_up() {
         kafka_stop
         return 1
     fi
+    kafka_warmup
     say "kafka: up (pid $pid) on 127.0.0.1:$KAFKA_PORT in $(( $(now) - t0 ))s"
 }
 

@@ -114,7 +114,7 @@ def cmd_staff_ls(args: argparse.Namespace) -> int:
         loads = dict((await session.execute(
             select(Ticket.assignee_id, func.count()).where(
                 Ticket.status.in_(ACTIVE_TICKET_STATUSES)).group_by(Ticket.assignee_id)
-        )).tuples().all())
+        )).all())
         return [{"id": s.id, "name": s.name, "role": s.role, "status": s.status,
                  "capacity": s.capacity, "open_tickets": loads.get(s.id, 0),
                  "queues": [q.name for q in s.queues]} for s in staff]
@@ -143,11 +143,11 @@ def cmd_queue_ls(args: argparse.Namespace) -> int:
         counts: dict[tuple[str | None, str], int] = {
             (q, s): n for q, s, n in (await session.execute(
                 select(Ticket.queue, Ticket.status, func.count())
-                .group_by(Ticket.queue, Ticket.status))).tuples()
+                .group_by(Ticket.queue, Ticket.status))).all()
         }
         members: dict[int, int] = dict((await session.execute(
             select(staff_queues.c.queue_id, func.count()).group_by(staff_queues.c.queue_id)
-        )).tuples().all())
+        )).all())
         return [{
             "name": q.name,
             "staff": members.get(q.id, 0),

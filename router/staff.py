@@ -87,7 +87,7 @@ async def open_loads(session: AsyncSession, staff_ids: Sequence[int]) -> dict[in
         ).group_by(Ticket.assignee_id)
     )
     loads = dict.fromkeys(staff_ids, 0)
-    for staff_id, count in rows.tuples():
+    for staff_id, count in rows.all():
         if staff_id is not None:
             loads[staff_id] = int(count)
     return loads

@@ -1,0 +1,1 @@
+"""The bus: one interface, an embedded SQLite log and Kafka."""

@@ -1,0 +1,135 @@
+"""Shared fixtures: the two backend pairs and the real services behind them.
+
+Kafka and PostgreSQL come from ``deploy/services.sh up`` (``make test`` runs it and exports
+``CSKH_TEST_KAFKA`` and ``CSKH_TEST_POSTGRES_DSN``). Without them a test that needs one is
+skipped, except under CI (``CI=true``), where a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from ingest.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _need(service: str, variable: str) -> str:
+    value = os.environ.get(variable)
+    problem = f"{service} is not available: {variable} is unset (run `make services`)"
+    if value:
+        host, _, port = urlsplit(value if "://" in value else f"x://{value}").netloc \
+            .rpartition("@")[2].partition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=3).close()
+            return value
+        except OSError as exc:
+            problem = f"{service} at {value} does not answer: {exc}"
+    if IN_CI:
+        pytest.fail(f"{problem}; under CI every service is mandatory", pytrace=False)
+    pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """``host:port`` of the test broker."""
+    return _need("Kafka", "CSKH_TEST_KAFKA")
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """A superuser DSN of the test PostgreSQL server."""
+    return _need("PostgreSQL", "CSKH_TEST_POSTGRES_DSN")
+
+
+@pytest.fixture
+async def postgres_url(postgres_dsn: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, as a SQLAlchemy asyncpg URL; dropped afterwards."""
+    name = f"cskh_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlsplit(postgres_dsn)
+    yield urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", "", ""))
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One backend pair: where the tickets live and which bus carries the events."""
+
+    name: str
+    database_url: str
+    bus: str
+    topic_prefix: str
+
+    def settings(self, **overrides: object) -> Settings:
+        """Settings for this pair; ``overrides`` win."""
+        values: dict[str, object] = {
+            "database_url": self.database_url, "bus": self.bus,
+            "kafka_topic_prefix": self.topic_prefix, "log_format": "console",
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        """The same settings as ``CSKH_*`` environment variables, for subprocesses."""
+        return {"CSKH_DATABASE_URL": self.database_url, "CSKH_BUS": self.bus,
+                "CSKH_KAFKA_TOPIC_PREFIX": self.topic_prefix}
+
+
+@pytest.fixture(params=["embedded", pytest.param("distributed", marks=[pytest.mark.kafka,
+                                                                        pytest.mark.postgres])])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each test using this runs twice: SQLite + embedded log, then PostgreSQL + Kafka."""
+    if request.param == "embedded":
+        return Backend("embedded", f"sqlite+aiosqlite:///{tmp_path / 'cskh.db'}", "sqlite", "")
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    url = request.getfixturevalue("postgres_url")
+    return Backend("distributed", url, f"kafka://{bootstrap}", f"t{uuid.uuid4().hex[:10]}.")
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Unique names for things tests create on shared servers."""
+    return lambda prefix: f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def eventually(check: Callable[[], object], *, attempts: int = 300,
+                     interval: float = 0.05) -> object:
+    """Call ``check`` (sync or async) until it returns something truthy; fail after ``attempts``.
+
+    A bounded wait for work another task is doing; it asserts nothing about how long it took.
+    """
+    last: object = None
+    for _ in range(attempts):
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not reached; last value {last!r}")
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., object]:
+    """The ``eventually`` helper as a fixture (tests cannot import conftest)."""
+    return eventually
