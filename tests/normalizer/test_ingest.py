@@ -1,0 +1,244 @@
+"""``IngestInboundMessages`` against a real database, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from connectors.envelope import InboundEnvelope, Sender
+from normalizer.events import TicketEvent, ticket_event_id
+from normalizer.ingest import IngestInboundMessages
+from normalizer.keywords import Verdict
+from storage.db import SessionFactory, create_engine, session_factory
+from storage.migrate import upgrade
+from storage.models import Base, Contact, Customer, Message, ProcessedEvent, Ticket
+
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+class HasDatabase(Protocol):
+    @property
+    def database_url(self) -> str: ...
+
+
+@pytest.fixture
+async def sessions(backend: HasDatabase) -> AsyncIterator[SessionFactory]:
+    engine = create_engine(backend.database_url)
+    try:
+        await upgrade(engine)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+class Emitted:
+    """The emit callable: remembers every batch of events it was handed."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[TicketEvent]] = []
+
+    async def __call__(self, events: Sequence[TicketEvent]) -> None:
+        self.batches.append(list(events))
+
+    @property
+    def events(self) -> list[TicketEvent]:
+        return [e for batch in self.batches for e in batch]
+
+
+def classify(text: str, channel: str) -> Verdict:
+    """A fixed verdict, so these tests do not depend on the keyword baseline."""
+    return Verdict(category="invoice", category_confidence=0.9, priority="high",
+                   sentiment="negative", needs_review=False, entities={"len": len(text)})
+
+
+@pytest.fixture
+def emitted() -> Emitted:
+    return Emitted()
+
+
+@pytest.fixture
+def ingest(sessions: SessionFactory, emitted: Emitted) -> IngestInboundMessages:
+    return IngestInboundMessages(sessions, emitted, classify, lambda: NOW)
+
+
+def envelope(external_id: str, *, thread_key: str | None = None, text: str = "Hóa đơn sai MST",
+             subject: str | None = "Hóa đơn tháng 10", channel: str = "webform",
+             **sender: Any) -> InboundEnvelope:
+    who: dict[str, Any] = {"name": "Nguyễn Thị Hồng", "company": "Công ty TNHH Thép Việt",
+                           "email": "Hong.NT@ThepViet.vn", "phone": "0912 345 678"}
+    who.update(sender)
+    return InboundEnvelope.create(
+        channel=channel, external_id=external_id, thread_key=thread_key or f"t:{external_id}",
+        received_at=NOW, sent_at=NOW - timedelta(seconds=5), sender=Sender(**who),
+        subject=subject, text=text, raw={"id": external_id},
+    )
+
+
+def wire(*envelopes: InboundEnvelope) -> list[bytes]:
+    return [e.model_dump_json().encode() for e in envelopes]
+
+
+async def count(sessions: SessionFactory, model: type[Base]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def counts(sessions: SessionFactory) -> tuple[int, ...]:
+    return tuple([await count(sessions, m) for m in (Ticket, Message, Contact, Customer)])
+
+
+async def test_new_envelope_makes_one_ticket_message_contact_customer(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    env = envelope("m-1")
+    await ingest(wire(env))
+    assert await counts(sessions) == (1, 1, 1, 1)
+    async with sessions() as session:
+        ticket = (await session.scalars(select(Ticket))).one()
+        message = (await session.scalars(select(Message))).one()
+        contact = (await session.scalars(select(Contact))).one()
+        customer = (await session.scalars(select(Customer))).one()
+    assert contact.email == "hong.nt@thepviet.vn"
+    assert contact.phone == "+84912345678"
+    assert contact.name == "Nguyễn Thị Hồng"
+    assert customer.name == "Công ty TNHH Thép Việt"
+    assert contact.customer_id == customer.id == ticket.customer_id
+    assert ticket.contact_id == contact.id
+    assert (ticket.status, ticket.channel, ticket.thread_key) == ("new", "webform", "t:m-1")
+    assert (ticket.category, ticket.priority, ticket.sentiment) == ("invoice", "high", "negative")
+    assert ticket.subject == "Hóa đơn tháng 10"
+    assert ticket.created_at == NOW
+    assert message.ticket_id == ticket.id and message.envelope_id == env.id
+    assert (message.direction, message.external_id, message.text) == ("inbound", "m-1",
+                                                                       "Hóa đơn sai MST")
+    assert message.sent_at == NOW - timedelta(seconds=5) and message.received_at == NOW
+    (event,) = emitted.events
+    assert event.kind == "created"
+    assert event.event_id == ticket_event_id(env.id)
+    assert (event.ticket_id, event.message_id, event.envelope_id) == (ticket.id, message.id,
+                                                                      env.id)
+    assert (event.category, event.customer_id, event.created_at) == ("invoice", customer.id, NOW)
+
+
+async def test_redelivery_in_a_later_batch_is_a_no_op_but_re_emits(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    env = envelope("m-1")
+    await ingest(wire(env))
+    before = await counts(sessions)
+    await ingest(wire(env))
+    assert await counts(sessions) == before == (1, 1, 1, 1)
+    assert await count(sessions, ProcessedEvent) == 1
+    first, again = emitted.batches
+    assert again == first
+
+
+async def test_redelivery_in_the_same_batch_is_a_no_op_but_re_emits(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    env = envelope("m-1")
+    await ingest(wire(env, env))
+    assert await counts(sessions) == (1, 1, 1, 1)
+    (batch,) = emitted.batches
+    assert len(batch) == 2 and batch[0] == batch[1]
+    assert batch[0].event_id == ticket_event_id(env.id)
+
+
+async def test_same_thread_makes_one_ticket(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    first = envelope("m-1", thread_key="conv-7")
+    second = envelope("m-2", thread_key="conv-7", text="Đã gửi lại chưa ạ?", subject=None)
+    await ingest(wire(first))
+    await ingest(wire(second))
+    assert await counts(sessions) == (1, 2, 1, 1)
+    one, two = emitted.events
+    assert (one.kind, two.kind) == ("created", "message_added")
+    assert one.ticket_id == two.ticket_id and one.message_id != two.message_id
+    assert two.event_id == ticket_event_id(second.id) != one.event_id
+    # the redelivered follow-up is still a follow-up
+    await ingest(wire(second))
+    assert emitted.events[-1] == two
+
+
+async def test_same_thread_key_on_another_channel_is_another_ticket(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    await ingest(wire(envelope("m-1", thread_key="k"),
+                      envelope("m-1", thread_key="k", channel="email")))
+    assert await count(sessions, Ticket) == 2
+
+
+async def test_sender_matched_by_phone_reuses_the_contact(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    await ingest(wire(envelope("m-1")))
+    later = envelope("call-9", channel="hotline", name=None, company=None, email=None,
+                     phone="+84 91 234 5678", text="Khách gọi hỏi hóa đơn", subject=None)
+    await ingest(wire(later))
+    assert await count(sessions, Contact) == 1
+    assert await count(sessions, Ticket) == 2
+    async with sessions() as session:
+        contact = (await session.scalars(select(Contact))).one()
+        tickets = list(await session.scalars(select(Ticket).order_by(Ticket.id)))
+    assert [t.contact_id for t in tickets] == [contact.id, contact.id]
+    assert emitted.events[1].customer_id == emitted.events[0].customer_id is not None
+
+
+async def test_same_company_is_one_customer(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    await ingest(wire(envelope("m-1"),
+                      envelope("m-2", email="ke.toan@thepviet.vn", phone="0987 654 321")))
+    assert await count(sessions, Contact) == 2
+    assert await count(sessions, Customer) == 1
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"{}", b'{"id": "x"}', b"[]"])
+async def test_payload_that_is_not_an_envelope_raises(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted,
+        payload: bytes) -> None:
+    with pytest.raises(ValueError) as caught:
+        await ingest([*wire(envelope("m-1")), payload])
+    assert isinstance(caught.value, ValidationError)
+    assert await counts(sessions) == (0, 0, 0, 0)
+    assert emitted.batches == []
+
+
+async def test_vietnamese_text_is_stored_nfc_byte_for_byte(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    text = "Phiếu xuất kho ĐH-2024-00123 thiếu 2 thùng, giao trễ hẹn 😡 — nhờ xử lý gấp ạ"
+    subject = "Chứng từ & hàng thiếu"
+    name = "Phạm Thị Thủy"
+    env = envelope("m-nfd", text=text, subject=subject, name=name)
+    decomposed = env.model_dump_json().encode()
+    decomposed = unicodedata.normalize("NFD", decomposed.decode()).encode()
+    assert decomposed != env.model_dump_json().encode()
+    await ingest([decomposed])
+    async with sessions() as session:
+        message = (await session.scalars(select(Message))).one()
+        ticket = (await session.scalars(select(Ticket))).one()
+        contact = (await session.scalars(select(Contact))).one()
+    def nfc(value: str) -> bytes:
+        return unicodedata.normalize("NFC", value).encode("utf-8")
+
+    assert message.text.encode("utf-8") == nfc(text)
+    assert message.subject is not None and ticket.subject is not None
+    assert message.subject.encode("utf-8") == ticket.subject.encode("utf-8") == nfc(subject)
+    assert contact.name is not None and message.sender_name is not None
+    assert contact.name.encode("utf-8") == message.sender_name.encode("utf-8") == nfc(name)
+    assert message.id == await _message_id_by_text(sessions, nfc(text).decode())
+
+
+async def _message_id_by_text(sessions: SessionFactory, text: str) -> int | None:
+    """The database itself finds the NFC string (no normalisation on the way out)."""
+    async with sessions() as session:
+        return await session.scalar(select(Message.id).where(Message.text == text))
+
+
+async def test_event_ids_are_stable_across_instances(
+        sessions: SessionFactory, emitted: Emitted) -> None:
+    env = envelope(str(uuid.UUID(int=7)))
+    await IngestInboundMessages(sessions, emitted, classify, lambda: NOW)(wire(env))
+    await IngestInboundMessages(sessions, emitted, classify, lambda: NOW)(wire(env))
+    assert {e.event_id for e in emitted.events} == {uuid.uuid5(env.id, "cskh.tickets")}
