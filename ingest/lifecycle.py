@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
@@ -39,14 +40,19 @@ def embedded_bus_path(settings: Settings) -> str:
     return sqlite_path(settings.database_url) or "./cskh-bus.db"
 
 
-def make_bus(settings: Settings) -> Bus:
-    """The bus ``settings`` name, not yet started."""
+def make_bus(settings: Settings, storage_engine: AsyncEngine | None = None) -> Bus:
+    """The bus ``settings`` name, not yet started.
+
+    An embedded log in the tickets' own SQLite file shares ``storage_engine`` with them.
+    """
     bootstrap = settings.kafka_bootstrap
     if bootstrap:
         return KafkaBus(bootstrap, prefix=settings.kafka_topic_prefix,
                         partitions=settings.bus_partitions,
                         send_timeout=settings.bus_send_timeout)
     path = embedded_bus_path(settings)
+    if storage_engine is not None and path == sqlite_path(settings.database_url):
+        return EmbeddedBus(engine=storage_engine, partitions=settings.bus_partitions)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return EmbeddedBus(path, partitions=settings.bus_partitions)
 
@@ -78,7 +84,7 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the bus (creating Kafka topics if missing); flush and close it last."""
-    bus = make_bus(app[SETTINGS])
+    bus = make_bus(app[SETTINGS], app[ENGINE])
     await bus.start()
     log.info(LogEvent.BUS_STARTED, bus=type(bus).__name__)
     app[BUS] = bus

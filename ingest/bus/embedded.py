@@ -1,10 +1,12 @@
 """The embedded bus: a durable, partitioned log in a SQLite file.
 
 Appends from many coroutines are grouped into one transaction (group commit) by a single
-writer task, so a burst of webhooks costs one fsync, not one each. Consumers read through
-their own connection (WAL lets them read while the writer writes) and are woken as soon as
-the writer commits. Members of one consumer group in this process share the partitions;
-the embedded bus does not coordinate groups across processes (run one ``cskh serve``).
+writer task, so a burst of webhooks costs one fsync, not one each. When the log shares its
+file with the tickets it also shares their engine, whose single connection serializes every
+writer of the file inside the process: nobody ever waits in SQLite's sleeping busy handler.
+Consumers are woken as soon as the writer commits. Members of one consumer group in this
+process share the partitions; the embedded bus does not coordinate groups across processes
+(run one ``cskh serve``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosqlite
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
+from storage.db import create_engine
 from storage.metrics import BUS_APPENDED
 
 _SCHEMA = (
@@ -60,24 +65,41 @@ class _Commit:
     done: asyncio.Future[None]
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=FULL")
-    await conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+_INSERT = text(
+    'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
+    "VALUES (:topic, :partition, :offset, :key, :value, :headers, :ts)"
+)
+_ADVANCE = text(
+    "INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (:topic, :partition, :n) "
+    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset"
+)
+_COMMIT = text(
+    'INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (:g, :topic, :partition, '
+    ':offset) ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"'
+)
+_READ = text(
+    'SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=:topic AND '
+    'partition=:partition AND "offset">=:offset ORDER BY "offset" LIMIT :limit'
+)
+_ERRORS = (SQLAlchemyError, sqlite3.Error, OSError)
 
 
 class EmbeddedBus:
-    """The ``Bus`` backed by a SQLite file (``path``) with ``partitions`` per topic."""
+    """The ``Bus`` backed by a SQLite file with ``partitions`` per topic.
 
-    def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000) -> None:
-        self._path = path
+    Give it the storage ``engine`` when the log lives in the tickets' database file, or a
+    ``path`` for a file of its own.
+    """
+
+    def __init__(self, path: str | None = None, *, engine: AsyncEngine | None = None,
+                 partitions: int = 4, max_batch: int = 1000) -> None:
+        if (path is None) == (engine is None):
+            raise ValueError("give the embedded bus either a path or an engine")
+        self._engine = engine or create_engine(f"sqlite+aiosqlite:///{path}")
+        self._owns_engine = engine is None
         self._partitions = partitions
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Append | _Commit] = asyncio.Queue()
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._rr = itertools.count()
         self._appended = asyncio.Event()
@@ -92,11 +114,10 @@ class EmbeddedBus:
     async def start(self) -> None:
         """Open the file, create the log tables if missing and start the writer."""
         try:
-            self._writer = await _connect(self._path)
-            self._reader = await _connect(self._path)
-            for statement in _SCHEMA:
-                await self._writer.execute(statement)
-        except sqlite3.Error as exc:
+            async with self._engine.begin() as conn:
+                for statement in _SCHEMA:
+                    await conn.execute(text(statement))
+        except _ERRORS as exc:
             raise BusUnavailable(f"cannot open the embedded log: {exc}") from exc
         self._closed = False
         self._task = asyncio.create_task(self._write_loop(), name="embedded-bus-writer")
@@ -110,18 +131,17 @@ class EmbeddedBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for conn in (self._writer, self._reader):
-            if conn is not None:
-                await conn.close()
-        self._writer = self._reader = None
+        if self._owns_engine:
+            await self._engine.dispose()
 
     async def ping(self) -> None:
         """Raise ``BusUnavailable`` unless the log file answers."""
-        if self._closed or self._reader is None:
+        if self._closed:
             raise BusUnavailable("embedded bus is closed")
         try:
-            await self._reader.execute("SELECT 1 FROM bus_partitions LIMIT 1")
-        except sqlite3.Error as exc:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1 FROM bus_partitions LIMIT 1"))
+        except _ERRORS as exc:
             raise BusUnavailable(str(exc)) from exc
 
     async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
@@ -151,7 +171,7 @@ class EmbeddedBus:
                 size += len(op.records) if isinstance(op, _Append) else 1
             try:
                 await self._write(ops)
-            except (sqlite3.Error, OSError, ValueError) as exc:
+            except (*_ERRORS, ValueError) as exc:
                 error = BusUnavailable(f"embedded log write failed: {exc}")
                 for op in ops:
                     if not op.done.done():
@@ -167,58 +187,50 @@ class EmbeddedBus:
                     self._queue.task_done()
 
     async def _write(self, ops: list[_Append | _Commit]) -> None:
-        conn = self._writer
-        assert conn is not None
         now_ms = int(time.time() * 1000)
-        rows: list[tuple[str, int, int, bytes | None, bytes, str, int]] = []
-        commits: list[tuple[str, str, int, int]] = []
+        commits: list[dict[str, object]] = []
         placed: list[tuple[str, int, OutgoingRecord]] = []
         for op in ops:
             if isinstance(op, _Commit):
-                commits.extend((op.group, t, p, o) for (t, p), o in op.offsets.items())
+                commits.extend({"g": op.group, "topic": t, "partition": p, "offset": o}
+                               for (t, p), o in op.offsets.items())
             else:
                 for rec in op.records:
                     placed.append((rec.topic, partition_for(rec.key, self._partitions, self._rr),
                                    rec))
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            next_offsets: dict[TopicPartition, int] = {}
-            for topic, partition in {(t, p) for t, p, _ in placed}:
-                cur = await conn.execute(
-                    "SELECT next_offset FROM bus_partitions WHERE topic=? AND partition=?",
-                    (topic, partition),
-                )
-                row = await cur.fetchone()
-                next_offsets[(topic, partition)] = int(row[0]) if row else 0
+        async with self._engine.begin() as conn:
+            next_offsets = await self._next_offsets(conn, {(t, p) for t, p, _ in placed})
+            rows: list[dict[str, object]] = []
             for topic, partition, rec in placed:
                 offset = next_offsets[(topic, partition)]
                 next_offsets[(topic, partition)] = offset + 1
-                headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers])
-                rows.append((topic, partition, offset, rec.key, rec.value, headers, now_ms))
+                rows.append({
+                    "topic": topic, "partition": partition, "offset": offset, "key": rec.key,
+                    "value": rec.value, "ts": now_ms,
+                    "headers": json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers]),
+                })
             if rows:
-                await conn.executemany(
-                    'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                await conn.executemany(
-                    "INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (?, ?, ?) "
-                    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset",
-                    [(t, p, o) for (t, p), o in next_offsets.items()],
-                )
+                await conn.execute(_INSERT, rows)
+                await conn.execute(_ADVANCE, [{"topic": t, "partition": p, "n": n}
+                                              for (t, p), n in next_offsets.items()])
             if commits:
-                await conn.executemany(
-                    'INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (?, ?, ?, ?) '
-                    'ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"',
-                    commits,
-                )
-            await conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await conn.execute("ROLLBACK")
-            raise
-        for topic, _, _, _, _, _, _ in rows:
+                await conn.execute(_COMMIT, commits)
+        for topic, _, _ in placed:
             BUS_APPENDED.labels(topic).inc()
+
+    @staticmethod
+    async def _next_offsets(conn: AsyncConnection,
+                            wanted: set[TopicPartition]) -> dict[TopicPartition, int]:
+        result = dict.fromkeys(wanted, 0)
+        for topic in {t for t, _ in wanted}:
+            rows = await conn.execute(
+                text("SELECT partition, next_offset FROM bus_partitions WHERE topic=:topic"),
+                {"topic": topic},
+            )
+            for partition, next_offset in rows.all():
+                if (topic, partition) in result:
+                    result[(topic, partition)] = int(next_offset)
+        return result
 
     # -- consumer support -----------------------------------------------------------------
 
@@ -239,30 +251,36 @@ class EmbeddedBus:
     async def _committed(
         self, group: str, tps: Sequence[TopicPartition]
     ) -> dict[TopicPartition, int]:
-        conn = self._reader
-        if conn is None:
-            raise BusUnavailable("embedded bus is closed")
-        result = {tp: 0 for tp in tps}
-        cur = await conn.execute('SELECT topic, partition, "offset" FROM bus_offsets WHERE grp=?',
-                                 (group,))
-        for topic, partition, offset in await cur.fetchall():
+        result = dict.fromkeys(tps, 0)
+        try:
+            async with self._engine.connect() as conn:
+                rows = await conn.execute(
+                    text('SELECT topic, partition, "offset" FROM bus_offsets WHERE grp=:g'),
+                    {"g": group},
+                )
+        except _ERRORS as exc:
+            raise BusUnavailable(f"cannot read committed offsets: {exc}") from exc
+        for topic, partition, offset in rows.all():
             if (topic, partition) in result:
                 result[(topic, partition)] = int(offset)
         return result
 
     async def _read(self, positions: dict[TopicPartition, int], limit: int) -> list[Record]:
-        conn = self._reader
-        if conn is None:
+        if self._closed:
             raise BusUnavailable("embedded bus is closed")
         per_partition = max(1, -(-limit // max(1, len(positions))))
         out: list[Record] = []
-        for (topic, partition), offset in positions.items():
-            cur = await conn.execute(
-                'SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
-                'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?',
-                (topic, partition, offset, per_partition),
-            )
-            for off, key, value, headers, ts in await cur.fetchall():
+        fetched = []
+        try:
+            async with self._engine.connect() as conn:
+                for (topic, partition), offset in positions.items():
+                    rows = await conn.execute(_READ, {"topic": topic, "partition": partition,
+                                                      "offset": offset, "limit": per_partition})
+                    fetched.append((topic, partition, rows.all()))
+        except _ERRORS as exc:
+            raise BusUnavailable(f"cannot read the log: {exc}") from exc
+        for topic, partition, found in fetched:
+            for off, key, value, headers, ts in found:
                 out.append(Record(
                     topic=topic, partition=partition, offset=int(off), key=key, value=value,
                     headers=tuple((k, v.encode("latin-1")) for k, v in json.loads(headers)),
@@ -305,10 +323,7 @@ class EmbeddedConsumer:
         while True:
             wake = self._bus._appended
             await self._sync_assignment()
-            try:
-                records = await self._bus._read(self._positions, max_records)
-            except sqlite3.Error as exc:
-                raise BusUnavailable(str(exc)) from exc
+            records = await self._bus._read(self._positions, max_records)
             if records:
                 for rec in records:
                     self._positions[(rec.topic, rec.partition)] = rec.offset + 1

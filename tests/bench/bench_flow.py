@@ -1,0 +1,299 @@
+"""Web form throughput and latency, end to end, on each backend pair, against a bare ceiling.
+
+Prints, for each backend pair: forms accepted per second (POST → 202 after the durable
+append) at a fixed concurrency, tickets assigned per second, and p50/p99 latency from POST to
+assignment at a steady offered load; plus the same accept measurement against a bare aiohttp
+handler in the same run, and each figure's ratio to it. Peak RSS of the service process too.
+
+    make bench                      # both pairs when Kafka and PostgreSQL are up
+    make bench BENCH_ARGS="--backend embedded --forms 3000 --rate 200 --seconds 10"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from sqlalchemy import func, select
+
+from storage.db import create_engine, session_factory
+from storage.models import Assignment, Message, Ticket
+
+CSKH = str(Path(sys.executable).with_name("cskh"))
+QUEUES = ("cskh", "sales", "accounting", "warehouse", "technical")
+MESSAGES = (
+    "Hóa đơn VAT số {i} ghi sai mã số thuế, đề nghị xuất lại hóa đơn điện tử.",
+    "Đơn hàng {i} giao chậm 3 ngày, chua nhan duoc hang, kiểm tra vận chuyển giúp.",
+    "Cho em xin báo giá mới nhất cho đơn {i}, số lượng 200 thùng ạ.",
+    "Máy mua tháng trước bị lỗi, còn bảo hành không? Mã {i} 😡",
+    "Đề nghị đối chiếu công nợ quý 3, mã khách {i}.",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def form(run: str, i: int) -> dict[str, str]:
+    return {"name": f"Khách {i}", "company": f"Công ty {i % 50}",
+            "email": f"kh{i % 400}@cty{i % 50}.vn", "subject": "Phản hồi",
+            "message": MESSAGES[i % len(MESSAGES)].format(i=i),
+            "submission_id": f"{run}-{i}"}
+
+
+def peak_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+@dataclass
+class Server:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        log = (self.cwd / "server.log").open("ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log,
+                                     stderr=log)
+        for _ in range(1200):
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.cwd / "server.log").read_text()[-3000:])
+            try:
+                async with http.get(f"{self.url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> float:
+        assert self.proc is not None
+        rss = peak_rss_mib(self.proc.pid)
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        return rss
+
+
+async def post(http: aiohttp.ClientSession, url: str, body: dict[str, str]) -> int:
+    async with http.post(f"{url}/webhooks/webform", json=body) as resp:
+        await resp.read()
+        return resp.status
+
+
+async def burst(http: aiohttp.ClientSession, url: str, run: str, n: int,
+                concurrency: int) -> tuple[float, int]:
+    """Offer ``n`` forms with ``concurrency`` in flight; returns (accepted/s, accepted)."""
+    counter = iter(range(n))
+    accepted = 0
+
+    async def worker() -> None:
+        nonlocal accepted
+        for i in counter:
+            if await post(http, url, form(run, i)) == 202:
+                accepted += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return accepted / (time.perf_counter() - began), accepted
+
+
+async def steady(http: aiohttp.ClientSession, url: str, run: str, rate: float,
+                 seconds: float) -> dict[str, float]:
+    """Offer ``rate`` forms per second for ``seconds``; returns {submission id: POST time}."""
+    sent: dict[str, float] = {}
+    tasks: list[asyncio.Task[int]] = []
+    began = time.perf_counter()
+    total = int(rate * seconds)
+    for i in range(total):
+        delay = began + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        body = form(run, i)
+        sent[body["submission_id"]] = time.time()
+        tasks.append(asyncio.create_task(post(http, url, body)))
+    statuses = await asyncio.gather(*tasks)
+    if any(s != 202 for s in statuses):
+        print(f"  warning: {sum(s != 202 for s in statuses)} steady posts not accepted")
+    return sent
+
+
+async def assigned_count(database_url: str, prefix: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            count = await s.scalar(
+                select(func.count()).select_from(Assignment)
+                .join(Message, Message.ticket_id == Assignment.ticket_id)
+                .where(Message.external_id.like(f"{prefix}-%")))
+            return int(count or 0)
+    finally:
+        await engine.dispose()
+
+
+async def assignment_times(database_url: str, prefix: str) -> dict[str, datetime]:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            rows = await s.execute(
+                select(Message.external_id, Assignment.assigned_at)
+                .join(Ticket, Ticket.id == Message.ticket_id)
+                .join(Assignment, Assignment.ticket_id == Ticket.id)
+                .where(Message.external_id.like(f"{prefix}-%")))
+            return {ext: at for ext, at in rows.all()}
+    finally:
+        await engine.dispose()
+
+
+async def wait_assigned(database_url: str, prefix: str, want: int, limit: float) -> float:
+    """Seconds until ``want`` forms of run ``prefix`` are assigned (or ``limit`` passes)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit:
+        if await assigned_count(database_url, prefix) >= want:
+            break
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - began
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def bench_backend(name: str, env: dict[str, str], database_url: str, args: argparse.Namespace,
+                        ceiling: float) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f"cskh-bench-{name}-"))
+    base_env = {**os.environ, **env, "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
+    subprocess.run([CSKH, "migrate"], env=base_env, cwd=work, check=True, capture_output=True)
+    for q in QUEUES:
+        for k in range(4):
+            subprocess.run([CSKH, "staff", "add", "--name", f"{q}-{k}", "--queue", q,
+                            "--capacity", "1000000"], env=base_env, cwd=work, check=True,
+                           capture_output=True)
+    port = free_port()
+    server = Server([CSKH, "serve"], {**base_env, "CSKH_HTTP_PORT": str(port)}, work, port)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        await server.start(http)
+        # warm-up
+        await burst(http, server.url, "warm", 200, 16)
+        await wait_assigned(database_url, "warm", 200, 60)
+
+        run = f"b{uuid.uuid4().hex[:6]}"
+        began = time.perf_counter()
+        accept_rate, accepted = await burst(http, server.url, run, args.forms, args.concurrency)
+        waited = await wait_assigned(database_url, run, accepted, 300)
+        end_to_end = accepted / (time.perf_counter() - began)
+        print(f"[{name}] accepted {accepted}/{args.forms} forms at {accept_rate:,.0f}/s "
+              f"(concurrency {args.concurrency}) = {accept_rate / ceiling:.0%} of the bare "
+              f"handler; all assigned {waited:.2f}s after the last 202")
+        print(f"[{name}] end to end (first POST → last assignment): {end_to_end:,.0f} "
+              "tickets assigned per second")
+
+        srun = f"s{uuid.uuid4().hex[:6]}"
+        sent = await steady(http, server.url, srun, args.rate, args.seconds)
+        await wait_assigned(database_url, srun, len(sent), 120)
+        times = await assignment_times(database_url, srun)
+        lat = [(times[k].timestamp() - t) * 1000 for k, t in sent.items() if k in times]
+        print(f"[{name}] steady {args.rate:.0f}/s for {args.seconds:.0f}s: {len(lat)}/{len(sent)} "
+              f"assigned; POST→assignment p50 {pct(lat, 0.5):.0f} ms, p99 {pct(lat, 0.99):.0f} ms, "
+              f"max {max(lat, default=float('nan')):.0f} ms")
+        rss = server.stop()
+        print(f"[{name}] service peak RSS {rss:.0f} MiB")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+async def bench_ceiling(args: argparse.Namespace) -> float:
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="cskh-bench-bare-"))
+    bare = Server([sys.executable, str(Path(__file__).with_name("bare.py")), str(port)],
+                  dict(os.environ), work, port)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await bare.start(http)
+        await burst(http, bare.url, "warm", 500, 16)
+        rate, _ = await burst(http, bare.url, "bare", args.forms, args.concurrency)
+        bare.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"[ceiling] bare aiohttp handler: {rate:,.0f} requests/s (concurrency "
+          f"{args.concurrency})")
+    return rate
+
+
+async def run(args: argparse.Namespace) -> int:
+    print(f"cskh-inbox flow benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{os.cpu_count()} cores; load generator shares the machine")
+    ceiling = await bench_ceiling(args)
+    if args.backend in ("embedded", "both"):
+        tmp = Path(tempfile.mkdtemp(prefix="cskh-bench-db-"))
+        url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+        await bench_backend("sqlite+embedded", {"CSKH_DATABASE_URL": url, "CSKH_BUS": "sqlite"},
+                            url, args, ceiling)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.backend in ("distributed", "both"):
+        kafka, dsn = os.environ.get("CSKH_TEST_KAFKA"), os.environ.get("CSKH_TEST_POSTGRES_DSN")
+        if not kafka or not dsn:
+            print("[postgres+kafka] skipped: run `make services` (CSKH_TEST_KAFKA, "
+                  "CSKH_TEST_POSTGRES_DSN)")
+            return 0 if args.backend == "both" else 1
+        db = f"cskh_bench_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(dsn)
+        await admin.execute(f'CREATE DATABASE "{db}"')
+        await admin.close()
+        netloc = dsn.split("://", 1)[1].split("/", 1)[0]
+        url = f"postgresql+asyncpg://{netloc}/{db}"
+        try:
+            await bench_backend("postgres+kafka", {
+                "CSKH_DATABASE_URL": url, "CSKH_BUS": f"kafka://{kafka}",
+                "CSKH_KAFKA_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}."}, url, args, ceiling)
+        finally:
+            admin = await asyncpg.connect(dsn)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await admin.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=("embedded", "distributed", "both"),
+                        default="both")
+    parser.add_argument("--forms", type=int, default=3000, help="forms in the burst")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=200.0, help="steady forms per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="steady phase length")
+    return asyncio.run(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

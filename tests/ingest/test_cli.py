@@ -1,0 +1,173 @@
+"""The ``cskh`` command line, run in-process on a SQLite file (and ``migrate`` on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.cli import main
+
+AN = "Nguyễn Văn An"
+QUEUES = ["cskh", "sales", "accounting", "warehouse", "technical"]
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CSKH_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_staff_add_prints_id_name_and_token(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    made = run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh", "--queue", "sales")
+    assert set(made) == {"id", "name", "token"}
+    assert made["name"] == AN and isinstance(made["id"], int)
+    assert isinstance(made["token"], str) and len(made["token"]) >= 32
+    other = run_json(capsys, "staff", "add", "--name", "Trần Thị Bình", "--queue", "cskh")
+    assert other["id"] != made["id"] and other["token"] != made["token"]
+
+
+def test_staff_add_without_json_shows_the_token_once(
+        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "staff", "add", "--name", AN, "--queue", "cskh")
+    assert code == 0
+    token = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("token:"))
+    code, listing, _ = run(capsys, "staff", "ls", "--json")
+    assert code == 0 and token not in listing
+
+
+def test_duplicate_staff_name_is_an_error(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh")
+    code, out, err = run(capsys, "staff", "add", "--name", AN, "--queue", "sales", "--json")
+    assert code == 2 and out == ""
+    assert err.startswith("cskh: error:") and AN in err
+    assert len(run_json(capsys, "staff", "ls")) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["--queue", "marketing"],
+    ["--queue", "cskh", "--queue", "nope"],
+])
+def test_unknown_queue_is_an_error(db: Path, capsys: pytest.CaptureFixture[str],
+                                   argv: list[str]) -> None:
+    code, out, err = run(capsys, "staff", "add", "--name", AN, *argv)
+    assert code == 2 and out == ""
+    assert "unknown queue" in err
+    assert run_json(capsys, "staff", "ls") == []
+
+
+def test_bad_capacity_is_an_error(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "staff", "add", "--name", AN, "--queue", "cskh", "--capacity", "0")
+    assert code == 2 and "capacity" in err
+
+
+def test_staff_ls_and_set_status(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    made = run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh", "--queue", "sales",
+                    "--capacity", "5", "--role", "lead")
+    (row,) = run_json(capsys, "staff", "ls")
+    assert row == {"id": made["id"], "name": AN, "role": "lead", "status": "online",
+                   "capacity": 5, "open_tickets": 0, "queues": ["cskh", "sales"]}
+    changed = run_json(capsys, "staff", "set-status", AN, "away")
+    assert changed == {"id": made["id"], "name": AN, "status": "away"}
+    (row,) = run_json(capsys, "staff", "ls")
+    assert row["status"] == "away"
+    code, out, _ = run(capsys, "staff", "ls")
+    assert code == 0 and AN in out and "away" in out
+
+
+def test_set_status_of_unknown_staff_is_an_error(
+        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "staff", "set-status", "Không Có Ai", "off")
+    assert code == 2 and "Không Có Ai" in err
+
+
+def test_set_status_rejects_unknown_status(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["staff", "set-status", AN, "busy"])
+    assert exited.value.code == 2
+
+
+def test_queue_ls_lists_the_five_queues(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh", "--queue", "sales")
+    rows = run_json(capsys, "queue", "ls")
+    assert [r["name"] for r in rows] == QUEUES
+    staffed = {r["name"]: r["staff"] for r in rows}
+    assert staffed == {"cskh": 1, "sales": 1, "accounting": 0, "warehouse": 0, "technical": 0}
+    assert all(r["waiting"] == r["open"] == r["resolved"] == 0 for r in rows)
+
+
+def test_queue_show_of_a_new_officer_is_empty(db: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh")
+    assert run_json(capsys, "queue", "show", "--staff", AN) == []
+    code, _, err = run(capsys, "queue", "show", "--staff", "Không Có Ai")
+    assert code == 2 and "Không Có Ai" in err
+
+
+def test_migrate_twice_is_a_no_op(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = run_json(capsys, "migrate")
+    assert first["from"] is None and first["to"]
+    again = run_json(capsys, "migrate")
+    assert again == {"from": first["to"], "to": first["to"]}
+    code, out, _ = run(capsys, "migrate")
+    assert code == 0 and "already" in out
+
+
+def test_missing_config_file_is_an_error(db: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "migrate", "--config", str(tmp_path / "nope.toml"))
+    assert code == 2 and "nope.toml" in err
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["serve"], ["migrate"], ["staff"], ["staff", "add"], ["staff", "ls"],
+    ["staff", "set-status"], ["queue"], ["queue", "ls"], ["queue", "show"],
+], ids=lambda argv: " ".join(argv) or "cskh")
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: cskh") and "--help" in out
+
+
+@pytest.mark.postgres
+async def test_migrate_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CSKH_DATABASE_URL", postgres_url)
+    # the CLI runs its own event loop, so it gets a thread of its own
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["migrate", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["from"] is None and first["to"]
+    assert await asyncio.to_thread(main, ["migrate", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"from": first["to"], "to": first["to"]}
+    assert await asyncio.to_thread(main, ["queue", "ls", "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == QUEUES
+
+
+@pytest.mark.postgres
+async def test_commands_refuse_an_unmigrated_postgresql(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CSKH_DATABASE_URL", postgres_url)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["staff", "ls"]) == 2
+    assert "cskh migrate" in capsys.readouterr().err
