@@ -14,7 +14,6 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
@@ -34,25 +33,24 @@ class SchemaOutOfDate(RuntimeError):
 
 
 def embedded_bus_path(settings: Settings) -> str:
-    """Where the embedded log lives: ``sqlite:///PATH``, else the SQLite database itself."""
+    """Where the embedded log lives: ``sqlite:///PATH``, else beside the SQLite database.
+
+    ``./cskh.db`` keeps its log in ``./cskh.bus.db``; with PostgreSQL, ``./cskh.bus.db``.
+    """
     if settings.bus.startswith("sqlite:///"):
         return settings.bus.removeprefix("sqlite:///")
-    return sqlite_path(settings.database_url) or "./cskh-bus.db"
+    database = Path(sqlite_path(settings.database_url) or "./cskh.db")
+    return str(database.with_name(f"{database.stem}.bus{database.suffix or '.db'}"))
 
 
-def make_bus(settings: Settings, storage_engine: AsyncEngine | None = None) -> Bus:
-    """The bus ``settings`` name, not yet started.
-
-    An embedded log in the tickets' own SQLite file shares ``storage_engine`` with them.
-    """
+def make_bus(settings: Settings) -> Bus:
+    """The bus ``settings`` name, not yet started."""
     bootstrap = settings.kafka_bootstrap
     if bootstrap:
         return KafkaBus(bootstrap, prefix=settings.kafka_topic_prefix,
                         partitions=settings.bus_partitions,
                         send_timeout=settings.bus_send_timeout)
     path = embedded_bus_path(settings)
-    if storage_engine is not None and path == sqlite_path(settings.database_url):
-        return EmbeddedBus(engine=storage_engine, partitions=settings.bus_partitions)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return EmbeddedBus(path, partitions=settings.bus_partitions)
 
@@ -84,7 +82,7 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the bus (creating Kafka topics if missing); flush and close it last."""
-    bus = make_bus(app[SETTINGS], app[ENGINE])
+    bus = make_bus(app[SETTINGS])
     await bus.start()
     log.info(LogEvent.BUS_STARTED, bus=type(bus).__name__)
     app[BUS] = bus

@@ -15,7 +15,7 @@ from ingest.bus.topics import ASSIGNMENTS, INBOUND, TICKETS
 from ingest.keys import Clock
 from ingest.settings import Role, Settings
 from normalizer.events import TicketEvent
-from normalizer.ingest import IngestInboundMessages
+from normalizer.ingest import IngestInboundMessages, classify_one_by_one
 from normalizer.keywords import classify
 from router.assign import AssignTickets
 from router.events import AssignmentEvent
@@ -67,7 +67,8 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
             for e in events
         ])
 
-    normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock)
+    normalize = IngestInboundMessages(sessions, emit_tickets, classify_one_by_one(classify),
+                                      clock)
     route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:

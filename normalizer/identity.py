@@ -1,13 +1,15 @@
-"""Who wrote: find or create the contact and the business customer behind a sender."""
+"""Who wrote: find or create the contacts and business customers behind a batch of senders."""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
+
 import phonenumbers
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.envelope import Sender
+from connectors.envelope import InboundEnvelope
 from storage.models import Contact, ContactIdentity, Customer
 
 
@@ -32,73 +34,99 @@ def normalize_phone(phone: str | None, region: str = "VN") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-async def _find_contact(session: AsyncSession, email: str | None, phone: str | None,
-                        platform: tuple[str, str] | None) -> Contact | None:
-    if email:
-        found = await session.scalar(select(Contact).where(Contact.email == email))
-        if found:
-            return found
-    if phone:
-        found = await session.scalar(select(Contact).where(Contact.phone == phone))
-        if found:
-            return found
-    if platform:
-        return await session.scalar(
-            select(Contact).join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-            .where(ContactIdentity.kind == platform[0], ContactIdentity.value == platform[1])
-        )
-    return None
+def name_key(name: str) -> str:
+    """The matching form of a company name: NFC, case-folded, single-spaced."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
-async def _find_or_create_customer(session: AsyncSession, company: str) -> Customer:
-    existing = await session.scalar(
-        select(Customer).where(func.lower(Customer.name) == company.lower()).limit(1)
-    )
-    if existing:
-        return existing
-    customer = Customer(name=company)
-    session.add(customer)
-    await session.flush()
-    return customer
+def clip(value: str | None, limit: int) -> str | None:
+    """``value`` cut to ``limit`` characters (columns have limits; the raw payload keeps all)."""
+    return None if value is None else value[:limit]
 
 
-async def resolve_contact(session: AsyncSession, sender: Sender, channel: str,
-                          region: str = "VN") -> Contact:
-    """The contact for ``sender``, created if unknown; never merges two existing contacts.
+class IdentityResolver:
+    """Resolves the senders of one batch with a handful of queries, not a few per message.
 
-    Found by e-mail first, then E.164 phone, then platform id. Details the contact lacks are
-    filled in when no other contact claims them. A contact created concurrently by another
-    worker is found rather than duplicated.
+    Contacts are found by e-mail, then E.164 phone, then platform id; unknown senders become
+    new contacts, and details a contact lacks are filled in when nobody else claims them.
+    Two existing contacts are never merged. Customers are found by their case-folded name.
     """
-    email = normalize_email(sender.email)
-    phone = normalize_phone(sender.phone, region)
-    platform = (channel, sender.platform_user_id) if sender.platform_user_id else None
-    contact = await _find_contact(session, email, phone, platform)
-    if contact is None:
-        try:
-            async with session.begin_nested():
-                contact = Contact(name=sender.name, email=email, phone=phone)
-                session.add(contact)
-                await session.flush()
-                if platform:
-                    session.add(ContactIdentity(contact_id=contact.id, kind=platform[0],
-                                                value=platform[1]))
-                    await session.flush()
-        except IntegrityError:
-            contact = await _find_contact(session, email, phone, platform)
-            if contact is None:
-                raise
-    else:
-        if contact.name is None and sender.name:
-            contact.name = sender.name
-        if contact.phone is None and phone and not await session.scalar(
-            select(Contact.id).where(Contact.phone == phone)
-        ):
-            contact.phone = phone
-        if contact.email is None and email and not await session.scalar(
-            select(Contact.id).where(Contact.email == email)
-        ):
-            contact.email = email
-    if contact.customer_id is None and sender.company:
-        contact.customer_id = (await _find_or_create_customer(session, sender.company)).id
-    return contact
+
+    def __init__(self, session: AsyncSession, region: str = "VN") -> None:
+        self._session = session
+        self._region = region
+        self._by_email: dict[str, Contact] = {}
+        self._by_phone: dict[str, Contact] = {}
+        self._by_platform: dict[tuple[str, str], Contact] = {}
+        self._customers: dict[str, Customer] = {}
+        self._given_customer: set[int] = set()
+
+    async def load(self, envelopes: Sequence[InboundEnvelope]) -> None:
+        """Fetch every contact and customer the batch could refer to."""
+        emails = {e for env in envelopes if (e := normalize_email(env.sender.email))}
+        phones = {p for env in envelopes if (p := normalize_phone(env.sender.phone,
+                                                                 self._region))}
+        platforms = {(env.channel, env.sender.platform_user_id) for env in envelopes
+                     if env.sender.platform_user_id}
+        keys = {name_key(env.sender.company) for env in envelopes if env.sender.company}
+        s = self._session
+        if emails or phones:
+            for contact in await s.scalars(select(Contact).where(
+                    or_(Contact.email.in_(emails), Contact.phone.in_(phones)))):
+                self._remember(contact)
+        if platforms:
+            rows = await s.execute(
+                select(ContactIdentity.kind, ContactIdentity.value, Contact)
+                .join(Contact, Contact.id == ContactIdentity.contact_id)
+                .where(tuple_(ContactIdentity.kind, ContactIdentity.value).in_(platforms)))
+            for kind, value, contact in rows.all():
+                self._by_platform[(kind, value)] = contact
+        if keys:
+            for customer in await s.scalars(select(Customer).where(Customer.name_key.in_(keys))):
+                self._customers[customer.name_key] = customer
+
+    def _remember(self, contact: Contact) -> None:
+        if contact.email:
+            self._by_email[contact.email] = contact
+        if contact.phone:
+            self._by_phone[contact.phone] = contact
+
+    def contact_for(self, envelope: InboundEnvelope) -> Contact:
+        """The contact of ``envelope``'s sender (a new, pending one if unknown)."""
+        sender = envelope.sender
+        email = clip(normalize_email(sender.email), 320)
+        phone = normalize_phone(sender.phone, self._region)
+        platform = ((envelope.channel, sender.platform_user_id[:256])
+                    if sender.platform_user_id else None)
+        contact = ((email and self._by_email.get(email)) or (phone and self._by_phone.get(phone))
+                   or (platform and self._by_platform.get(platform)) or None)
+        if contact is None:
+            contact = Contact(name=clip(sender.name, 200), email=email, phone=phone)
+            self._session.add(contact)
+        else:
+            if contact.name is None and sender.name:
+                contact.name = clip(sender.name, 200)
+            if contact.email is None and email and email not in self._by_email:
+                contact.email = email
+            if contact.phone is None and phone and phone not in self._by_phone:
+                contact.phone = phone
+        self._remember(contact)
+        if platform and platform not in self._by_platform:
+            self._by_platform[platform] = contact
+            identity = ContactIdentity(kind=platform[0], value=platform[1])
+            identity.contact = contact
+            self._session.add(identity)
+        given = id(contact) in self._given_customer
+        if contact.customer_id is None and sender.company and not given:
+            contact.customer = self._customer(sender.company)
+            self._given_customer.add(id(contact))
+        return contact
+
+    def _customer(self, company: str) -> Customer:
+        key = name_key(company)
+        customer = self._customers.get(key)
+        if customer is None:
+            customer = Customer(name=clip(company, 300) or company, name_key=key[:300])
+            self._session.add(customer)
+            self._customers[key] = customer
+        return customer

@@ -1,9 +1,10 @@
 """``IngestInboundMessages``: envelopes from ``cskh.inbound`` become tickets and messages.
 
-One batch is one transaction. Each envelope is applied once: the processed-event ledger and
-the unique envelope id on messages make a redelivered envelope a no-op, except that its ticket
-event is emitted again (the crash may have come between our commit and that emit), with the
-same event id, so the router ignores it if it had seen it.
+One batch is one transaction and a handful of queries, however many envelopes it holds.
+Each envelope is applied once: the processed-event ledger and the unique envelope id on
+messages make a redelivered envelope a no-op, except that its ticket event is emitted again
+(the crash may have come between our commit and that emit) with the same event id, so the
+router ignores it if it had seen it.
 """
 
 from __future__ import annotations
@@ -13,26 +14,32 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
 from normalizer.events import TicketEvent, TicketEventKind, ticket_event_id
-from normalizer.identity import resolve_contact
+from normalizer.identity import IdentityResolver, clip
 from normalizer.keywords import Verdict
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
 from storage.metrics import TICKETS_CREATED
-from storage.models import Message, ProcessedEvent, Ticket
+from storage.models import Contact, Message, ProcessedEvent, Ticket
 
 CONSUMER = "normalizer"
 OPEN_STATUSES = ("new", "queued", "assigned", "open", "waiting")
 
 Emit = Callable[[Sequence[TicketEvent]], Awaitable[None]]
-Classify = Callable[[str, str], Verdict]
+Classify = Callable[[Sequence[tuple[str, str]]], Sequence[Verdict]]
 Clock = Callable[[], datetime]
+Thread = tuple[str, str]
 
 log = structlog.get_logger(__name__)
+
+
+def classify_one_by_one(classify: Callable[[str, str], Verdict]) -> Classify:
+    """Adapt a single-message classifier to the batch interface."""
+    return lambda items: [classify(text, channel) for text, channel in items]
 
 
 class IngestInboundMessages:
@@ -46,92 +53,131 @@ class IngestInboundMessages:
         self._clock = clock
 
     async def __call__(self, payloads: Sequence[bytes]) -> None:
-        """Apply every envelope of the batch, commit, then emit their ticket events.
+        """Apply every envelope of the batch, commit, then emit their ticket events in order.
 
         Raises ``ValueError`` (pydantic's ``ValidationError``) for a payload that is not an
-        envelope: the consumer loop sends that one to the dead-letter topic.
+        envelope: the consumer loop then retries one by one and dead-letters that one.
         """
         envelopes = [InboundEnvelope.model_validate_json(p) for p in payloads]
-        events: list[TicketEvent] = []
         async with self._sessions() as session, session.begin():
-            ids = [e.id for e in envelopes]
             done = set(await session.scalars(
                 select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == CONSUMER, ProcessedEvent.event_id.in_(ids))
+                    ProcessedEvent.consumer == CONSUMER,
+                    ProcessedEvent.event_id.in_([e.id for e in envelopes]))
             ))
+            fresh: list[InboundEnvelope] = []
             for envelope in envelopes:
-                if envelope.id in done:
-                    replay = await self._replay(session, envelope)
-                    if replay is not None:
-                        events.append(replay)
-                    continue
-                done.add(envelope.id)
-                events.append(await self._apply(session, envelope))
-                session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
-                                           processed_at=self._clock()))
-        await self._emit(events)
+                if envelope.id not in done:
+                    done.add(envelope.id)
+                    fresh.append(envelope)
+            made = await self._apply(session, fresh) if fresh else {}
+            replayed = await self._replay(session, [e for e in envelopes if e.id not in made])
+        events = [made.get(e.id) or replayed.get(e.id) for e in envelopes]
+        await self._emit([e for e in events if e is not None])
 
-    async def _replay(self, session: AsyncSession, envelope: InboundEnvelope) -> TicketEvent | None:
-        row = (await session.execute(
+    async def _replay(self, session: AsyncSession,
+                      envelopes: Sequence[InboundEnvelope]) -> dict[uuid.UUID, TicketEvent]:
+        if not envelopes:
+            return {}
+        by_id = {e.id: e for e in envelopes}
+        rows = (await session.execute(
             select(Message, Ticket).join(Ticket, Ticket.id == Message.ticket_id)
-            .where(Message.envelope_id == envelope.id)
-        )).first()
-        if row is None:
-            return None
-        message, ticket = row
-        first = await session.scalar(
-            select(Message.id).where(Message.ticket_id == ticket.id).order_by(Message.id).limit(1)
-        )
-        log.info(LogEvent.TICKET_DUPLICATE, channel=envelope.channel, ticket_id=ticket.id,
-                 message_id=str(envelope.id))
-        return _event(envelope, ticket, message, "created" if first == message.id
-                      else "message_added")
+            .where(Message.envelope_id.in_(by_id))
+        )).all()
+        firsts = dict((await session.execute(
+            select(Message.ticket_id, func.min(Message.id))
+            .where(Message.ticket_id.in_({t.id for _, t in rows})).group_by(Message.ticket_id)
+        )).all())
+        out: dict[uuid.UUID, TicketEvent] = {}
+        for message, ticket in rows:
+            envelope = by_id[message.envelope_id]
+            log.info(LogEvent.TICKET_DUPLICATE, channel=envelope.channel, ticket_id=ticket.id,
+                     message_id=str(envelope.id))
+            kind: TicketEventKind = ("created" if firsts.get(ticket.id) == message.id
+                                     else "message_added")
+            out[envelope.id] = _event(envelope, ticket, message, kind)
+        return out
 
-    async def _apply(self, session: AsyncSession, envelope: InboundEnvelope) -> TicketEvent:
+    async def _open_tickets(self, session: AsyncSession,
+                            threads: set[Thread]) -> dict[Thread, Ticket]:
+        found: dict[Thread, Ticket] = {}
+        rows = await session.scalars(
+            select(Ticket).where(tuple_(Ticket.channel, Ticket.thread_key).in_(threads),
+                                 Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)
+        )
+        for ticket in rows:
+            found[(ticket.channel, ticket.thread_key)] = ticket  # the newest open one wins
+        return found
+
+    async def _apply(self, session: AsyncSession,
+                     envelopes: Sequence[InboundEnvelope]) -> dict[uuid.UUID, TicketEvent]:
         now = self._clock()
-        contact = await resolve_contact(session, envelope.sender, envelope.channel)
-        ticket = await session.scalar(
-            select(Ticket).where(
-                Ticket.channel == envelope.channel, Ticket.thread_key == envelope.thread_key,
-                Ticket.status.in_(OPEN_STATUSES),
-            ).order_by(Ticket.id.desc()).limit(1)
-        )
-        kind: TicketEventKind = "message_added"
-        if ticket is None:
-            verdict = self._classify(
-                "\n".join(p for p in (envelope.subject, envelope.text) if p), envelope.channel
-            )
-            ticket = Ticket(
-                public_id=uuid.uuid4(), status="new", channel=envelope.channel,
-                thread_key=envelope.thread_key, category=verdict.category,
-                category_confidence=verdict.category_confidence, priority=verdict.priority,
-                sentiment=verdict.sentiment, needs_review=verdict.needs_review,
-                entities=verdict.entities, customer_id=contact.customer_id,
-                contact_id=contact.id, subject=(envelope.subject or envelope.text[:120]) or None,
-                created_at=now, updated_at=now,
-            )
-            session.add(ticket)
-            await session.flush()
-            kind = "created"
-            TICKETS_CREATED.labels(envelope.channel, verdict.category).inc()
-        else:
-            ticket.updated_at = now
-        message = Message(
-            ticket_id=ticket.id, envelope_id=envelope.id, direction="inbound",
-            channel=envelope.channel, external_id=envelope.external_id,
-            sender_name=envelope.sender.name, sender_email=envelope.sender.email,
-            sender_phone=envelope.sender.phone, subject=envelope.subject, text=envelope.text,
-            html=envelope.html,
-            attachments={"files": [a.model_dump() for a in envelope.attachments]},
-            in_reply_to=envelope.in_reply_to, sent_at=envelope.sent_at,
-            received_at=envelope.received_at, raw=envelope.raw,
-        )
-        session.add(message)
+        people = IdentityResolver(session)
+        await people.load(envelopes)
+        contacts = [people.contact_for(e) for e in envelopes]
         await session.flush()
-        log.info(LogEvent.TICKET_CREATED if kind == "created" else LogEvent.TICKET_MESSAGE_ADDED,
-                 channel=envelope.channel, ticket_id=ticket.id, message_id=str(envelope.id),
-                 category=ticket.category, priority=ticket.priority)
-        return _event(envelope, ticket, message, kind)
+
+        tickets = await self._open_tickets(session, {(e.channel, e.thread_key)
+                                                     for e in envelopes})
+        starting = [e for e in envelopes if (e.channel, e.thread_key) not in tickets]
+        verdicts = iter(self._classify([
+            ("\n".join(p for p in (e.subject, e.text) if p), e.channel) for e in starting]))
+        placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
+        for envelope, contact in zip(envelopes, contacts, strict=True):
+            thread = (envelope.channel, envelope.thread_key)
+            kind: TicketEventKind = "message_added"
+            ticket = tickets.get(thread)
+            if ticket is None:
+                ticket = self._new_ticket(envelope, contact, next(verdicts), now)
+                session.add(ticket)
+                tickets[thread] = ticket
+                kind = "created"
+            else:
+                ticket.updated_at = now
+            placed.append((envelope, ticket, kind, _message(envelope)))
+        await session.flush()  # ticket ids
+        for envelope, ticket, _, message in placed:
+            message.ticket_id = ticket.id
+            session.add(message)
+            session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
+                                       processed_at=now))
+        await session.flush()  # message ids
+        out: dict[uuid.UUID, TicketEvent] = {}
+        for envelope, ticket, kind, message in placed:
+            if kind == "created":
+                TICKETS_CREATED.labels(envelope.channel, ticket.category).inc()
+            log.info(LogEvent.TICKET_CREATED if kind == "created"
+                     else LogEvent.TICKET_MESSAGE_ADDED, channel=envelope.channel,
+                     ticket_id=ticket.id, message_id=str(envelope.id),
+                     category=ticket.category, priority=ticket.priority)
+            out[envelope.id] = _event(envelope, ticket, message, kind)
+        return out
+
+    @staticmethod
+    def _new_ticket(envelope: InboundEnvelope, contact: Contact, verdict: Verdict,
+                    now: datetime) -> Ticket:
+        subject = envelope.subject or " ".join(envelope.text.split())[:120]
+        return Ticket(
+            public_id=uuid.uuid4(), status="new", channel=envelope.channel,
+            thread_key=envelope.thread_key, category=verdict.category,
+            category_confidence=verdict.category_confidence, priority=verdict.priority,
+            sentiment=verdict.sentiment, needs_review=verdict.needs_review,
+            entities=verdict.entities, customer_id=contact.customer_id, contact_id=contact.id,
+            subject=clip(subject, 500) or None, created_at=now, updated_at=now,
+        )
+
+
+def _message(envelope: InboundEnvelope) -> Message:
+    sender = envelope.sender
+    return Message(
+        envelope_id=envelope.id, direction="inbound", channel=envelope.channel,
+        external_id=envelope.external_id, sender_name=clip(sender.name, 200),
+        sender_email=clip(sender.email, 320), sender_phone=clip(sender.phone, 32),
+        subject=clip(envelope.subject, 500), text=envelope.text, html=envelope.html,
+        attachments={"files": [a.model_dump() for a in envelope.attachments]},
+        in_reply_to=clip(envelope.in_reply_to, 512), sent_at=envelope.sent_at,
+        received_at=envelope.received_at, raw=envelope.raw,
+    )
 
 
 def _event(envelope: InboundEnvelope, ticket: Ticket, message: Message,

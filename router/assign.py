@@ -2,12 +2,14 @@
 
 A new ticket goes to its category's queue and to the least-loaded online officer of that queue
 who is under capacity; ties go to whoever was assigned least recently (round robin). When
-nobody is eligible the ticket waits in the queue (status ``queued``). Follow-up messages of an
+nobody is eligible the ticket waits in the queue (status ``queued``). One batch is one
+transaction and a handful of queries. Follow-up messages of an
 assigned ticket stay with its assignee. A redelivered event re-emits the same assignment.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -22,7 +24,7 @@ from router.staff import open_loads
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
 from storage.metrics import ASSIGNMENTS, UNASSIGNED
-from storage.models import Assignment, ProcessedEvent, Queue, Staff, Ticket, staff_queues
+from storage.models import Assignment, ProcessedEvent, Staff, Ticket
 
 CONSUMER = "router"
 ASSIGNABLE = ("new", "queued")
@@ -35,19 +37,32 @@ DueDates = Callable[[Ticket], tuple[datetime | None, datetime | None]]
 log = structlog.get_logger(__name__)
 
 
-class _QueueRoster:
-    """The eligible officers of one queue and their loads, kept current within a batch."""
+class _Roster:
+    """Online officers by queue and their loads, loaded once and kept current within a batch.
 
-    def __init__(self, staff: list[Staff], loads: dict[int, int]) -> None:
-        self.staff = staff
+    One load table serves every queue, so an officer of two queues is never counted twice.
+    """
+
+    def __init__(self, by_queue: dict[str, list[Staff]], loads: dict[int, int]) -> None:
+        self.by_queue = by_queue
         self.loads = loads
 
-    def pick(self) -> Staff | None:
-        eligible = [s for s in self.staff if self.loads.get(s.id, 0) < s.capacity]
+    @classmethod
+    async def load(cls, session: AsyncSession) -> _Roster:
+        by_queue: dict[str, list[Staff]] = {}
+        staff = list(await session.scalars(
+            select(Staff).where(Staff.status == "online").order_by(Staff.id)))
+        for member in staff:
+            for queue in member.queues:
+                by_queue.setdefault(queue.name, []).append(member)
+        return cls(by_queue, await open_loads(session, [s.id for s in staff]))
+
+    def pick(self, queue: str) -> Staff | None:
+        eligible = [s for s in self.by_queue.get(queue, ()) if self.loads[s.id] < s.capacity]
         if not eligible:
             return None
-        return min(eligible, key=lambda s: (self.loads.get(s.id, 0),
-                                            s.last_assigned_at or _NEVER, s.id))
+        return min(eligible, key=lambda s: (self.loads[s.id], s.last_assigned_at or _NEVER,
+                                            s.id))
 
 
 class AssignTickets:
@@ -63,86 +78,84 @@ class AssignTickets:
         self._due_dates = due_dates
 
     async def __call__(self, payloads: Sequence[bytes]) -> None:
-        """Assign every ticket of the batch in one transaction, then emit the assignments."""
+        """Assign every ticket of the batch in one transaction, then emit the assignments.
+
+        Raises ``LookupError`` for an event whose ticket does not exist (a poison event).
+        """
         events = [TicketEvent.model_validate_json(p) for p in payloads]
-        out: list[AssignmentEvent] = []
         async with self._sessions() as session, session.begin():
             done = set(await session.scalars(
                 select(ProcessedEvent.event_id).where(
                     ProcessedEvent.consumer == CONSUMER,
                     ProcessedEvent.event_id.in_([e.event_id for e in events]))
             ))
-            rosters: dict[str, _QueueRoster] = {}
+            fresh: list[TicketEvent] = []
             for event in events:
-                if event.event_id in done:
-                    replay = await self._replay(session, event)
-                    if replay is not None:
-                        out.append(replay)
-                    continue
-                done.add(event.event_id)
-                made = await self._route(session, event, rosters)
-                if made is not None:
-                    out.append(made)
-                session.add(ProcessedEvent(consumer=CONSUMER, event_id=event.event_id,
-                                           processed_at=self._clock()))
-        await self._emit(out)
+                if event.event_id not in done:
+                    done.add(event.event_id)
+                    fresh.append(event)
+            made = await self._route(session, fresh) if fresh else {}
+            seen = {e.event_id for e in fresh}
+            replayed = await self._replay(session, [e for e in events if e.event_id not in seen])
+        found = [made.get(e.event_id) or replayed.get(e.event_id) for e in events]
+        await self._emit([a for a in found if a is not None])
 
-    async def _replay(self, session: AsyncSession, event: TicketEvent) -> AssignmentEvent | None:
-        row = (await session.execute(
+    async def _replay(self, session: AsyncSession,
+                      events: Sequence[TicketEvent]) -> dict[uuid.UUID, AssignmentEvent]:
+        if not events:
+            return {}
+        wanted = {assignment_event_id(e.event_id): e.event_id for e in events}
+        rows = (await session.execute(
             select(Assignment, Staff, Ticket)
             .join(Staff, Staff.id == Assignment.staff_id)
             .join(Ticket, Ticket.id == Assignment.ticket_id)
-            .where(Assignment.event_id == assignment_event_id(event.event_id))
-        )).first()
-        if row is None:
-            return None
-        assignment, staff, ticket = row
-        return _assignment_event(assignment, staff, ticket)
+            .where(Assignment.event_id.in_(wanted))
+        )).all()
+        return {wanted[a.event_id]: _assignment_event(a, s, t) for a, s, t in rows}
 
-    async def _roster(self, session: AsyncSession, queue: str,
-                      rosters: dict[str, _QueueRoster]) -> _QueueRoster:
-        if queue not in rosters:
-            staff = list(await session.scalars(
-                select(Staff).join(staff_queues, staff_queues.c.staff_id == Staff.id)
-                .join(Queue, Queue.id == staff_queues.c.queue_id)
-                .where(Queue.name == queue, Staff.status == "online").order_by(Staff.id)
-            ))
-            rosters[queue] = _QueueRoster(staff, await open_loads(session, [s.id for s in staff]))
-        return rosters[queue]
-
-    async def _route(self, session: AsyncSession, event: TicketEvent,
-                     rosters: dict[str, _QueueRoster]) -> AssignmentEvent | None:
-        ticket = await session.get(Ticket, event.ticket_id)
-        if ticket is None:
-            raise LookupError(f"ticket {event.ticket_id} of event {event.event_id} does not exist")
-        if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
-            return None
+    async def _route(self, session: AsyncSession,
+                     events: Sequence[TicketEvent]) -> dict[uuid.UUID, AssignmentEvent]:
+        tickets = {t.id: t for t in await session.scalars(
+            select(Ticket).where(Ticket.id.in_({e.ticket_id for e in events})))}
+        missing = [e for e in events if e.ticket_id not in tickets]
+        if missing:
+            raise LookupError(f"ticket {missing[0].ticket_id} of event {missing[0].event_id} "
+                              "does not exist")
         now = self._clock()
-        queue = queue_for(ticket.category, self._overrides)
-        ticket.queue = queue
-        if self._due_dates is not None and ticket.first_response_due is None:
-            ticket.first_response_due, ticket.resolution_due = self._due_dates(ticket)
-        roster = await self._roster(session, queue, rosters)
-        staff = roster.pick()
-        if staff is None:
-            ticket.status = "queued"
-            UNASSIGNED.labels(queue).inc()
-            log.info(LogEvent.TICKET_QUEUED, ticket_id=ticket.id, queue=queue,
-                     channel=ticket.channel)
-            return None
-        roster.loads[staff.id] = roster.loads.get(staff.id, 0) + 1
-        staff.last_assigned_at = now
-        ticket.assignee_id = staff.id
-        ticket.status = "assigned"
-        ticket.updated_at = now
-        assignment = Assignment(event_id=assignment_event_id(event.event_id), ticket_id=ticket.id,
-                                staff_id=staff.id, queue=queue, reason="least_loaded",
-                                assigned_at=now)
-        session.add(assignment)
-        ASSIGNMENTS.labels(queue).inc()
-        log.info(LogEvent.TICKET_ASSIGNED, ticket_id=ticket.id, queue=queue, staff=staff.name,
-                 channel=ticket.channel)
-        return _assignment_event(assignment, staff, ticket)
+        roster: _Roster | None = None
+        out: dict[uuid.UUID, AssignmentEvent] = {}
+        for event in events:
+            session.add(ProcessedEvent(consumer=CONSUMER, event_id=event.event_id,
+                                       processed_at=now))
+            ticket = tickets[event.ticket_id]
+            if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
+                continue  # follow-ups stay with the ticket's assignee
+            queue = queue_for(ticket.category, self._overrides)
+            ticket.queue = queue
+            if self._due_dates is not None and ticket.first_response_due is None:
+                ticket.first_response_due, ticket.resolution_due = self._due_dates(ticket)
+            roster = roster or await _Roster.load(session)
+            staff = roster.pick(queue)
+            if staff is None:
+                ticket.status = "queued"
+                UNASSIGNED.labels(queue).inc()
+                log.info(LogEvent.TICKET_QUEUED, ticket_id=ticket.id, queue=queue,
+                         channel=ticket.channel)
+                continue
+            roster.loads[staff.id] += 1
+            staff.last_assigned_at = now
+            ticket.assignee_id = staff.id
+            ticket.status = "assigned"
+            ticket.updated_at = now
+            assignment = Assignment(event_id=assignment_event_id(event.event_id),
+                                    ticket_id=ticket.id, staff_id=staff.id, queue=queue,
+                                    reason="least_loaded", assigned_at=now)
+            session.add(assignment)
+            ASSIGNMENTS.labels(queue).inc()
+            log.info(LogEvent.TICKET_ASSIGNED, ticket_id=ticket.id, queue=queue,
+                     staff=staff.name, channel=ticket.channel)
+            out[event.event_id] = _assignment_event(assignment, staff, ticket)
+        return out
 
 
 def _assignment_event(assignment: Assignment, staff: Staff, ticket: Ticket) -> AssignmentEvent:

@@ -95,6 +95,7 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300), index=True)
     tax_code: Mapped[str | None] = mapped_column(String(20), unique=True)
     tier: Mapped[str] = mapped_column(String(16), default="standard")
     segment: Mapped[str | None] = mapped_column(String(64))
@@ -116,6 +117,8 @@ class Contact(Base):
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    customer: Mapped[Customer | None] = relationship(lazy="raise")
+
 
 class ContactIdentity(Base):
     """A platform identity of a contact (Facebook PSID, Zalo user id, marketplace buyer id)."""
@@ -127,6 +130,8 @@ class ContactIdentity(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(String(256))
+
+    contact: Mapped[Contact] = relationship(lazy="raise")
 
 
 class Ticket(Base):

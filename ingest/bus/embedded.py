@@ -1,12 +1,13 @@
 """The embedded bus: a durable, partitioned log in a SQLite file.
 
 Appends from many coroutines are grouped into one transaction (group commit) by a single
-writer task, so a burst of webhooks costs one fsync, not one each. When the log shares its
-file with the tickets it also shares their engine, whose single connection serializes every
-writer of the file inside the process: nobody ever waits in SQLite's sleeping busy handler.
-Consumers are woken as soon as the writer commits. Members of one consumer group in this
-process share the partitions; the embedded bus does not coordinate groups across processes
-(run one ``cskh serve``).
+writer task, so a burst of webhooks costs one fsync, not one each. The log has a SQLite file
+of its own (beside the tickets' database), so an append never waits behind a ticket
+transaction. All its SQL runs on one connection in one worker thread, each transaction or
+read in a single hop, so the event loop is never blocked and nobody waits in SQLite's
+sleeping busy handler. Consumers are woken as soon as the writer commits. Members of one
+consumer group in this process share the partitions; the embedded bus does not coordinate
+groups across processes (run one ``cskh serve``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import json
 import sqlite3
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import Any, TypeVar
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
-from storage.db import create_engine
 from storage.metrics import BUS_APPENDED
+
+T = TypeVar("T")
+TopicPartition = tuple[str, int]
+Row = tuple[str, int, int, bytes | None, bytes, str, int]
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS bus_log (
@@ -41,8 +43,14 @@ _SCHEMA = (
         grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
         "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID""",
 )
-
-TopicPartition = tuple[str, int]
+_INSERT = ('INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_ADVANCE = ("INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (?, ?, ?) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset")
+_COMMIT = ('INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (?, ?, ?, ?) '
+           'ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"')
+_READ = ('SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
+         'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?')
 
 
 def partition_for(key: bytes | None, partitions: int, counter: itertools.count[int]) -> int:
@@ -65,41 +73,75 @@ class _Commit:
     done: asyncio.Future[None]
 
 
-_INSERT = text(
-    'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
-    "VALUES (:topic, :partition, :offset, :key, :value, :headers, :ts)"
-)
-_ADVANCE = text(
-    "INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (:topic, :partition, :n) "
-    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset"
-)
-_COMMIT = text(
-    'INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (:g, :topic, :partition, '
-    ':offset) ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"'
-)
-_READ = text(
-    'SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=:topic AND '
-    'partition=:partition AND "offset">=:offset ORDER BY "offset" LIMIT :limit'
-)
-_ERRORS = (SQLAlchemyError, sqlite3.Error, OSError)
+class _Log:
+    """The SQL of the log, run synchronously in the bus's one worker thread."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        for statement in _SCHEMA:
+            self.conn.execute(statement)
+
+    def write(self, placed: Sequence[tuple[str, int, OutgoingRecord]],
+              commits: Sequence[tuple[str, str, int, int]], now_ms: int) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            next_offsets: dict[TopicPartition, int] = {}
+            for topic in {t for t, _, _ in placed}:
+                for partition, offset in conn.execute(
+                        "SELECT partition, next_offset FROM bus_partitions WHERE topic=?",
+                        (topic,)):
+                    next_offsets[(topic, partition)] = offset
+            rows: list[Row] = []
+            for topic, partition, rec in placed:
+                offset = next_offsets.get((topic, partition), 0)
+                next_offsets[(topic, partition)] = offset + 1
+                headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers])
+                rows.append((topic, partition, offset, rec.key, rec.value, headers, now_ms))
+            if rows:
+                conn.executemany(_INSERT, rows)
+                conn.executemany(_ADVANCE, [(t, p, n) for (t, p), n in next_offsets.items()])
+            if commits:
+                conn.executemany(_COMMIT, commits)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    def read(self, positions: dict[TopicPartition, int], per_partition: int) -> list[Record]:
+        out: list[Record] = []
+        for (topic, partition), offset in positions.items():
+            for off, key, value, headers, ts in self.conn.execute(
+                    _READ, (topic, partition, offset, per_partition)):
+                out.append(Record(
+                    topic=topic, partition=partition, offset=off, key=key, value=value,
+                    headers=tuple((k, v.encode("latin-1")) for k, v in json.loads(headers)),
+                    timestamp_ms=ts,
+                ))
+        return out
+
+    def committed(self, group: str) -> dict[TopicPartition, int]:
+        rows = self.conn.execute(
+            'SELECT topic, partition, "offset" FROM bus_offsets WHERE grp=?', (group,))
+        return {(t, p): o for t, p, o in rows}
+
+    def ping(self) -> None:
+        self.conn.execute("SELECT 1 FROM bus_partitions LIMIT 1").fetchall()
 
 
 class EmbeddedBus:
-    """The ``Bus`` backed by a SQLite file with ``partitions`` per topic.
+    """The ``Bus`` backed by the SQLite file at ``path`` with ``partitions`` per topic."""
 
-    Give it the storage ``engine`` when the log lives in the tickets' database file, or a
-    ``path`` for a file of its own.
-    """
-
-    def __init__(self, path: str | None = None, *, engine: AsyncEngine | None = None,
-                 partitions: int = 4, max_batch: int = 1000) -> None:
-        if (path is None) == (engine is None):
-            raise ValueError("give the embedded bus either a path or an engine")
-        self._engine = engine or create_engine(f"sqlite+aiosqlite:///{path}")
-        self._owns_engine = engine is None
+    def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000) -> None:
+        self._path = path
         self._partitions = partitions
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Append | _Commit] = asyncio.Queue()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-bus")
+        self._log: _Log | None = None
         self._task: asyncio.Task[None] | None = None
         self._rr = itertools.count()
         self._appended = asyncio.Event()
@@ -111,14 +153,15 @@ class EmbeddedBus:
         """Partitions per topic."""
         return self._partitions
 
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise BusUnavailable(f"embedded log: {exc}") from exc
+
     async def start(self) -> None:
         """Open the file, create the log tables if missing and start the writer."""
-        try:
-            async with self._engine.begin() as conn:
-                for statement in _SCHEMA:
-                    await conn.execute(text(statement))
-        except _ERRORS as exc:
-            raise BusUnavailable(f"cannot open the embedded log: {exc}") from exc
+        self._log = await self._run(_Log, self._path)
         self._closed = False
         self._task = asyncio.create_task(self._write_loop(), name="embedded-bus-writer")
 
@@ -131,25 +174,25 @@ class EmbeddedBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._owns_engine:
-            await self._engine.dispose()
+        if self._log is not None:
+            await self._run(self._log.conn.close)
+            self._log = None
+        self._thread.shutdown(wait=False)
+
+    def _open_log(self) -> _Log:
+        if self._closed or self._log is None:
+            raise BusUnavailable("embedded bus is closed")
+        return self._log
 
     async def ping(self) -> None:
         """Raise ``BusUnavailable`` unless the log file answers."""
-        if self._closed:
-            raise BusUnavailable("embedded bus is closed")
-        try:
-            async with self._engine.connect() as conn:
-                await conn.execute(text("SELECT 1 FROM bus_partitions LIMIT 1"))
-        except _ERRORS as exc:
-            raise BusUnavailable(str(exc)) from exc
+        await self._run(self._open_log().ping)
 
     async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
         """Durably append ``records`` in one group commit; raise ``BusUnavailable`` on failure."""
         if not records:
             return
-        if self._closed:
-            raise BusUnavailable("embedded bus is closed")
+        self._open_log()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Append(records, done))
         await done
@@ -171,7 +214,7 @@ class EmbeddedBus:
                 size += len(op.records) if isinstance(op, _Append) else 1
             try:
                 await self._write(ops)
-            except (*_ERRORS, ValueError) as exc:
+            except (BusUnavailable, ValueError) as exc:
                 error = BusUnavailable(f"embedded log write failed: {exc}")
                 for op in ops:
                     if not op.done.done():
@@ -187,50 +230,20 @@ class EmbeddedBus:
                     self._queue.task_done()
 
     async def _write(self, ops: list[_Append | _Commit]) -> None:
-        now_ms = int(time.time() * 1000)
-        commits: list[dict[str, object]] = []
+        log = self._log
+        if log is None:
+            raise BusUnavailable("embedded bus is closed")
+        commits: list[tuple[str, str, int, int]] = []
         placed: list[tuple[str, int, OutgoingRecord]] = []
         for op in ops:
             if isinstance(op, _Commit):
-                commits.extend({"g": op.group, "topic": t, "partition": p, "offset": o}
-                               for (t, p), o in op.offsets.items())
+                commits.extend((op.group, t, p, o) for (t, p), o in op.offsets.items())
             else:
-                for rec in op.records:
-                    placed.append((rec.topic, partition_for(rec.key, self._partitions, self._rr),
-                                   rec))
-        async with self._engine.begin() as conn:
-            next_offsets = await self._next_offsets(conn, {(t, p) for t, p, _ in placed})
-            rows: list[dict[str, object]] = []
-            for topic, partition, rec in placed:
-                offset = next_offsets[(topic, partition)]
-                next_offsets[(topic, partition)] = offset + 1
-                rows.append({
-                    "topic": topic, "partition": partition, "offset": offset, "key": rec.key,
-                    "value": rec.value, "ts": now_ms,
-                    "headers": json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers]),
-                })
-            if rows:
-                await conn.execute(_INSERT, rows)
-                await conn.execute(_ADVANCE, [{"topic": t, "partition": p, "n": n}
-                                              for (t, p), n in next_offsets.items()])
-            if commits:
-                await conn.execute(_COMMIT, commits)
+                placed.extend((r.topic, partition_for(r.key, self._partitions, self._rr), r)
+                              for r in op.records)
+        await self._run(log.write, placed, commits, int(time.time() * 1000))
         for topic, _, _ in placed:
             BUS_APPENDED.labels(topic).inc()
-
-    @staticmethod
-    async def _next_offsets(conn: AsyncConnection,
-                            wanted: set[TopicPartition]) -> dict[TopicPartition, int]:
-        result = dict.fromkeys(wanted, 0)
-        for topic in {t for t, _ in wanted}:
-            rows = await conn.execute(
-                text("SELECT partition, next_offset FROM bus_partitions WHERE topic=:topic"),
-                {"topic": topic},
-            )
-            for partition, next_offset in rows.all():
-                if (topic, partition) in result:
-                    result[(topic, partition)] = int(next_offset)
-        return result
 
     # -- consumer support -----------------------------------------------------------------
 
@@ -251,46 +264,15 @@ class EmbeddedBus:
     async def _committed(
         self, group: str, tps: Sequence[TopicPartition]
     ) -> dict[TopicPartition, int]:
-        result = dict.fromkeys(tps, 0)
-        try:
-            async with self._engine.connect() as conn:
-                rows = await conn.execute(
-                    text('SELECT topic, partition, "offset" FROM bus_offsets WHERE grp=:g'),
-                    {"g": group},
-                )
-        except _ERRORS as exc:
-            raise BusUnavailable(f"cannot read committed offsets: {exc}") from exc
-        for topic, partition, offset in rows.all():
-            if (topic, partition) in result:
-                result[(topic, partition)] = int(offset)
-        return result
+        found = await self._run(self._open_log().committed, group)
+        return {tp: found.get(tp, 0) for tp in tps}
 
     async def _read(self, positions: dict[TopicPartition, int], limit: int) -> list[Record]:
-        if self._closed:
-            raise BusUnavailable("embedded bus is closed")
         per_partition = max(1, -(-limit // max(1, len(positions))))
-        out: list[Record] = []
-        fetched = []
-        try:
-            async with self._engine.connect() as conn:
-                for (topic, partition), offset in positions.items():
-                    rows = await conn.execute(_READ, {"topic": topic, "partition": partition,
-                                                      "offset": offset, "limit": per_partition})
-                    fetched.append((topic, partition, rows.all()))
-        except _ERRORS as exc:
-            raise BusUnavailable(f"cannot read the log: {exc}") from exc
-        for topic, partition, found in fetched:
-            for off, key, value, headers, ts in found:
-                out.append(Record(
-                    topic=topic, partition=partition, offset=int(off), key=key, value=value,
-                    headers=tuple((k, v.encode("latin-1")) for k, v in json.loads(headers)),
-                    timestamp_ms=int(ts),
-                ))
-        return out
+        return await self._run(self._open_log().read, dict(positions), per_partition)
 
     async def _commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
-        if self._closed and self._task is None:
-            raise BusUnavailable("embedded bus is closed")
+        self._open_log()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Commit(group, offsets, done))
         await done

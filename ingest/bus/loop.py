@@ -30,10 +30,11 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class CommitPolicy:
-    """How much to take per step and how long to wait for it."""
+    """How much to take per step, how long to wait for it, and how long to let it gather."""
 
     max_records: int = 500
     max_wait: float = 0.5
+    linger: float = 0.01
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
 
@@ -80,9 +81,14 @@ class ConsumerLoop:
 
         Raises the transient error (after rewinding) when the effect could not be applied.
         """
-        records = await self._consumer.poll(self._policy.max_records, self._policy.max_wait)
+        policy = self._policy
+        records = await self._consumer.poll(policy.max_records, policy.max_wait)
         if not records:
             return 0
+        if len(records) < policy.max_records and policy.linger > 0:
+            # A short pause lets a burst gather into one batch: one transaction, not many.
+            await self._sleep(policy.linger)
+            records += await self._consumer.poll(policy.max_records - len(records), 0)
         try:
             await self._apply(records)
             await self._consumer.commit(records)

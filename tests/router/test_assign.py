@@ -295,9 +295,6 @@ async def test_event_for_a_missing_ticket_raises_and_commits_nothing(
     assert (await ticket_row(sessions, ticket_id)).status == "new"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router/assign.py _QueueRoster keeps one load table per queue for the whole batch; an "
-    "officer serving two queues is counted apart in each, so one batch can exceed capacity"))
 async def test_capacity_holds_for_an_officer_of_two_queues_within_a_batch(
         assign: AssignTickets, sessions: SessionFactory, emitted: Emitted) -> None:
     both = await staff(sessions, "cskh-and-sales", "cskh", "sales", capacity=2)

@@ -56,6 +56,7 @@ def upgrade() -> None:
     op.create_table('customers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('name_key', sa.String(length=300), nullable=False),
     sa.Column('tax_code', sa.String(length=20), nullable=True),
     sa.Column('tier', sa.String(length=16), nullable=False),
     sa.Column('segment', sa.String(length=64), nullable=True),
@@ -65,6 +66,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
     sa.UniqueConstraint('tax_code', name=op.f('uq_customers_tax_code'))
     )
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customers_name_key'), ['name_key'], unique=False)
+
     op.create_table('staff_queues',
     sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('queue_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),

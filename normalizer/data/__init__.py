@@ -1,0 +1,1 @@
+"""Labelled messages the classifier is trained and evaluated on."""

@@ -1,0 +1,291 @@
+"""Build ``train.jsonl`` and ``test.jsonl`` from the hand-written sources in ``src/``.
+
+Run ``python -m normalizer.data.generate`` to rewrite both files, or add ``--check`` to
+only verify that the shipped files are what the sources produce. The output is fully
+determined by the sources: the same sources always give byte-identical files.
+
+Sources (all hand-written, UTF-8):
+
+- ``src/<category>.txt``: one core message per line, ``[@channel] <priority> <sentiment>
+  text``, under a ``[train]`` or ``[test]`` header. Priority codes are ``u h n l``
+  (urgent, high, normal, low), sentiment codes ``- 0 +``. A line with an ``@channel`` is
+  written in that channel's voice and kept as written; a line without one is dressed for a
+  channel drawn at random (e-mail salutation, web form fields, chat opener, call note).
+- ``src/wrappers.txt``: those openers and closings, per split and channel family.
+- ``src/pools.txt``: values for ``{product}``, ``{order}``, ``{amount}``… per split.
+- ``src/tails.txt``: sentences that raise priority or make the tone negative, with the
+  label change each kind implies (see the comment at its top).
+
+Train and test draw on disjoint core lines, wrappers, pools and tails, so the test split
+measures generalisation rather than memorised templates. Labelling guide: *urgent* =
+operations stopped, legal threat, a large order blocked today, a safety hazard; *high* =
+real damage or money at stake, an explicit short deadline, a repeated follow-up; *normal*
+= an ordinary request; *low* = general questions, suggestions, thanks. Sentiment is
+*negative* when the customer complains or is upset, *positive* for thanks and praise,
+*neutral* otherwise (a polite "cảm ơn" closing a request stays neutral).
+
+Each train core yields two lines (as written or dressed, and a variant that may lose its
+diacritics, switch to chat abbreviations, gain emoji or a tail); each test core yields one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from normalizer.classifier.labels import CATEGORIES, CHANNELS
+
+DATA_DIR = Path(__file__).resolve().parent
+SRC_DIR = DATA_DIR / "src"
+SPLITS = ("train", "test")
+SEED = 20240613
+
+_PRIORITY_CODES = {"u": "urgent", "h": "high", "n": "normal", "l": "low"}
+_SENTIMENT_CODES = {"-": "negative", "0": "neutral", "+": "positive"}
+_PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+_CORE_LINE = re.compile(r"^(?:@(\w+)\s+)?([uhnl])\s+([-0+])\s+(.+)$")
+
+_CHAT = ("zalo", "facebook")
+_MARKET = ("shopee", "lazada", "tiktok")
+# Marketplace buyers do not write about receivables, paperwork or maintenance contracts.
+_MARKET_CATEGORIES = frozenset({"quality", "price", "promotion", "discount", "quantity",
+                                "delivery", "invoice", "payment_due", "warranty", "usage",
+                                "other"})
+_CHANNEL_WEIGHTS = {"email": 5, "webform": 2, "zalo": 5, "facebook": 3, "hotline": 2,
+                    "shopee": 1, "lazada": 1, "tiktok": 1}
+
+# Chat spellings a customer may use instead of the full word (see normalizer.text).
+_TEENCODE: dict[str, tuple[str, ...]] = {
+    "không": ("ko", "k", "hok", "hông", "kg"), "được": ("dc", "đc", "đk"),
+    "hóa đơn": ("hđ", "hd"), "sản phẩm": ("sp",), "chiết khấu": ("ck",),
+    "chuyển khoản": ("ck",), "số điện thoại": ("sđt", "sdt"), "số tài khoản": ("stk",),
+    "bảo hành": ("bh",), "khách hàng": ("kh",), "công ty": ("cty",), "với": ("vs",),
+    "gì": ("j",), "rồi": ("r",), "thanh toán": ("tt",), "anh": ("a",), "em": ("e",),
+    "bao nhiêu": ("bn", "bnhieu"), "vậy": ("v", "z"), "biết": ("bít",), "cũng": ("cx",),
+    "mình": ("mk", "mik"), "hôm nay": ("hnay",), "trước": ("trc",), "quá": ("wá",),
+    "kỹ thuật viên": ("ktv",), "hướng dẫn sử dụng": ("hdsd",), "phiếu xuất kho": ("pxk",),
+    "chương trình khuyến mãi": ("ctkm",), "khuyến mãi": ("km",), "số lượng": ("sl",),
+}
+_TEENCODE_RE = re.compile(
+    r"(?<!\w)(" + "|".join(sorted(map(re.escape, _TEENCODE), key=len, reverse=True)) + r")(?!\w)",
+    re.IGNORECASE,
+)
+_EMOJI = {"negative": ("😡", "😤", "😭", "🙁", "😒", ":((", "😩"),
+          "neutral": ("🙏", "🤔", "🙂"),
+          "positive": ("😊", "👍", "❤️", "🥰", "^^", "💯")}
+
+
+@dataclass(frozen=True)
+class Core:
+    """One hand-written message with its labels."""
+
+    category: str
+    priority: str
+    sentiment: str
+    channel: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One output line."""
+
+    text: str
+    channel: str
+    category: str
+    priority: str
+    sentiment: str
+
+    def to_json(self) -> str:
+        return json.dumps({"text": self.text, "channel": self.channel, "category": self.category,
+                           "priority": self.priority, "sentiment": self.sentiment},
+                          ensure_ascii=False)
+
+
+def read_sections(path: Path) -> dict[str, list[str]]:
+    """Lines of `path` grouped under their ``[section]`` header; ``#`` comments, blank
+    lines dropped, ``~`` read as an empty piece and ``\\n`` as a line break."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+        elif current is None:
+            raise ValueError(f"{path}:{number}: line outside a [section]")
+        else:
+            current.append("" if line == "~" else line.replace("\\n", "\n"))
+    return sections
+
+
+def read_cores(category: str) -> dict[str, list[Core]]:
+    """The core lines of one category, per split."""
+    path = SRC_DIR / f"{category}.txt"
+    cores: dict[str, list[Core]] = {}
+    for split, lines in read_sections(path).items():
+        if split not in SPLITS:
+            raise ValueError(f"{path}: unknown split [{split}]")
+        for line in lines:
+            m = _CORE_LINE.match(line)
+            if m is None or (m.group(1) is not None and m.group(1) not in CHANNELS):
+                raise ValueError(f"{path}: malformed line: {line!r}")
+            cores.setdefault(split, []).append(Core(
+                category, _PRIORITY_CODES[m.group(2)], _SENTIMENT_CODES[m.group(3)],
+                m.group(1), m.group(4)))
+    return cores
+
+
+def strip_marks(text: str) -> str:
+    """`text` typed without diacritics (khong dau), case kept."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class Renderer:
+    """Turns core lines of one split into output lines, drawing from `rng`."""
+
+    def __init__(self, split: str, rng: random.Random) -> None:
+        self.split = split
+        self.rng = rng
+        self.wrappers = read_sections(SRC_DIR / "wrappers.txt")
+        self.pools = read_sections(SRC_DIR / "pools.txt")
+        self.tails = read_sections(SRC_DIR / "tails.txt")
+
+    def pick(self, section: str) -> str:
+        return self.rng.choice(self.wrappers.get(f"{self.split}:{section}", [""]))
+
+    def fill(self, text: str) -> str:
+        def value(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if key == "digits":
+                return str(self.rng.randrange(100000, 999999))
+            if key == "qty2":
+                return str(self.rng.randrange(5, 80))
+            return self.rng.choice(self.pools[f"{self.split}:{key}"])
+        return re.sub(r"\{(\w+)\}", value, text)
+
+    def channel_for(self, core: Core, avoid: str | None = None) -> str:
+        if core.channel is not None:
+            return core.channel
+        names = [c for c in CHANNELS if c != avoid and
+                 (c not in _MARKET or core.category in _MARKET_CATEGORIES)]
+        return self.rng.choices(names, weights=[_CHANNEL_WEIGHTS[c] for c in names])[0]
+
+    def dress(self, text: str, channel: str) -> str:
+        """Wrap an untagged core line the way `channel` would carry it."""
+        if channel == "email":
+            parts = [self.pick("email:open"), text, self.pick("email:close")]
+            return "\n".join(p for p in parts if p)
+        if channel == "webform":
+            return f"{self.pick('webform:open')} {text}".strip()
+        if channel == "hotline":
+            return f"{self.pick('hotline:note')} {text}"
+        family = "chat" if channel in _CHAT else "market"
+        body = text.rstrip(".")
+        if self.rng.random() < 0.6:
+            body = body[:1].lower() + body[1:]
+        opener = self.pick(f"{family}:open")
+        if opener and not opener.endswith(",") and self.rng.random() < 0.5:
+            opener += ","
+        return " ".join(p for p in (opener, body, self.pick(f"{family}:close")) if p)
+
+    def teencode(self, text: str) -> str:
+        def swap(m: re.Match[str]) -> str:
+            if self.rng.random() < 0.3:
+                return m.group(0)
+            return self.rng.choice(_TEENCODE[m.group(0).lower()])
+        return _TEENCODE_RE.sub(swap, text)
+
+    def add_tail(self, ex: Example, kind: str) -> Example:
+        """`ex` with a tail sentence of `kind` put before any closing formula, and the
+        labels that sentence implies."""
+        tail = self.rng.choice(self.tails[f"{self.split}:{kind}"])
+        body, sep, closing = ex.text.partition(" Trân trọng")
+        text = f"{body.rstrip()} {tail}{sep}{closing}"
+        if kind == "urgent":
+            return replace(ex, text=text, priority="urgent", sentiment="negative")
+        if kind in ("high", "chase"):
+            priority = max(ex.priority, "high", key=_PRIORITY_RANK.__getitem__)
+            sentiment = "negative" if kind == "chase" else ex.sentiment
+            return replace(ex, text=text, priority=priority, sentiment=sentiment)
+        priority = max(ex.priority, "normal", key=_PRIORITY_RANK.__getitem__)
+        return replace(ex, text=text, priority=priority, sentiment="negative")
+
+    def render(self, core: Core, channel: str, *, plain: bool, no_marks: float) -> Example:
+        """One output line for `core` on `channel`; `plain` keeps it close to the source."""
+        ex = Example(core.text, channel, core.category, core.priority, core.sentiment)
+        chatty = channel in _CHAT or channel in _MARKET
+        if not plain:
+            roll = self.rng.random()
+            if ex.sentiment != "positive" and core.category != "other" and roll < 0.3:
+                kind = ("urgent" if roll < 0.08 else "high" if roll < 0.15 else
+                        "chase" if roll < 0.2 else "negative")
+                ex = self.add_tail(ex, kind)
+        if core.channel is None:
+            ex = replace(ex, text=self.dress(ex.text, channel))
+        ex = replace(ex, text=self.fill(ex.text))
+        if not plain:
+            if chatty and self.rng.random() < 0.6:
+                ex = replace(ex, text=self.teencode(ex.text))
+            if chatty and self.rng.random() < 0.35:
+                ex = replace(ex, text=f"{ex.text} {self.rng.choice(_EMOJI[ex.sentiment])}")
+        if self.rng.random() < no_marks:
+            ex = replace(ex, text=strip_marks(ex.text))
+        return ex
+
+
+def build(split: str) -> list[Example]:
+    """All output lines of `split`, in category order then source order."""
+    out: list[Example] = []
+    seen: set[str] = set()
+    for category in CATEGORIES:
+        rng = random.Random(SEED + zlib.crc32(f"{split}:{category}".encode()))  # noqa: S311
+        renderer = Renderer(split, rng)
+        for core in read_cores(category).get(split, []):
+            first = renderer.channel_for(core)
+            if split == "train":
+                wanted = [renderer.render(core, first, plain=True, no_marks=0.12),
+                          renderer.render(core, renderer.channel_for(core, avoid=first),
+                                          plain=False, no_marks=0.55)]
+            else:
+                wanted = [renderer.render(core, first, plain=False, no_marks=0.38)]
+            for ex in wanted:
+                if ex.text not in seen:
+                    seen.add(ex.text)
+                    out.append(ex)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write (or with ``--check`` verify) ``train.jsonl`` and ``test.jsonl``."""
+    parser = argparse.ArgumentParser(prog="python -m normalizer.data.generate")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the shipped files differ from what the sources give")
+    args = parser.parse_args(argv)
+    stale = []
+    for split in SPLITS:
+        content = "".join(ex.to_json() + "\n" for ex in build(split))
+        path = DATA_DIR / f"{split}.jsonl"
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != content:
+                stale.append(path.name)
+        else:
+            path.write_text(content, encoding="utf-8")
+    if stale:
+        print("out of date: " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
