@@ -18,21 +18,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.events import TicketEvent
+from router.business_time import BusinessCalendar
 from router.events import AssignmentEvent, assignment_event_id
 from router.rules import queue_for
+from router.sla import Priority, SlaPolicy, Tier, compute_due
 from router.staff import open_loads
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
 from storage.metrics import ASSIGNMENTS, UNASSIGNED
-from storage.models import Assignment, ProcessedEvent, Staff, Ticket
+from storage.models import Assignment, Customer, ProcessedEvent, Staff, Ticket
 
 CONSUMER = "router"
 ASSIGNABLE = ("new", "queued")
 _NEVER = datetime.min.replace(tzinfo=UTC)
+PRIORITIES: dict[str, Priority] = {p: p for p in ("urgent", "high", "normal", "low")}
+TIERS: dict[str, Tier] = {t: t for t in ("key", "standard", "small")}
 
 Emit = Callable[[Sequence[AssignmentEvent]], Awaitable[None]]
 Clock = Callable[[], datetime]
-DueDates = Callable[[Ticket], tuple[datetime | None, datetime | None]]
 
 log = structlog.get_logger(__name__)
 
@@ -70,12 +73,14 @@ class AssignTickets:
 
     def __init__(self, sessions: SessionFactory, emit: Emit, clock: Clock, *,
                  overrides: Mapping[str, str] | None = None,
-                 due_dates: DueDates | None = None) -> None:
+                 sla: SlaPolicy | None = None,
+                 calendar: BusinessCalendar | None = None) -> None:
         self._sessions = sessions
         self._emit = emit
         self._clock = clock
         self._overrides = dict(overrides or {})
-        self._due_dates = due_dates
+        self._sla = sla or SlaPolicy()
+        self._calendar = calendar or BusinessCalendar()
 
     async def __call__(self, payloads: Sequence[bytes]) -> None:
         """Assign every ticket of the batch in one transaction, then emit the assignments.
@@ -113,6 +118,13 @@ class AssignTickets:
         )).all()
         return {wanted[a.event_id]: _assignment_event(a, s, t) for a, s, t in rows}
 
+    def _set_due(self, ticket: Ticket, tier: str | None) -> None:
+        """SLA deadlines in business time (Vietnamese working hours) from the ticket's creation."""
+        due = compute_due(ticket.created_at, PRIORITIES.get(ticket.priority, "normal"),
+                          TIERS.get(tier or ""), self._sla, self._calendar)
+        ticket.first_response_due = due.first_response_due
+        ticket.resolution_due = due.resolution_due
+
     async def _route(self, session: AsyncSession,
                      events: Sequence[TicketEvent]) -> dict[uuid.UUID, AssignmentEvent]:
         tickets = {t.id: t for t in await session.scalars(
@@ -122,6 +134,7 @@ class AssignTickets:
             raise LookupError(f"ticket {missing[0].ticket_id} of event {missing[0].event_id} "
                               "does not exist")
         now = self._clock()
+        tiers = await _tiers(session, {t.customer_id for t in tickets.values()})
         roster: _Roster | None = None
         out: dict[uuid.UUID, AssignmentEvent] = {}
         for event in events:
@@ -132,8 +145,8 @@ class AssignTickets:
                 continue  # follow-ups stay with the ticket's assignee
             queue = queue_for(ticket.category, self._overrides)
             ticket.queue = queue
-            if self._due_dates is not None and ticket.first_response_due is None:
-                ticket.first_response_due, ticket.resolution_due = self._due_dates(ticket)
+            if ticket.first_response_due is None:
+                self._set_due(ticket, tiers.get(ticket.customer_id or 0))
             roster = roster or await _Roster.load(session)
             staff = roster.pick(queue)
             if staff is None:
@@ -156,6 +169,14 @@ class AssignTickets:
                      staff=staff.name, channel=ticket.channel)
             out[event.event_id] = _assignment_event(assignment, staff, ticket)
         return out
+
+
+async def _tiers(session: AsyncSession, ids: set[int | None]) -> dict[int, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Customer.id, Customer.tier).where(Customer.id.in_(wanted)))
+    return dict(rows.all())
 
 
 def _assignment_event(assignment: Assignment, staff: Staff, ticket: Ticket) -> AssignmentEvent:

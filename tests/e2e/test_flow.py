@@ -96,6 +96,8 @@ async def test_forms_become_assigned_tickets_in_the_right_queue(
         for field in ("id", "number", "channel", "priority", "sentiment", "created_at",
                       "first_response_due", "resolution_due"):
             assert field in ticket
+        assert ticket["first_response_due"] is not None
+        assert ticket["resolution_due"] >= ticket["first_response_due"]
 
         detail = await client.get(f"/api/v1/tickets/{ticket['number']}",
                                   headers=auth(tokens[queue]))

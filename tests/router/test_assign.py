@@ -302,3 +302,23 @@ async def test_capacity_holds_for_an_officer_of_two_queues_within_a_batch(
     await assign([event(t, c) for t, c in zip(ids, ["price", "other", "price"], strict=True)])
     assert [e.staff_id for e in emitted.events] == [both, both]
     assert (await ticket_row(sessions, ids[2])).status == "queued"
+
+
+async def test_routing_sets_sla_deadlines_in_vietnamese_business_time(
+        assign: AssignTickets, sessions: SessionFactory) -> None:
+    await staff(sessions, "a")
+    async with sessions() as session, session.begin():
+        # Friday 27/11/2026 16:40 in Hồ Chí Minh City (09:40 UTC): 20 minutes left that day.
+        created = datetime(2026, 11, 27, 9, 40, tzinfo=UTC)
+        row = Ticket(public_id=uuid.uuid4(), status="new", channel="webform",
+                     thread_key="t-sla", category="other", priority="urgent",
+                     created_at=created, updated_at=created)
+        session.add(row)
+        await session.flush()
+        ticket_id = row.id
+    await assign([event(ticket_id)])
+    ticket = await ticket_row(sessions, ticket_id)
+    # urgent: 30 business minutes to first response → 20 on Friday, 10 on Saturday 07:30.
+    assert ticket.first_response_due == datetime(2026, 11, 28, 0, 40, tzinfo=UTC)
+    # 4 business hours to resolution → 20 min Friday, 3 h 40 Saturday morning: 11:10 local.
+    assert ticket.resolution_due == datetime(2026, 11, 28, 4, 10, tzinfo=UTC)
