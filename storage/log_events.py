@@ -24,6 +24,7 @@ class LogEvent(StrEnum):
 
     CONSUMER_STARTED = "consumer.started"
     CONSUMER_STOPPED = "consumer.stopped"
+    CONSUMER_BATCH = "consumer.batch"
     CONSUMER_RETRY = "consumer.transient_error"
     CONSUMER_DEAD_LETTER = "consumer.dead_letter"
 

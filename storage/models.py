@@ -94,6 +94,8 @@ class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
+                                                 insert_sentinel=True)
     name: Mapped[str] = mapped_column(String(300))
     name_key: Mapped[str] = mapped_column(String(300), index=True)
     tax_code: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -109,6 +111,8 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
+                                                 insert_sentinel=True)
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
@@ -145,7 +149,8 @@ class Ticket(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
+    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
+                                                 insert_sentinel=True)
     status: Mapped[str] = mapped_column(String(16), default="new")
     channel: Mapped[str] = mapped_column(String(32))
     thread_key: Mapped[str] = mapped_column(String(512))
@@ -182,7 +187,7 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
-    envelope_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    envelope_id: Mapped[uuid.UUID] = mapped_column(unique=True, insert_sentinel=True)
     direction: Mapped[str] = mapped_column(String(8), default="inbound")
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(512))
@@ -205,7 +210,7 @@ class Assignment(Base):
     __tablename__ = "assignments"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True, insert_sentinel=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     queue: Mapped[str] = mapped_column(String(64))

@@ -10,6 +10,7 @@ original bytes. Offsets are committed only after the effect (or the dead letter)
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -89,12 +90,17 @@ class ConsumerLoop:
             # A short pause lets a burst gather into one batch: one transaction, not many.
             await self._sleep(policy.linger)
             records += await self._consumer.poll(policy.max_records - len(records), 0)
+        started = time.perf_counter()
         try:
             await self._apply(records)
+            applied = time.perf_counter()
             await self._consumer.commit(records)
         except BaseException:
             await self._consumer.rewind()
             raise
+        log.debug(LogEvent.CONSUMER_BATCH, group=self._group, records=len(records),
+                  apply_ms=round((applied - started) * 1000, 1),
+                  commit_ms=round((time.perf_counter() - applied) * 1000, 1))
         CONSUMER_LAG_BATCH.labels(self._group).set(len(records))
         for rec in records:
             CONSUMED.labels(self._group, rec.topic).inc()

@@ -55,6 +55,7 @@ def upgrade() -> None:
     )
     op.create_table('customers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('public_id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
     sa.Column('name_key', sa.String(length=300), nullable=False),
     sa.Column('tax_code', sa.String(length=20), nullable=True),
@@ -64,6 +65,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['staff.id'], name=op.f('fk_customers_owner_id_staff'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_customers_public_id')),
     sa.UniqueConstraint('tax_code', name=op.f('uq_customers_tax_code'))
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
@@ -78,6 +80,7 @@ def upgrade() -> None:
     )
     op.create_table('contacts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('public_id', sa.Uuid(), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=True),
     sa.Column('email', sa.String(length=320), nullable=True),
@@ -86,6 +89,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_contacts_customer_id_customers'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
     sa.UniqueConstraint('email', name=op.f('uq_contacts_email')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_contacts_public_id')),
     sa.UniqueConstraint('phone', name=op.f('uq_contacts_phone'))
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
