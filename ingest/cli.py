@@ -14,6 +14,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ingest.bus.base import Bus, BusUnavailable
+from ingest.dlq import list_dead_letters, replay_dead_letters
 from ingest.logging import configure_logging
 from ingest.settings import ALL_ROLES, Role, Settings, load_settings
 from router.api import tickets_json
@@ -66,15 +68,22 @@ def _print(args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ingest.lifecycle import SchemaOutOfDate
     from ingest.web.app import create_app  # the web stack is only needed by `serve`
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
     roles: tuple[Role, ...] = tuple(args.role) if args.role else ALL_ROLES
     app = create_app(settings, roles)
-    web.run_app(app, host=args.host or settings.http_host,
-                port=args.port if args.port is not None else settings.http_port,
-                shutdown_timeout=settings.shutdown_timeout, access_log=None, print=None)
+    host = args.host or settings.http_host
+    port = args.port if args.port is not None else settings.http_port
+    try:
+        web.run_app(app, host=host, port=port, shutdown_timeout=settings.shutdown_timeout,
+                    access_log=None, print=None)
+    except SchemaOutOfDate as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     return 0
 
 
@@ -183,6 +192,34 @@ def cmd_queue_show(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _with_bus(settings: Settings, work: Callable[[Bus], Awaitable[T]]) -> T:
+    from ingest.lifecycle import make_bus
+
+    bus = make_bus(settings)
+    await bus.start()
+    try:
+        return await work(bus)
+    finally:
+        await bus.close()
+
+
+def cmd_dlq_ls(args: argparse.Namespace) -> int:
+    letters = asyncio.run(_with_bus(_settings(args), list_dead_letters))
+    rows = [d.as_json() for d in letters]
+    _print(args, rows, [f"{'PART':>4} {'OFFSET':>7}  {'FROM':<14} {'GROUP':<16} ERROR"]
+           + [f"{r['partition']:>4} {r['offset']:>7}  {r['topic']:<14} {r['group']:<16} "
+              f"{r['error'][:80]}" for r in rows])
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    letters = asyncio.run(_with_bus(_settings(args), replay_dead_letters))
+    rows = [d.as_json() for d in letters]
+    _print(args, {"replayed": len(rows), "records": rows},
+           [f"replayed {len(rows)} dead letter(s) onto their original topics"])
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -237,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
                             help="one officer's active assigned tickets")
     show.add_argument("--staff", required=True, metavar="N", help="the officer's name")
     show.set_defaults(func=cmd_queue_show)
+    dlq = sub.add_parser("dlq", help="dead letters (cskh.dlq)").add_subparsers(
+        dest="dlq_command", required=True, metavar="ACTION")
+    dls = dlq.add_parser("ls", parents=[common, out],
+                         help="list dead letters with their error and origin")
+    dls.set_defaults(func=cmd_dlq_ls)
+    replay = dlq.add_parser("replay", parents=[common, out],
+                            help="append every dead letter not replayed before to its topic")
+    replay.set_defaults(func=cmd_dlq_replay)
     return parser
 
 
@@ -245,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CliError, StaffError, FileNotFoundError, ValueError) as exc:
+    except (CliError, StaffError, FileNotFoundError, ValueError, BusUnavailable) as exc:
         print(f"cskh: error: {exc}", file=sys.stderr)
         return 2
     return code

@@ -7,10 +7,16 @@ run so that they never see each other's records).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -118,13 +124,25 @@ class KafkaBus:
         return KafkaConsumer(self, group, tuple(topics))
 
 
+class _Joined(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Signals the first partition assignment of a consumer."""
+
+    def __init__(self) -> None:
+        self.assigned = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.assigned.set()
+
+
 class KafkaConsumer:
     """A Kafka consumer-group member that commits only what it is told to."""
 
     def __init__(self, bus: KafkaBus, group: str, topics: tuple[str, ...]) -> None:
         self._bus = bus
         self._consumer = AIOKafkaConsumer(
-            *(bus.physical(t) for t in topics),
             bootstrap_servers=bus._bootstrap,
             group_id=bus.physical(group),
             enable_auto_commit=False,
@@ -132,12 +150,17 @@ class KafkaConsumer:
             isolation_level="read_committed",
             max_poll_interval_ms=300_000,
         )
+        self._joined = _Joined()
+        self._consumer.subscribe([bus.physical(t) for t in topics], listener=self._joined)
 
-    async def start(self) -> None:
+    async def start(self, join_timeout: float = 30.0) -> None:
+        """Join the group and return once partitions are assigned (or ``join_timeout`` passed)."""
         try:
             await self._consumer.start()
         except (KafkaError, OSError) as exc:
             raise BusUnavailable(f"cannot join the consumer group: {exc}") from exc
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._joined.assigned.wait(), join_timeout)
 
     async def close(self) -> None:
         await self._consumer.stop()
