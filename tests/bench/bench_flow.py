@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,9 +193,34 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def bench_backend(name: str, env: dict[str, str], database_url: str, args: argparse.Namespace,
-                        ceiling: float) -> None:
-    work = Path(tempfile.mkdtemp(prefix=f"cskh-bench-{name}-"))
+@contextlib.asynccontextmanager
+async def fresh_backend(kind: str) -> AsyncIterator[tuple[dict[str, str], str]]:
+    """A new, empty backend pair: (CSKH_* environment, database URL); removed afterwards."""
+    if kind == "embedded":
+        tmp = Path(tempfile.mkdtemp(prefix="cskh-bench-db-"))
+        url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+        try:
+            yield {"CSKH_DATABASE_URL": url, "CSKH_BUS": "sqlite"}, url
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    kafka, dsn = os.environ["CSKH_TEST_KAFKA"], os.environ["CSKH_TEST_POSTGRES_DSN"]
+    db = f"cskh_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{db}"')
+    await admin.close()
+    netloc = dsn.split("://", 1)[1].split("/", 1)[0]
+    url = f"postgresql+asyncpg://{netloc}/{db}"
+    try:
+        yield {"CSKH_DATABASE_URL": url, "CSKH_BUS": f"kafka://{kafka}",
+               "CSKH_KAFKA_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}."}, url
+    finally:
+        admin = await asyncpg.connect(dsn)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.close()
+
+
+def prepare(env: dict[str, str], work: Path) -> dict[str, str]:
     base_env = {**os.environ, **env, "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
     subprocess.run([CSKH, "migrate"], env=base_env, cwd=work, check=True, capture_output=True)
     for q in QUEUES:
@@ -201,37 +228,75 @@ async def bench_backend(name: str, env: dict[str, str], database_url: str, args:
             subprocess.run([CSKH, "staff", "add", "--name", f"{q}-{k}", "--queue", q,
                             "--capacity", "1000000"], env=base_env, cwd=work, check=True,
                            capture_output=True)
-    port = free_port()
-    server = Server([CSKH, "serve"], {**base_env, "CSKH_HTTP_PORT": str(port)}, work, port)
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        await server.start(http)
-        # warm-up
-        await burst(http, server.url, "warm", 200, 16)
-        await wait_assigned(database_url, "warm", 200, 60)
+    return base_env
 
-        run = f"b{uuid.uuid4().hex[:6]}"
-        began = time.perf_counter()
-        accept_rate, accepted = await burst(http, server.url, run, args.forms, args.concurrency)
-        waited = await wait_assigned(database_url, run, accepted, 300)
-        end_to_end = accepted / (time.perf_counter() - began)
-        print(f"[{name}] accepted {accepted}/{args.forms} forms at {accept_rate:,.0f}/s "
-              f"(concurrency {args.concurrency}) = {accept_rate / ceiling:.0%} of the bare "
-              f"handler; all assigned {waited:.2f}s after the last 202")
-        print(f"[{name}] end to end (first POST → last assignment): {end_to_end:,.0f} "
-              "tickets assigned per second")
 
-        srun = f"s{uuid.uuid4().hex[:6]}"
-        sent = await steady(http, server.url, srun, args.rate, args.seconds)
-        await wait_assigned(database_url, srun, len(sent), 120)
-        times = await assignment_times(database_url, srun)
-        lat = [(times[k].timestamp() - t) * 1000 for k, t in sent.items() if k in times]
-        print(f"[{name}] steady {args.rate:.0f}/s for {args.seconds:.0f}s: {len(lat)}/{len(sent)} "
-              f"assigned; POST→assignment p50 {pct(lat, 0.5):.0f} ms, p99 {pct(lat, 0.99):.0f} ms, "
-              f"max {max(lat, default=float('nan')):.0f} ms")
-        rss = server.stop()
-        print(f"[{name}] service peak RSS {rss:.0f} MiB")
-    shutil.rmtree(work, ignore_errors=True)
+def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
+    """One ``cskh serve`` with every role, or webhooks and consumers as two processes."""
+    role_sets = [["webhooks"], ["normalizer", "router"]] if split else [[]]
+    made = []
+    for roles in role_sets:
+        port = free_port()
+        argv = [CSKH, "serve", *(a for r in roles for a in ("--role", r))]
+        made.append(Server(argv, {**base_env, "CSKH_HTTP_PORT": str(port)}, work, port))
+    return made
+
+
+async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
+                            ceiling: float) -> None:
+    """The accept path alone (validation + durable append): ``--role webhooks``, no consumers."""
+    async with fresh_backend(kind) as (env, _url):
+        work = Path(tempfile.mkdtemp(prefix=f"cskh-bench-{name}-accept-"))
+        base_env = prepare(env, work)
+        (server,) = servers({**base_env}, work, split=False)
+        server.argv += ["--role", "webhooks"]
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            await server.start(http)
+            await burst(http, server.url, "warm", 300, 16)
+            rate, accepted = await burst(http, server.url, "acc", args.forms, args.concurrency)
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"[{name}] accept path alone (--role webhooks): {rate:,.0f} forms/s "
+          f"({accepted}/{args.forms} accepted) = {rate / ceiling:.0%} of the bare handler")
+
+
+async def bench_backend(name: str, kind: str, args: argparse.Namespace, ceiling: float) -> None:
+    split = kind == "distributed"
+    async with fresh_backend(kind) as (env, database_url):
+        work = Path(tempfile.mkdtemp(prefix=f"cskh-bench-{name}-"))
+        procs = servers(prepare(env, work), work, split)
+        front = procs[0]
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            for proc in procs:
+                await proc.start(http)
+            await burst(http, front.url, "warm", 200, 16)
+            await wait_assigned(database_url, "warm", 200, 60)
+
+            run = f"b{uuid.uuid4().hex[:6]}"
+            began = time.perf_counter()
+            accept_rate, accepted = await burst(http, front.url, run, args.forms,
+                                                args.concurrency)
+            waited = await wait_assigned(database_url, run, accepted, 300)
+            end_to_end = accepted / (time.perf_counter() - began)
+            layout = "webhooks and consumers in two processes" if split else "one process"
+            print(f"[{name}] {layout}: accepted {accepted}/{args.forms} forms at "
+                  f"{accept_rate:,.0f}/s (concurrency {args.concurrency}) while processing = "
+                  f"{accept_rate / ceiling:.0%} of the bare handler; all assigned "
+                  f"{waited:.2f}s after the last 202")
+            print(f"[{name}] end to end (first POST → last assignment): {end_to_end:,.0f} "
+                  f"tickets assigned per second = {end_to_end / ceiling:.0%} of the bare handler")
+
+            srun = f"s{uuid.uuid4().hex[:6]}"
+            sent = await steady(http, front.url, srun, args.rate, args.seconds)
+            await wait_assigned(database_url, srun, len(sent), 120)
+            times = await assignment_times(database_url, srun)
+            lat = [(times[k].timestamp() - t) * 1000 for k, t in sent.items() if k in times]
+            print(f"[{name}] steady {args.rate:.0f}/s for {args.seconds:.0f}s: "
+                  f"{len(lat)}/{len(sent)} assigned; POST→assignment p50 {pct(lat, 0.5):.0f} ms, "
+                  f"p99 {pct(lat, 0.99):.0f} ms, max {max(lat, default=float('nan')):.0f} ms")
+            rss = [p.stop() for p in procs]
+            print(f"[{name}] peak RSS " + ", ".join(f"{r:.0f} MiB" for r in rss))
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def bench_ceiling(args: argparse.Namespace) -> float:
@@ -252,34 +317,18 @@ async def bench_ceiling(args: argparse.Namespace) -> float:
 
 async def run(args: argparse.Namespace) -> int:
     print(f"cskh-inbox flow benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{os.cpu_count()} cores; load generator shares the machine")
+          f"{os.cpu_count()} cores; load generator, broker and database share the machine")
     ceiling = await bench_ceiling(args)
-    if args.backend in ("embedded", "both"):
-        tmp = Path(tempfile.mkdtemp(prefix="cskh-bench-db-"))
-        url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
-        await bench_backend("sqlite+embedded", {"CSKH_DATABASE_URL": url, "CSKH_BUS": "sqlite"},
-                            url, args, ceiling)
-        shutil.rmtree(tmp, ignore_errors=True)
-    if args.backend in ("distributed", "both"):
-        kafka, dsn = os.environ.get("CSKH_TEST_KAFKA"), os.environ.get("CSKH_TEST_POSTGRES_DSN")
-        if not kafka or not dsn:
-            print("[postgres+kafka] skipped: run `make services` (CSKH_TEST_KAFKA, "
-                  "CSKH_TEST_POSTGRES_DSN)")
-            return 0 if args.backend == "both" else 1
-        db = f"cskh_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(dsn)
-        await admin.execute(f'CREATE DATABASE "{db}"')
-        await admin.close()
-        netloc = dsn.split("://", 1)[1].split("/", 1)[0]
-        url = f"postgresql+asyncpg://{netloc}/{db}"
-        try:
-            await bench_backend("postgres+kafka", {
-                "CSKH_DATABASE_URL": url, "CSKH_BUS": f"kafka://{kafka}",
-                "CSKH_KAFKA_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}."}, url, args, ceiling)
-        finally:
-            admin = await asyncpg.connect(dsn)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            await admin.close()
+    kinds = ["embedded", "distributed"] if args.backend == "both" else [args.backend]
+    if "distributed" in kinds and not (os.environ.get("CSKH_TEST_KAFKA")
+                                       and os.environ.get("CSKH_TEST_POSTGRES_DSN")):
+        print("[postgres+kafka] skipped: run `make services` (CSKH_TEST_KAFKA, "
+              "CSKH_TEST_POSTGRES_DSN)")
+        kinds.remove("distributed")
+    for kind in kinds:
+        name = "sqlite+embedded" if kind == "embedded" else "postgres+kafka"
+        await bench_accept_only(name, kind, args, ceiling)
+        await bench_backend(name, kind, args, ceiling)
     return 0
 
 
