@@ -18,7 +18,6 @@ from ingest.bus.base import Bus, BusUnavailable
 from ingest.dlq import list_dead_letters, replay_dead_letters
 from ingest.logging import configure_logging
 from ingest.settings import ALL_ROLES, Role, Settings, load_settings
-from router.api import tickets_json
 from router.staff import (
     ACTIVE_TICKET_STATUSES,
     ROLES,
@@ -27,6 +26,7 @@ from router.staff import (
     add_staff,
     set_status,
 )
+from router.views import tickets_json
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Queue, Staff, Ticket, staff_queues

@@ -18,10 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.events import TicketEvent
+from router.actions import resume
 from router.business_time import BusinessCalendar
+from router.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, set_deadlines
 from router.events import AssignmentEvent, assignment_event_id
 from router.rules import queue_for
-from router.sla import Priority, SlaPolicy, Tier, compute_due
+from router.sla import SlaPolicy
 from router.staff import open_loads
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
@@ -31,8 +33,6 @@ from storage.models import Assignment, Customer, ProcessedEvent, Staff, Ticket
 CONSUMER = "router"
 ASSIGNABLE = ("new", "queued")
 _NEVER = datetime.min.replace(tzinfo=UTC)
-PRIORITIES: dict[str, Priority] = {p: p for p in ("urgent", "high", "normal", "low")}
-TIERS: dict[str, Tier] = {t: t for t in ("key", "standard", "small")}
 
 Emit = Callable[[Sequence[AssignmentEvent]], Awaitable[None]]
 Clock = Callable[[], datetime]
@@ -79,8 +79,8 @@ class AssignTickets:
         self._emit = emit
         self._clock = clock
         self._overrides = dict(overrides or {})
-        self._sla = sla or SlaPolicy()
-        self._calendar = calendar or BusinessCalendar()
+        self._sla = sla or DEFAULT_POLICY
+        self._calendar = calendar or DEFAULT_CALENDAR
 
     async def __call__(self, payloads: Sequence[bytes]) -> None:
         """Assign every ticket of the batch in one transaction, then emit the assignments.
@@ -118,13 +118,6 @@ class AssignTickets:
         )).all()
         return {wanted[a.event_id]: _assignment_event(a, s, t) for a, s, t in rows}
 
-    def _set_due(self, ticket: Ticket, tier: str | None) -> None:
-        """SLA deadlines in business time (Vietnamese working hours) from the ticket's creation."""
-        due = compute_due(ticket.created_at, PRIORITIES.get(ticket.priority, "normal"),
-                          TIERS.get(tier or ""), self._sla, self._calendar)
-        ticket.first_response_due = due.first_response_due
-        ticket.resolution_due = due.resolution_due
-
     async def _route(self, session: AsyncSession,
                      events: Sequence[TicketEvent]) -> dict[uuid.UUID, AssignmentEvent]:
         tickets = {t.id: t for t in await session.scalars(
@@ -141,12 +134,15 @@ class AssignTickets:
             session.add(ProcessedEvent(consumer=CONSUMER, event_id=event.event_id,
                                        processed_at=now))
             ticket = tickets[event.ticket_id]
+            if event.kind != "created" and ticket.status == "waiting":
+                await resume(session, ticket, now)  # the customer answered: clocks run again
             if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
                 continue  # follow-ups stay with the ticket's assignee
             queue = queue_for(ticket.category, self._overrides)
             ticket.queue = queue
             if ticket.first_response_due is None:
-                self._set_due(ticket, tiers.get(ticket.customer_id or 0))
+                set_deadlines(ticket, tiers.get(ticket.customer_id or 0),
+                              policy=self._sla, calendar=self._calendar)
             roster = roster or await _Roster.load(session)
             staff = roster.pick(queue)
             if staff is None:

@@ -25,3 +25,29 @@ class AssignmentEvent(BaseModel):
     queue: str
     reason: str
     assigned_at: AwareDatetime
+
+
+def outbound_message_id(message_public_id: uuid.UUID) -> uuid.UUID:
+    """The outbound event of a stored reply: one id however often it is emitted."""
+    return uuid.uuid5(message_public_id, "cskh.outbound")
+
+
+class OutboundMessage(BaseModel):
+    """An officer's reply, to be sent back on the customer's own channel (``cskh.outbound``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    ticket_id: int
+    ticket_number: str
+    message_id: int
+    channel: str
+    thread_key: str
+    to_email: str | None
+    to_phone: str | None
+    in_reply_to: str | None
+    subject: str | None
+    text: str
+    staff_id: int
+    staff_name: str
+    created_at: AwareDatetime

@@ -10,13 +10,16 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from ingest.bus.base import BusUnavailable
+from ingest.bus.base import BusUnavailable, OutgoingRecord
+from ingest.bus.topics import OUTBOUND
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
 from ingest.registry import webhook_connectors
 from ingest.settings import ALL_ROLES, Role, Settings
 from ingest.web.webhooks import webhook_handler
 from router import api as staff_api
+from router import api_actions, routes
+from router.events import OutboundMessage
 
 log = structlog.get_logger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
@@ -55,8 +58,19 @@ async def metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _share_sessions(app: web.Application) -> None:
+async def _share_with_router(app: web.Application) -> None:
+    bus = app[BUS]
     app[staff_api.SESSIONS] = app[SESSIONS]
+    app[staff_api.CLOCK] = app[CLOCK]
+
+    async def publish_outbound(messages: Sequence[OutboundMessage]) -> None:
+        await bus.send_many([
+            OutgoingRecord(topic=OUTBOUND, key=m.thread_key.encode(),
+                           value=m.model_dump_json().encode())
+            for m in messages
+        ])
+
+    app[api_actions.PUBLISH_OUTBOUND] = publish_outbound
 
 
 def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
@@ -70,12 +84,12 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app.cleanup_ctx.append(bus_ctx)
     if {"normalizer", "router"} & set(roles):
         app.cleanup_ctx.append(consumers_ctx)
-    app.on_startup.append(_share_sessions)
+    app.on_startup.append(_share_with_router)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     if "webhooks" in roles:
         for connector in webhook_connectors(settings):
             app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector))
-        staff_api.add_routes(app)
+        routes.add_routes(app)
     return app

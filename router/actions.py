@@ -1,0 +1,228 @@
+"""What officers do to tickets: claim, relabel, reply, wait on the customer, resolve, reassign.
+
+Each function works inside the caller's transaction and raises ``ActionError`` (with an HTTP
+status) when the action is not allowed; none of them commits or talks to the bus.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.deadlines import set_deadlines
+from router.events import OutboundMessage, outbound_message_id
+from router.rules import CATEGORIES, queue_for
+from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, open_loads
+from storage.models import (
+    Assignment,
+    Contact,
+    Customer,
+    LabelCorrection,
+    Message,
+    SlaPause,
+    Staff,
+    Ticket,
+)
+
+PRIORITIES = ("urgent", "high", "normal", "low")
+CLOSED = ("resolved", "closed")
+
+
+class ActionError(Exception):
+    """An action refused; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+
+
+def _serves(staff: Staff, queue: str | None) -> bool:
+    return queue is not None and queue in {q.name for q in staff.queues}
+
+
+def may_act(staff: Staff, ticket: Ticket) -> bool:
+    """Whether ``staff`` may change ``ticket``: its assignee, a lead of its queue, an admin."""
+    if staff.role == "admin" or ticket.assignee_id == staff.id:
+        return True
+    return staff.role == "lead" and _serves(staff, ticket.queue)
+
+
+async def _tier(session: AsyncSession, ticket: Ticket) -> str | None:
+    if ticket.customer_id is None:
+        return None
+    return await session.scalar(select(Customer.tier).where(Customer.id == ticket.customer_id))
+
+
+def _require_open(ticket: Ticket) -> None:
+    if ticket.status in CLOSED:
+        raise ActionError(409, "ticket_closed", f"ticket {ticket.number} is {ticket.status}")
+
+
+async def _assign(session: AsyncSession, ticket: Ticket, staff: Staff, reason: str,
+                  now: datetime) -> None:
+    ticket.assignee_id = staff.id
+    ticket.status = "assigned" if ticket.first_responded_at is None else "open"
+    ticket.updated_at = now
+    staff.last_assigned_at = now
+    session.add(Assignment(event_id=uuid.uuid4(), ticket_id=ticket.id, staff_id=staff.id,
+                           queue=ticket.queue or "cskh", reason=reason, assigned_at=now))
+
+
+async def claim(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime) -> None:
+    """Take an unassigned ticket of one of one's queues (within capacity)."""
+    _require_open(ticket)
+    if ticket.assignee_id == staff.id:
+        return
+    if ticket.assignee_id is not None:
+        raise ActionError(409, "already_assigned", "the ticket is assigned to someone else")
+    if not (_serves(staff, ticket.queue) or staff.role == "admin"):
+        raise ActionError(403, "not_your_queue", "the ticket is not in one of your queues")
+    load = (await open_loads(session, [staff.id]))[staff.id]
+    if load >= staff.capacity:
+        raise ActionError(409, "at_capacity", f"you hold {load} of {staff.capacity} tickets")
+    await _assign(session, ticket, staff, "claimed", now)
+
+
+async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
+                  category: str | None, priority: str | None, now: datetime) -> None:
+    """Correct the category and/or priority; the correction becomes a training example."""
+    if category is not None and category not in CATEGORIES:
+        raise ActionError(400, "invalid_category", f"category must be one of {CATEGORIES}")
+    if priority is not None and priority not in PRIORITIES:
+        raise ActionError(400, "invalid_priority", f"priority must be one of {PRIORITIES}")
+    if not may_act(staff, ticket):
+        raise ActionError(403, "not_allowed", "only the assignee or a lead may relabel")
+    previous = {"category": ticket.category, "priority": ticket.priority}
+    if category is not None:
+        ticket.category = category
+        ticket.queue = queue_for(category)
+        ticket.needs_review = False
+    if priority is not None and priority != ticket.priority:
+        ticket.priority = priority
+        set_deadlines(ticket, await _tier(session, ticket))
+    ticket.updated_at = now
+    first = await session.scalar(select(Message).where(
+        Message.ticket_id == ticket.id, Message.direction == "inbound").order_by(Message.id))
+    text = "\n".join(p for p in (ticket.subject, first.text if first else "") if p)
+    session.add(LabelCorrection(
+        ticket_id=ticket.id, staff_id=staff.id, channel=ticket.channel, text=text,
+        category=ticket.category, priority=ticket.priority, sentiment=ticket.sentiment,
+        previous=previous, created_at=now))
+
+
+async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
+                now: datetime) -> OutboundMessage:
+    """Store an outbound message; the caller emits the returned event on ``cskh.outbound``."""
+    _require_open(ticket)
+    if not may_act(staff, ticket):
+        raise ActionError(403, "not_allowed", "only the assignee or a lead may reply")
+    if not text.strip():
+        raise ActionError(400, "empty_reply", "the reply has no text")
+    last_in = await session.scalar(select(Message).where(
+        Message.ticket_id == ticket.id, Message.direction == "inbound")
+        .order_by(Message.id.desc()).limit(1))
+    contact = await session.get(Contact, ticket.contact_id) if ticket.contact_id else None
+    public_id = uuid.uuid4()
+    message = Message(
+        ticket_id=ticket.id, envelope_id=public_id, direction="outbound", channel=ticket.channel,
+        external_id=f"cskh-{public_id}", sender_name=staff.name, subject=ticket.subject,
+        text=text, attachments={"files": []},
+        in_reply_to=last_in.external_id if last_in else None, sent_at=now, received_at=now,
+        raw={"staff_id": staff.id})
+    session.add(message)
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+    if ticket.status in ("new", "queued", "assigned"):
+        ticket.status = "open"
+    ticket.updated_at = now
+    await session.flush()
+    return OutboundMessage(
+        event_id=outbound_message_id(public_id), ticket_id=ticket.id,
+        ticket_number=ticket.number, message_id=message.id, channel=ticket.channel,
+        thread_key=ticket.thread_key, to_email=contact.email if contact else None,
+        to_phone=contact.phone if contact else None, in_reply_to=message.in_reply_to,
+        subject=ticket.subject, text=text, staff_id=staff.id, staff_name=staff.name,
+        created_at=now)
+
+
+async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,
+                           now: datetime) -> None:
+    """Pause the SLA clocks until the customer answers (or an officer resumes)."""
+    _require_open(ticket)
+    if not may_act(staff, ticket):
+        raise ActionError(403, "not_allowed", "only the assignee or a lead may do that")
+    if ticket.status != "waiting":
+        ticket.status = "waiting"
+        ticket.updated_at = now
+        session.add(SlaPause(ticket_id=ticket.id, started_at=now))
+
+
+async def resume(session: AsyncSession, ticket: Ticket, now: datetime) -> None:
+    """End a wait: the clocks run again and the deadlines move by the paused business time."""
+    if ticket.status != "waiting":
+        return
+    pauses = list(await session.scalars(select(SlaPause).where(SlaPause.ticket_id == ticket.id)))
+    for pause in pauses:
+        if pause.ended_at is None:
+            pause.ended_at = now
+    spans = [(p.started_at, p.ended_at or now) for p in pauses]
+    set_deadlines(ticket, await _tier(session, ticket), spans)
+    ticket.status = "open" if ticket.assignee_id else "queued"
+    ticket.updated_at = now
+
+
+async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime) -> None:
+    """Mark the ticket resolved; a later customer message opens a new ticket or reopens it."""
+    _require_open(ticket)
+    if not may_act(staff, ticket):
+        raise ActionError(403, "not_allowed", "only the assignee or a lead may resolve")
+    await resume(session, ticket, now)
+    ticket.status = "resolved"
+    ticket.resolved_at = now
+    ticket.updated_at = now
+
+
+async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: str,
+                   now: datetime) -> Staff:
+    """A lead (or admin) hands the ticket to another officer of its queue."""
+    _require_open(ticket)
+    if lead.role not in ("lead", "admin") or not (lead.role == "admin"
+                                                  or _serves(lead, ticket.queue)):
+        raise ActionError(403, "not_allowed", "only a lead of the ticket's queue may reassign")
+    target = await session.scalar(select(Staff).where(Staff.name == to_name))
+    if target is None:
+        raise ActionError(400, "unknown_staff", f"no staff member called {to_name!r}")
+    if not _serves(target, ticket.queue):
+        raise ActionError(409, "not_in_queue", f"{to_name} does not serve {ticket.queue}")
+    await _assign(session, ticket, target, "reassigned", now)
+    return target
+
+
+async def set_my_status(session: AsyncSession, staff: Staff, status: str,
+                        now: datetime) -> list[Ticket]:
+    """Change one's availability; coming online takes waiting tickets, oldest due first."""
+    if status not in STATUSES:
+        raise ActionError(400, "invalid_status", f"status must be one of {STATUSES}")
+    staff.status = status
+    if status != "online":
+        return []
+    load = (await open_loads(session, [staff.id]))[staff.id]
+    room = staff.capacity - load
+    if room <= 0:
+        return []
+    backlog = list(await session.scalars(
+        select(Ticket).where(Ticket.status == "queued", Ticket.assignee_id.is_(None),
+                             Ticket.queue.in_([q.name for q in staff.queues]))
+        .order_by(Ticket.first_response_due.is_(None), Ticket.first_response_due, Ticket.id)
+        .limit(room).with_for_update(skip_locked=True)))
+    for ticket in backlog:
+        await _assign(session, ticket, staff, "backlog", now)
+    return backlog
+
+
+__all__ = ["ACTIVE_TICKET_STATUSES", "ActionError"]

@@ -1,0 +1,15 @@
+"""The staff API's routes, mounted by the web app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from router.api import my_queue, ticket_detail
+from router.api_actions import add_action_routes
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the staff API (``app`` must hold SESSIONS, CLOCK and PUBLISH_OUTBOUND)."""
+    app.router.add_get("/api/v1/queue", my_queue)
+    app.router.add_get("/api/v1/tickets/{ticket_id}", ticket_detail)
+    add_action_routes(app)
