@@ -13,15 +13,15 @@ read as a phone number and a phone number from being read as an amount.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal, TypeVar
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict
 
-from normalizer.text import fold_same_length, to_nfc
+from normalizer.text import ClaimableText, parse_number
 
 __all__ = ["Entities", "OrderRef", "extract_entities"]
 
@@ -62,28 +62,6 @@ class Entities(BaseModel):
     dates: tuple[date, ...] = ()
 
 
-_MASK = "\x00"
-
-
-class _Scanner:
-    """Folded text with claimed spans blanked out, plus the NFC original."""
-
-    def __init__(self, text: str) -> None:
-        self.original = to_nfc(text)
-        self.folded = fold_same_length(self.original)
-
-    def claim(self, start: int, end: int) -> None:
-        f = self.folded
-        self.folded = f[:start] + _MASK * (end - start) + f[end:]
-
-    def finditer(self, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
-        """Matches on the folded text that overlap no span claimed so far
-        (including spans claimed while iterating). Claims nothing itself."""
-        for m in pattern.finditer(self.folded):
-            if _MASK not in self.folded[m.start():m.end()]:
-                yield m
-
-
 T = TypeVar("T")
 
 
@@ -92,19 +70,28 @@ def _in_order(found: Iterable[tuple[int, T]]) -> tuple[T, ...]:
     return tuple(dict.fromkeys(v for _, v in sorted(found, key=lambda pv: pv[0])))
 
 
+def _take(sc: ClaimableText, pattern: re.Pattern[str], value: Callable[[re.Match[str]], T | None],
+          group: int = 0) -> list[tuple[int, T]]:
+    """``(start, value)`` of each unclaimed match of `pattern` whose `value` is not None,
+    claiming the span of `group`; matches valued None are skipped and left unclaimed."""
+    found: list[tuple[int, T]] = []
+    for m in sc.finditer(pattern):
+        v = value(m)
+        if v is not None:
+            found.append((m.start(group), v))
+            sc.claim(*m.span(group))
+    return found
+
+
 # --- e-mails and links --------------------------------------------------------
 
 _EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 
 
-def _emails(sc: _Scanner) -> list[tuple[int, str]]:
-    found: list[tuple[int, str]] = []
-    for m in sc.finditer(_EMAIL):
-        found.append((m.start(), sc.original[m.start():m.end()].lower()))
-        sc.claim(*m.span())
-    for m in sc.finditer(_URL):
-        sc.claim(*m.span())
+def _emails(sc: ClaimableText) -> list[tuple[int, str]]:
+    found = _take(sc, _EMAIL, lambda m: sc.original[m.start():m.end()].lower())
+    _take(sc, _URL, lambda m: "")  # links are claimed so no digits inside them are read
     return found
 
 
@@ -118,13 +105,8 @@ _TAX_CONTEXT = re.compile(
 _TAX_BRANCH = re.compile(r"(?<![\w-])(\d{10}-\d{3})(?![\w-])")
 
 
-def _tax_codes(sc: _Scanner) -> list[tuple[int, str]]:
-    found: list[tuple[int, str]] = []
-    for pattern in (_TAX_CONTEXT, _TAX_BRANCH):
-        for m in sc.finditer(pattern):
-            found.append((m.start(1), m.group(1)))
-            sc.claim(*m.span(1))
-    return found
+def _tax_codes(sc: ClaimableText) -> list[tuple[int, str]]:
+    return [f for p in (_TAX_CONTEXT, _TAX_BRANCH) for f in _take(sc, p, lambda m: m.group(1), 1)]
 
 
 # --- orders ----------------------------------------------------------------------
@@ -135,7 +117,8 @@ _INTERNAL_ORDER = re.compile(
     r"(?<![\w-])(ddh|dh|po|so)[-\s#.:]?((?:\d{2,4}[-/.])?\d{3,10})(?![\w-])"
 )
 _ORDER_CONTEXT = re.compile(
-    r"(?<!\w)(?:ma don hang|ma don|don hang so|don so|so don hang|so don|order id|order no\.?|"
+    r"(?<!\w)(?<!hoa )(?:ma don hang|ma don|don hang so|don so|so don hang|so don|order id|"
+    r"order no\.?|"
     r"order|ma order)[\s:#.]*(?:so|la|no\.?)?[\s:#.]*([0-9a-z]{5,20})(?![\w-])"
 )
 # Shopee order_sn: YYMMDD followed by 8 upper-case alphanumerics.
@@ -156,31 +139,26 @@ def _marketplace_source(value: str) -> OrderSource | None:
     return None
 
 
-def _orders(sc: _Scanner) -> list[tuple[int, OrderRef]]:
-    found: list[tuple[int, OrderRef]] = []
-    for m in sc.finditer(_INTERNAL_ORDER):
-        prefix = m.group(1)
-        written = sc.original[m.start(1):m.end(1)]
-        if prefix == "so" and written != "SO":
-            continue
-        value = f"{prefix.upper()}{sc.original[m.end(1):m.end()]}"
-        found.append((m.start(), OrderRef(value=re.sub(r"\s+", "", value), source="internal")))
-        sc.claim(*m.span())
-    for m in sc.finditer(_ORDER_CONTEXT):
+def _orders(sc: ClaimableText) -> list[tuple[int, OrderRef]]:
+    def internal(m: re.Match[str]) -> OrderRef | None:
+        if m.group(1) == "so" and sc.original[m.start(1):m.end(1)] != "SO":
+            return None
+        value = f"{m.group(1).upper()}{sc.original[m.end(1):m.end()]}"
+        return OrderRef(value=re.sub(r"\s+", "", value), source="internal")
+
+    def labelled(m: re.Match[str]) -> OrderRef | None:
         value = m.group(1)
         if sum(c.isdigit() for c in value) < 5:
-            continue
-        source = _marketplace_source(value) or "internal"
-        found.append((m.start(1), OrderRef(value=value.upper(), source=source)))
-        sc.claim(*m.span(1))
+            return None
+        return OrderRef(value=value.upper(), source=_marketplace_source(value) or "internal")
+
+    def marketplace(m: re.Match[str]) -> OrderRef | None:
+        source = _marketplace_source(m.group(1))
+        return OrderRef(value=m.group(1).upper(), source=source) if source else None
+
+    found = _take(sc, _INTERNAL_ORDER, internal) + _take(sc, _ORDER_CONTEXT, labelled, 1)
     for pattern in (_SHOPEE, _TIKTOK, _LAZADA):
-        for m in sc.finditer(pattern):
-            value = m.group(1)
-            mp = _marketplace_source(value)
-            if mp is None:
-                continue
-            found.append((m.start(1), OrderRef(value=value.upper(), source=mp)))
-            sc.claim(*m.span(1))
+        found += _take(sc, pattern, marketplace, 1)
     return found
 
 
@@ -201,7 +179,7 @@ _INVOICE_NUMBER = re.compile(
 )
 
 
-def _invoices(sc: _Scanner) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+def _invoices(sc: ClaimableText) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     symbols: list[tuple[int, str]] = []
     numbers: list[tuple[int, str]] = []
     for m in sc.finditer(_INVOICE_SYMBOL):
@@ -244,7 +222,7 @@ def _parse_phone(candidate: str) -> tuple[str, int] | None:
     return None
 
 
-def _phones(sc: _Scanner) -> list[tuple[int, str]]:
+def _phones(sc: ClaimableText) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for m in sc.finditer(_PHONE):
         parsed = _parse_phone(m.group(1))
@@ -263,6 +241,7 @@ _NUMERIC_DATE = re.compile(
 _WORDY_DATE = re.compile(
     r"(?:ngay|mung|mong)\s+(\d{1,2})\s+thang\s+(\d{1,2})(?:\s+nam\s+(\d{4}))?(?!\d)"
 )
+_ISO_DATE = re.compile(r"(?<![\w/.-])(\d{4})-(\d{2})-(\d{2})(?![\w-]|[.,:]\d)")
 _RELATIVE = re.compile(r"(?<!\w)(hom nay|hnay|hom qua|hqua|hom kia|ngay mai|ngay kia)(?!\w)")
 _RELATIVE_DAYS = {"hom nay": 0, "hnay": 0, "hom qua": -1, "hqua": -1, "hom kia": -2,
                   "ngay mai": 1, "ngay kia": 2}
@@ -287,29 +266,23 @@ def _make_date(day: int, month: int, year: int | None, today: date) -> date | No
     return guess
 
 
-def _dates(sc: _Scanner, today: date) -> list[tuple[int, date]]:
-    found: list[tuple[int, date]] = []
-    for m in sc.finditer(_WORDY_DATE):
-        d = _make_date(int(m.group(1)), int(m.group(2)),
-                       int(m.group(3)) if m.group(3) else None, today)
-        if d:
-            found.append((m.start(), d))
-            sc.claim(*m.span())
-    for m in sc.finditer(_NUMERIC_DATE):
+def _dates(sc: ClaimableText, today: date) -> list[tuple[int, date]]:
+    def numeric(m: re.Match[str]) -> date | None:
         day, sep, month, year = m.group(1), m.group(2), m.group(3), m.group(4)
         if year is None and sep == ".":
-            continue
+            return None
         preceded_by_day = sc.folded[max(0, m.start() - 5):m.start()].endswith("ngay ")
         if year is None and (day, month) in _FRACTIONS and not preceded_by_day:
-            continue
-        d = _make_date(int(day), int(month), int(year) if year else None, today)
-        if d:
-            found.append((m.start(), d))
-            sc.claim(*m.span())
-    for m in sc.finditer(_RELATIVE):
-        found.append((m.start(), today + timedelta(days=_RELATIVE_DAYS[m.group(1)])))
-        sc.claim(*m.span())
-    return found
+            return None
+        return _make_date(int(day), int(month), int(year) if year else None, today)
+
+    return (
+        _take(sc, _ISO_DATE, lambda m: _make_date(int(m[3]), int(m[2]), int(m[1]), today))
+        + _take(sc, _WORDY_DATE, lambda m: _make_date(int(m[1]), int(m[2]),
+                                                      int(m[3]) if m[3] else None, today))
+        + _take(sc, _NUMERIC_DATE, numeric)
+        + _take(sc, _RELATIVE, lambda m: today + timedelta(days=_RELATIVE_DAYS[m[1]]))
+    )
 
 
 # --- amounts -----------------------------------------------------------------------
@@ -332,28 +305,14 @@ _PLAIN = re.compile(
 )
 
 
-def _parse_number(raw: str, scaled: bool) -> Decimal | None:
-    """Vietnamese writes 1.500.000 and 1,5; accept 1,500,000 too."""
-    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+", raw):
-        return Decimal(raw.replace(".", ""))
-    if not scaled and re.fullmatch(r"\d{1,3}(?:,\d{3})+", raw):
-        return Decimal(raw.replace(",", ""))
-    if raw.count(",") + raw.count(".") > 1:
-        return None
-    try:
-        return Decimal(raw.replace(",", "."))
-    except InvalidOperation:
-        return None
-
-
-def _spelled_as_unit(sc: _Scanner, start: int, end: int) -> bool:
+def _spelled_as_unit(sc: ClaimableText, start: int, end: int) -> bool:
     return sc.original[start:end].lower() in _UNIT_SPELLINGS
 
 
-def _scaled_amount(sc: _Scanner, m: re.Match[str]) -> tuple[int, int] | None:
+def _scaled_amount(sc: ClaimableText, m: re.Match[str]) -> tuple[int, int] | None:
     """Value in đồng and end offset of a scaled amount starting at `m`."""
     f = sc.folded
-    number = _parse_number(m.group(1), scaled=True)
+    number = parse_number(m.group(1), comma_thousands=False)
     if number is None or not _spelled_as_unit(sc, *m.span(3)):
         return None
     scale = _SCALES[m.group(3)] * (100 if m.group(2) else 1)
@@ -369,7 +328,7 @@ def _scaled_amount(sc: _Scanner, m: re.Match[str]) -> tuple[int, int] | None:
         end = half.end()
     while nxt := _SCALED_NEXT.match(f, end):
         nxt_scale = _SCALES[nxt.group(2)]
-        nxt_number = _parse_number(nxt.group(1), scaled=True)
+        nxt_number = parse_number(nxt.group(1), comma_thousands=False)
         if nxt_scale >= scale or nxt_number is None or not _spelled_as_unit(sc, *nxt.span(2)):
             break
         total += nxt_number * nxt_scale
@@ -381,19 +340,19 @@ def _scaled_amount(sc: _Scanner, m: re.Match[str]) -> tuple[int, int] | None:
     return int(total), end
 
 
-def _amounts(sc: _Scanner) -> list[tuple[int, int]]:
+def _amounts(sc: ClaimableText) -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     for m in sc.finditer(_SCALED_START):
         parsed = _scaled_amount(sc, m)
         if parsed is not None:
             found.append((m.start(1), parsed[0]))
             sc.claim(m.start(), parsed[1])
-    for m in sc.finditer(_PLAIN):
-        number = _parse_number(m.group(1), scaled=False)
-        if number is not None and _spelled_as_unit(sc, *m.span(2)):
-            found.append((m.start(), int(number)))
-            sc.claim(*m.span())
-    return found
+
+    def plain(m: re.Match[str]) -> int | None:
+        number = parse_number(m.group(1), comma_thousands=True)
+        return int(number) if number is not None and _spelled_as_unit(sc, *m.span(2)) else None
+
+    return found + _take(sc, _PLAIN, plain)
 
 
 def extract_entities(text: str, *, today: date | None = None) -> Entities:
@@ -407,26 +366,19 @@ def extract_entities(text: str, *, today: date | None = None) -> Entities:
     Amounts need a unit (đ, VND, k, nghìn, tr, triệu, tỷ). Dates without a year
     take the year of `today` (the current date in Vietnam when omitted), or the
     previous year when that would put them more than half a year ahead;
-    "hôm nay", "hôm qua", "hôm kia", "ngày mai" resolve against `today`.
+    ISO dates (``2024-06-12``) are read too; "hôm nay", "hôm qua", "hôm kia", "ngày mai"
+    resolve against `today`.
     Never raises on any input string.
     """
     if today is None:
         today = datetime.now(VN_TZ).date()
-    sc = _Scanner(text)
-    emails = _emails(sc)
-    tax_codes = _tax_codes(sc)
-    orders = _orders(sc)
+    sc = ClaimableText(text)
+    # The order of these calls is the claiming order described in the module docstring.
+    emails, tax_codes, orders = _emails(sc), _tax_codes(sc), _orders(sc)
     symbols, numbers = _invoices(sc)
-    phones = _phones(sc)
-    dates = _dates(sc, today)
-    amounts = _amounts(sc)
+    phones, dates, amounts = _phones(sc), _dates(sc, today), _amounts(sc)
     return Entities(
-        phones=_in_order(phones),
-        emails=_in_order(emails),
-        tax_codes=_in_order(tax_codes),
-        orders=_in_order(orders),
-        invoice_symbols=_in_order(symbols),
-        invoice_numbers=_in_order(numbers),
-        amounts=_in_order(amounts),
-        dates=_in_order(dates),
+        phones=_in_order(phones), emails=_in_order(emails), tax_codes=_in_order(tax_codes),
+        orders=_in_order(orders), invoice_symbols=_in_order(symbols),
+        invoice_numbers=_in_order(numbers), amounts=_in_order(amounts), dates=_in_order(dates),
     )

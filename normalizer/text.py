@@ -1,22 +1,26 @@
-"""Text forms used for matching and classification.
+"""Text forms used for matching, extraction and classification.
 
-Every function here is pure: it returns a new string and never touches the
-stored message text. The stored text stays exactly as the customer wrote it;
-these forms only feed search keys, entity extraction and the classifier.
+The functions here are pure and never touch the stored message text: that stays exactly
+as the customer wrote it; these forms only feed search keys, entity extraction and the
+classifier. :class:`ClaimableText` (the scanner entity extraction works on) and
+:func:`parse_number` (Vietnamese number notation) are the matching helpers built on them.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
 
 __all__ = [
     "EMOJI_TOKENS",
+    "ClaimableText",
     "classifier_text",
     "expand_abbreviations",
     "fold_same_length",
     "has_vietnamese_diacritics",
+    "parse_number",
     "strip_diacritics",
     "to_nfc",
 ]
@@ -69,6 +73,47 @@ def fold_same_length(nfc_text: str) -> str:
     the original. Expects NFC input; letters outside the Latin ranges keep
     their case."""
     return nfc_text.translate(_FOLD_TABLE)
+
+
+_MASK = "\x00"
+
+
+class ClaimableText:
+    """A text prepared for extracting non-overlapping matches: `original` is the NFC
+    text, `folded` its :func:`fold_same_length` form (same offsets) in which claimed
+    spans are blanked out. Patterns match against `folded`; offsets index both."""
+
+    def __init__(self, text: str) -> None:
+        self.original = to_nfc(text)
+        self.folded = fold_same_length(self.original)
+
+    def claim(self, start: int, end: int) -> None:
+        """Blank out ``folded[start:end]`` so no later match can overlap it."""
+        self.folded = self.folded[:start] + _MASK * (end - start) + self.folded[end:]
+
+    def finditer(self, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+        """Matches of `pattern` on the folded text that overlap no span claimed so far
+        (including spans claimed while iterating). Claims nothing itself."""
+        for m in pattern.finditer(self.folded):
+            if _MASK not in self.folded[m.start():m.end()]:
+                yield m
+
+
+def parse_number(raw: str, *, comma_thousands: bool) -> Decimal | None:
+    """The value of a number written the Vietnamese way: ``1.500.000`` (dots group
+    thousands) or ``1,5`` (comma as decimal mark). With `comma_thousands`,
+    ``1,500,000`` is read as grouped thousands too (right for a bare amount, wrong before
+    a unit as in ``1,500 triệu``). None when `raw` is not a number in either notation."""
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+", raw):
+        return Decimal(raw.replace(".", ""))
+    if comma_thousands and re.fullmatch(r"\d{1,3}(?:,\d{3})+", raw):
+        return Decimal(raw.replace(",", ""))
+    if raw.count(",") + raw.count(".") > 1:
+        return None
+    try:
+        return Decimal(raw.replace(",", "."))
+    except InvalidOperation:
+        return None
 
 
 _VIETNAMESE_MARKED = re.compile(
@@ -150,8 +195,9 @@ _NUMBER_UNIT_RE = re.compile(r"(?<=\d)\s?(tr|củ|k)(?=\d|(?!\w))", re.IGNORECAS
 
 
 def _number_unit(m: re.Match[str]) -> str:
-    unit = m.group(1).lower()
-    return " nghìn " if unit == "k" else " triệu "
+    word = " nghìn" if m.group(1).lower() == "k" else " triệu"
+    # 1tr2: keep the glued digits apart from the unit word.
+    return f"{word} " if m.string[m.end():m.end() + 1].isdigit() else word
 
 
 def _ck_meaning(text: str, start: int, end: int) -> str:

@@ -84,13 +84,15 @@ def _softmax_rows(z: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """A loaded model. Thread-safe: classifying never mutates it."""
+    """A loaded model. Safe to share between threads: classifying changes nothing but a
+    bounded cache of per-word feature lookups."""
 
     def __init__(self, features: FeatureSpace, weights: np.ndarray, bias: np.ndarray,
                  heads: Sequence[Head], *, review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
                  info: Mapping[str, Any] | None = None) -> None:
         """`weights` has one row per feature and one column per label of every head."""
-        if weights.shape != (features.n_features, heads[-1].stop) or bias.shape != (heads[-1].stop,):
+        width = heads[-1].stop
+        if weights.shape != (features.n_features, width) or bias.shape != (width,):
             raise ModelFormatError("weights do not match the features and heads")
         self.features = features
         self.weights = weights

@@ -1,9 +1,10 @@
 """Hand-written evidence the classifier adds to its n-gram features.
 
 Each marker is a pattern over :func:`normalizer.text.classifier_text` (lowercase, no
-diacritics, abbreviations expanded). A marker that fires becomes one more feature, so
-the model learns how much it counts; markers pool many phrasings of the same signal
-("dây chuyền ngưng chạy", "xưởng đang phải dừng") that n-grams would see one by one.
+diacritics, abbreviations expanded), matched from the start of a word. A marker that fires
+becomes one more feature, so the model learns how much it counts; markers pool many
+phrasings of the same signal ("dây chuyền ngưng chạy", "xưởng đang phải dừng") that
+n-grams would see one by one.
 """
 
 from __future__ import annotations
@@ -15,33 +16,46 @@ __all__ = ["MARKERS", "markers"]
 
 _W = r"(?:\w+\s+){0,4}"  # up to four words in between
 
+
+def _marker(pattern: str) -> re.Pattern[str]:
+    """`pattern`, matched only where a word starts."""
+    return re.compile(r"(?<!\w)(?:" + pattern + ")")
+
+
 MARKERS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     # Operations stopped or a safety hazard.
-    ("stopped", re.compile(
-        r"(?:dung|ngung|ngung hoat dong|dung im|dinh tre|dung hinh)\s+(?:san xuat|thi cong|hoat dong|"
-        r"chay|hoan toan|het)"
+    ("stopped", _marker(
+        r"(?:dung|ngung|ngung hoat dong|dung im|dinh tre|dung hinh)\s+"
+        r"(?:san xuat|thi cong|hoat dong|chay|hoan toan|het)"
         r"|(?:xuong|nha may|day chuyen|he thong|san xuat|cong trinh|may|xe)\s+" + _W +
         r"(?:dung|ngung|dung im|dinh tre|dung het)(?!\w)"
         r"|chay no|boc khoi|ro dien|chap dien|giat dien|cat dien")),
     # A legal threat.
-    ("legal", re.compile(r"khoi kien|kien ra toa|toa an|luat su|cong an|phap ly|boi thuong")),
-    # A deadline of today or an explicit emergency.
-    ("now", re.compile(
-        r"ngay lap tuc|khan cap|\bkhan\b|:alarm:|\bgap\b.{0,30}(?:hom nay|chieu nay|sang nay|"
-        r"toi nay)|(?:trong|truoc|ngay|het)\s+(?:\w+\s+){0,2}(?:hom nay|chieu nay|sang nay|toi nay)"
-        r"|huy hop dong|ngay trong ngay|trong \d+ (?:gio|tieng|phut)")),
+    ("legal", _marker(r"khoi kien|kien ra toa|toa an|luat su|cong an|phap ly|boi thuong")),
+    # An explicit emergency.
+    ("emergency", _marker(
+        r"ngay lap tuc|khan cap|\bkhan\b|:alarm:|huy hop dong|cap cuu|\bsos\b")),
+    # A short deadline: today, tomorrow, this week, a named day or hour.
+    ("deadline", _marker(
+        r"(?:truoc|trong|het|han chot|deadline|can|phai co|phai xong)\s+(?:\w+\s+){0,2}"
+        r"(?:hom nay|chieu nay|sang nay|toi nay|trua nay|ngay mai|sang mai|chieu mai|trua mai|"
+        r"cuoi tuan|tuan nay|thu (?:hai|ba|tu|nam|sau|bay|\d))|truoc \d+ ?h|\basap\b|\bgap\b|"
+        r"som nhat|before (?:friday|monday|tomorrow|today)|\btoday\b")),
     # A repeated follow-up.
-    ("chase", re.compile(
+    ("chase", _marker(
         r"lan thu (?:hai|ba|tu|nam|\d)|(?:nhac|hoi|goi|hen)\s+(?:\w+\s+){0,2}(?:may|nhieu|\d+) lan"
-        r"|(?:may|nhieu|\d+) lan (?:roi|ma)|hen lan hen|hoai|\d+ (?:ngay|tuan) (?:roi|nay) (?:ma|chua)")),
+        r"|(?:may|nhieu|\d+) lan (?:roi|ma)|hen lan hen|hoai|"
+        r"\d+ (?:ngay|tuan) (?:roi|nay) (?:ma|chua)")),
     # Thanks, praise or good wishes.
-    ("thanks", re.compile(
+    ("thanks", _marker(
         r"cam on|cam kich|:heart:|:thumbsup:|hai long|tuyet voi|chuyen nghiep|nhiet tinh|tan tinh|"
-        r"tan tam|chuc mung|\bchuc\b|rat vui|ung y|hap dan|de hieu")),
+        r"tan tam|rat vui|ung y|hap dan|de hieu|"
+        r"chuc (?:mung|cong ty|anh|chi|em|team|quy|toan the|nam moi|ca team|cac)")),
     # Anger or disappointment.
-    ("anger", re.compile(
-        r":angry:|:sad:|that vong|buc xuc|buc minh|chan (?:qua|that|ngay|ngan)|\bte\b|kem|"
-        r"lam an kieu|khong chap nhan|vo ly|bat cong|qua dang|phan nan|khieu nai|lua")),
+    ("anger", _marker(
+        r":angry:|:sad:|that vong|buc xuc|buc minh|chan (?:qua|that|ngay|ngan)|\bte\b|"
+        r"kem chat luong|(?:qua|hang|rat) kem|kem (?:qua|vay|the)|lam an kieu|khong chap nhan|"
+        r"vo ly|bat cong|qua dang|phan nan|khieu nai|bi lua|lua dao")),
 )
 """Marker name and pattern, in feature order."""
 

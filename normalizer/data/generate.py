@@ -20,7 +20,10 @@ Train and test draw on disjoint core lines, wrappers, pools and tails, so the te
 measures generalisation rather than memorised templates. Labelling guide: *urgent* =
 operations stopped, legal threat, a large order blocked today, a safety hazard; *high* =
 real damage or money at stake, an explicit short deadline, a repeated follow-up; *normal*
-= an ordinary request; *low* = general questions, suggestions, thanks. Sentiment is
+= a request or minor complaint about the customer's own order, account, document or
+device (including asking the price of a product); *low* = general information not tied to
+anything pending (policies, how pricing or warranty works, opening hours, whether a
+product suits a use), suggestions, greetings, thanks, non-customers. Sentiment is
 *negative* when the customer complains or is upset, *positive* for thanks and praise,
 *neutral* otherwise (a polite "cảm ơn" closing a request stays neutral).
 
@@ -59,6 +62,9 @@ _MARKET = ("shopee", "lazada", "tiktok")
 _MARKET_CATEGORIES = frozenset({"quality", "price", "promotion", "discount", "quantity",
                                 "delivery", "invoice", "payment_due", "warranty", "usage",
                                 "other"})
+# Problems that can stop a customer's operations (where an "urgent" tail is plausible).
+_CAN_STOP_WORK = frozenset({"quality", "quantity", "delivery", "documents", "warranty",
+                            "maintenance"})
 _CHANNEL_WEIGHTS = {"email": 5, "webform": 2, "zalo": 5, "facebook": 3, "hotline": 2,
                     "shopee": 1, "lazada": 1, "tiktok": 1}
 
@@ -206,6 +212,23 @@ class Renderer:
             return self.rng.choice(_TEENCODE[m.group(0).lower()])
         return _TEENCODE_RE.sub(swap, text)
 
+    def tail_kind(self, core: Core) -> str | None:
+        """Which tail, if any, fits `core`: none on thanks or idle questions; a
+        stopped-operations tail only where a problem can stop operations; frustration
+        only where the customer is already unhappy."""
+        if core.sentiment == "positive" or core.priority == "low" or core.category == "other":
+            return None
+        roll = self.rng.random()
+        if roll < 0.07 and core.category in _CAN_STOP_WORK:
+            return "urgent"
+        if roll < 0.14:
+            return "high"
+        if roll < 0.2:
+            return "chase"
+        if roll < 0.3 and core.sentiment == "negative":
+            return "negative"
+        return None
+
     def add_tail(self, ex: Example, kind: str) -> Example:
         """`ex` with a tail sentence of `kind` put before any closing formula, and the
         labels that sentence implies."""
@@ -225,12 +248,8 @@ class Renderer:
         """One output line for `core` on `channel`; `plain` keeps it close to the source."""
         ex = Example(core.text, channel, core.category, core.priority, core.sentiment)
         chatty = channel in _CHAT or channel in _MARKET
-        if not plain:
-            roll = self.rng.random()
-            if ex.sentiment != "positive" and core.category != "other" and roll < 0.3:
-                kind = ("urgent" if roll < 0.08 else "high" if roll < 0.15 else
-                        "chase" if roll < 0.2 else "negative")
-                ex = self.add_tail(ex, kind)
+        if not plain and (kind := self.tail_kind(core)) is not None:
+            ex = self.add_tail(ex, kind)
         if core.channel is None:
             ex = replace(ex, text=self.dress(ex.text, channel))
         ex = replace(ex, text=self.fill(ex.text))
