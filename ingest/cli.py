@@ -29,7 +29,7 @@ from router.staff import (
 from router.views import tickets_json
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Queue, Staff, Ticket, staff_queues
+from storage.models import LabelCorrection, Queue, Staff, Ticket, staff_queues
 
 T = TypeVar("T")
 
@@ -220,6 +220,34 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_train(args: argparse.Namespace) -> int:
+    from normalizer.classifier import shipped_data_paths, train
+
+    settings = _settings(args)
+    out: Path = args.out or settings.model_path
+
+    async def corrections(session: AsyncSession) -> list[dict[str, str]]:
+        rows = await session.scalars(select(LabelCorrection).order_by(LabelCorrection.id))
+        return [{"text": r.text, "channel": r.channel, "category": r.category,
+                 "priority": r.priority, "sentiment": r.sentiment} for r in rows]
+
+    extra = [] if args.no_corrections else asyncio.run(_with_session(settings, corrections))
+    data = [*shipped_data_paths(), *args.data]
+    report = train(data, out, extra=extra, seed=args.seed)
+    _print(args, report.to_json(), report.format_text().splitlines())
+    return 0
+
+
+def cmd_model_eval(args: argparse.Namespace) -> int:
+    from normalizer.classifier import Classifier, evaluate
+
+    settings = _settings(args)
+    model = Classifier.load(args.model or settings.model_path)
+    report = evaluate(model, args.file)
+    _print(args, report.to_json(), report.format_text().splitlines())
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -274,6 +302,27 @@ def build_parser() -> argparse.ArgumentParser:
                             help="one officer's active assigned tickets")
     show.add_argument("--staff", required=True, metavar="N", help="the officer's name")
     show.set_defaults(func=cmd_queue_show)
+    model = sub.add_parser("model", help="the message classifier").add_subparsers(
+        dest="model_command", required=True, metavar="ACTION")
+    mtrain = model.add_parser(
+        "train", parents=[common, out],
+        help="rebuild the classifier from the shipped data and officers' corrections",
+        description="Train reproducibly (fixed seed) on the shipped labelled data, any extra "
+                    "JSONL files, and the corrections officers made through the staff API.")
+    mtrain.add_argument("data", nargs="*", type=Path, help="extra labelled JSONL files")
+    mtrain.add_argument("--out", type=Path, help="model file (default: CSKH_MODEL_PATH)")
+    mtrain.add_argument("--seed", type=int, default=13)
+    mtrain.add_argument("--no-corrections", action="store_true",
+                        help="leave the officers' corrections out")
+    mtrain.set_defaults(func=cmd_model_train)
+    meval = model.add_parser(
+        "eval", parents=[common, out], help="accuracy and macro-F1 on a labelled JSONL file",
+        description="Print accuracy and macro-F1 for category, priority and sentiment, the "
+                    "category confusion matrix, and the same on the no-diacritics subset.")
+    meval.add_argument("file", type=Path, metavar="FILE.jsonl")
+    meval.add_argument("--model", type=Path, help="model file (default: CSKH_MODEL_PATH)")
+    meval.set_defaults(func=cmd_model_eval)
+
     dlq = sub.add_parser("dlq", help="dead letters (cskh.dlq)").add_subparsers(
         dest="dlq_command", required=True, metavar="ACTION")
     dls = dlq.add_parser("ls", parents=[common, out],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import structlog
@@ -21,6 +21,8 @@ from ingest.bus.kafka import KafkaBus
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS
 from ingest.pipeline import consumer_specs, make_loop
 from ingest.settings import Settings
+from normalizer.classifier import Classifier
+from normalizer.ingest import Classify, Labels
 from storage.db import create_engine, is_sqlite, session_factory, sqlite_path
 from storage.log_events import LogEvent
 from storage.migrate import current_revision, head_revision, upgrade
@@ -92,10 +94,20 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
         await bus.close()
 
 
+def _no_classifier(items: Sequence[tuple[str, str]]) -> Sequence[Labels]:
+    raise RuntimeError("this process does not run the normalizer role")
+
+
 async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the consumer loops of this process's roles; on shutdown finish, commit, leave."""
     settings, bus = app[SETTINGS], app[BUS]
-    specs = [s for s in consumer_specs(settings, bus, app[SESSIONS], app[CLOCK])
+    classify: Classify = _no_classifier
+    if "normalizer" in app[ROLES]:
+        # Trains from the shipped data (a few seconds) when the model file is missing.
+        model = await asyncio.to_thread(Classifier.load_or_train, settings.model_path)
+        log.info(LogEvent.MODEL_LOADED, path=str(settings.model_path))
+        classify = model.classify_many
+    specs = [s for s in consumer_specs(settings, bus, app[SESSIONS], app[CLOCK], classify)
              if s.role in app[ROLES]]
     stop = asyncio.Event()
     loops = [make_loop(bus, spec, settings) for spec in specs]

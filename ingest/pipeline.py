@@ -15,8 +15,7 @@ from ingest.bus.topics import ASSIGNMENTS, INBOUND, TICKETS
 from ingest.keys import Clock
 from ingest.settings import Role, Settings
 from normalizer.events import TicketEvent
-from normalizer.ingest import IngestInboundMessages, classify_one_by_one
-from normalizer.keywords import classify
+from normalizer.ingest import Classify, IngestInboundMessages
 from router.assign import AssignTickets
 from router.events import AssignmentEvent
 from storage.db import SessionFactory
@@ -50,8 +49,8 @@ def _values(records: Sequence[Record]) -> list[bytes]:
 
 
 def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
-                   clock: Clock) -> list[ConsumerSpec]:
-    """The normalizer and router consumers, bound to ``bus`` and ``sessions``."""
+                   clock: Clock, classify: Classify) -> list[ConsumerSpec]:
+    """The normalizer and router consumers, bound to ``bus``, ``sessions`` and a classifier."""
 
     async def emit_tickets(events: Sequence[TicketEvent]) -> None:
         await bus.send_many([
@@ -67,8 +66,7 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
             for e in events
         ])
 
-    normalize = IngestInboundMessages(sessions, emit_tickets, classify_one_by_one(classify),
-                                      clock)
+    normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock)
     route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:

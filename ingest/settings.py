@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     imap_tls: bool = True
 
     category_queues: dict[str, str] = Field(default_factory=dict)
+    model_path: Path = Path("cskh-model.joblib")
 
     @field_validator("bus")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import func, select, tuple_
@@ -20,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.envelope import InboundEnvelope
 from normalizer.events import TicketEvent, TicketEventKind, ticket_event_id
 from normalizer.identity import IdentityResolver, clip
-from normalizer.keywords import Verdict
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
 from storage.metrics import TICKETS_CREATED
@@ -30,14 +30,37 @@ CONSUMER = "normalizer"
 OPEN_STATUSES = ("new", "queued", "assigned", "open", "waiting")
 
 Emit = Callable[[Sequence[TicketEvent]], Awaitable[None]]
-Classify = Callable[[Sequence[tuple[str, str]]], Sequence[Verdict]]
+
+
+class Labels(Protocol):
+    """What a classifier says about one message (``normalizer.classifier.Classification``)."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def category_confidence(self) -> float: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def priority_confidence(self) -> float: ...
+    @property
+    def sentiment(self) -> str: ...
+    @property
+    def sentiment_confidence(self) -> float: ...
+    @property
+    def needs_review(self) -> bool: ...
+    @property
+    def entities(self) -> dict[str, Any]: ...
+
+
+Classify = Callable[[Sequence[tuple[str, str]]], Sequence[Labels]]
 Clock = Callable[[], datetime]
 Thread = tuple[str, str]
 
 log = structlog.get_logger(__name__)
 
 
-def classify_one_by_one(classify: Callable[[str, str], Verdict]) -> Classify:
+def classify_one_by_one(classify: Callable[[str, str], Labels]) -> Classify:
     """Adapt a single-message classifier to the batch interface."""
     return lambda items: [classify(text, channel) for text, channel in items]
 
@@ -154,14 +177,15 @@ class IngestInboundMessages:
         return out
 
     @staticmethod
-    def _new_ticket(envelope: InboundEnvelope, contact: Contact, verdict: Verdict,
+    def _new_ticket(envelope: InboundEnvelope, contact: Contact, verdict: Labels,
                     now: datetime) -> Ticket:
         subject = envelope.subject or " ".join(envelope.text.split())[:120]
         return Ticket(
             public_id=uuid.uuid4(), status="new", channel=envelope.channel,
             thread_key=envelope.thread_key, category=verdict.category,
             category_confidence=verdict.category_confidence, priority=verdict.priority,
-            sentiment=verdict.sentiment, needs_review=verdict.needs_review,
+            priority_confidence=verdict.priority_confidence, sentiment=verdict.sentiment,
+            sentiment_confidence=verdict.sentiment_confidence, needs_review=verdict.needs_review,
             entities=verdict.entities, customer_id=contact.customer_id, contact_id=contact.id,
             subject=clip(subject, 500) or None, created_at=now, updated_at=now,
         )

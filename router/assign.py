@@ -140,8 +140,11 @@ class AssignTickets:
                 continue  # follow-ups stay with the ticket's assignee
             queue = queue_for(ticket.category, self._overrides)
             ticket.queue = queue
+            tier = tiers.get(ticket.customer_id or 0)
+            if tier == "key" and ticket.priority in ("normal", "low"):
+                ticket.priority = "high"  # key accounts are never left waiting behind others
             if ticket.first_response_due is None:
-                set_deadlines(ticket, tiers.get(ticket.customer_id or 0),
+                set_deadlines(ticket, tier,
                               policy=self._sla, calendar=self._calendar)
             roster = roster or await _Roster.load(session)
             staff = roster.pick(queue)

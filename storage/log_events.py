@@ -35,3 +35,4 @@ class LogEvent(StrEnum):
     TICKET_QUEUED = "ticket.queued_unassigned"
 
     DLQ_REPLAYED = "dlq.replayed"
+    MODEL_LOADED = "model.loaded"

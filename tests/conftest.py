@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +38,25 @@ def _need(service: str, variable: str) -> str:
     if IN_CI:
         pytest.fail(f"{problem}; under CI every service is mandatory", pytrace=False)
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One classifier trained from the shipped data for the whole run (``CSKH_MODEL_PATH``).
+
+    Services started by tests, in-process or as subprocesses, load it instead of training.
+    """
+    from normalizer.classifier import Classifier
+
+    path = tmp_path_factory.mktemp("model") / "cskh-model.joblib"
+    Classifier.load_or_train(path)
+    previous = os.environ.get("CSKH_MODEL_PATH")
+    os.environ["CSKH_MODEL_PATH"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("CSKH_MODEL_PATH", None)
+    else:
+        os.environ["CSKH_MODEL_PATH"] = previous
 
 
 @pytest.fixture(scope="session")

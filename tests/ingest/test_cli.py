@@ -139,6 +139,7 @@ def test_missing_config_file_is_an_error(db: Path, tmp_path: Path,
 @pytest.mark.parametrize("argv", [
     [], ["serve"], ["migrate"], ["staff"], ["staff", "add"], ["staff", "ls"],
     ["staff", "set-status"], ["queue"], ["queue", "ls"], ["queue", "show"],
+    ["model"], ["model", "train"], ["model", "eval"], ["dlq"], ["dlq", "ls"], ["dlq", "replay"],
 ], ids=lambda argv: " ".join(argv) or "cskh")
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -171,3 +172,39 @@ async def test_commands_refuse_an_unmigrated_postgresql(
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["staff", "ls"]) == 2
     assert "cskh migrate" in capsys.readouterr().err
+
+
+def test_model_train_includes_officer_corrections_and_eval_prints_scores(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A correction stored through the staff API is an example of the next training set."""
+    import asyncio
+    import uuid
+
+    from storage.db import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.models import LabelCorrection, Ticket
+
+    async def seed() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        await upgrade(engine)
+        async with session_factory(engine)() as session, session.begin():
+            ticket = Ticket(public_id=uuid.uuid4(), channel="zalo", thread_key="t")
+            session.add(ticket)
+            await session.flush()
+            session.add(LabelCorrection(
+                ticket_id=ticket.id, channel="zalo", text="ck thang nay bao nhieu vay shop",
+                category="discount", priority="normal", sentiment="neutral"))
+        await engine.dispose()
+
+    asyncio.run(seed())
+    model = tmp_path / "m.joblib"
+    report = run_json(capsys, "model", "train", "--out", str(model))
+    assert report["extra"] == 1 and report["examples"] >= 1120
+    assert model.is_file()
+    test_file = tmp_path / "eval.jsonl"
+    test_file.write_text(
+        '{"text": "Hóa đơn VAT sai mã số thuế", "channel": "email", "category": "invoice",'
+        ' "priority": "normal", "sentiment": "negative"}\n', encoding="utf-8")
+    scores = run_json(capsys, "model", "eval", str(test_file), "--model", str(model))
+    assert set(scores) >= {"category", "priority", "sentiment"}
+    assert set(scores["category"]) >= {"accuracy", "macro_f1"}

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from connectors.envelope import InboundEnvelope, Sender
+from normalizer.classifier import Classification
 from normalizer.events import TicketEvent, ticket_event_id
 from normalizer.ingest import IngestInboundMessages, classify_one_by_one
-from normalizer.keywords import Verdict
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Base, Contact, Customer, Message, ProcessedEvent, Ticket
@@ -52,10 +52,12 @@ class Emitted:
         return [e for batch in self.batches for e in batch]
 
 
-def classify(text: str, channel: str) -> Verdict:
+def classify(text: str, channel: str) -> Classification:
     """A fixed verdict, so these tests do not depend on the keyword baseline."""
-    return Verdict(category="invoice", category_confidence=0.9, priority="high",
-                   sentiment="negative", needs_review=False, entities={"len": len(text)})
+    return Classification(category="invoice", category_confidence=0.9, priority="high",
+                          priority_confidence=0.8, sentiment="negative",
+                          sentiment_confidence=0.7, needs_review=False,
+                          entities={"len": len(text)})
 
 
 @pytest.fixture
