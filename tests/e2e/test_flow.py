@@ -96,6 +96,13 @@ async def test_forms_become_assigned_tickets_in_the_right_queue(
         for field in ("id", "number", "channel", "priority", "sentiment", "created_at",
                       "first_response_due", "resolution_due"):
             assert field in ticket
+        assert 0 < ticket["category_confidence"] <= 1
+        assert 0 < ticket["priority_confidence"] <= 1
+        assert 0 < ticket["sentiment_confidence"] <= 1
+        assert ticket["priority"] in ("urgent", "high", "normal", "low")
+        assert ticket["sentiment"] in ("negative", "neutral", "positive")
+        if category == "invoice":
+            assert ticket["entities"]["invoice_numbers"] == ["0000123"]
         assert ticket["first_response_due"] is not None
         assert ticket["resolution_due"] >= ticket["first_response_due"]
 
