@@ -248,6 +248,24 @@ def cmd_model_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_customers_import(args: argparse.Namespace) -> int:
+    from router.customers import import_customers
+
+    text = args.file.read_text(encoding="utf-8")
+
+    async def work(session: AsyncSession) -> Any:
+        return await import_customers(session, text)
+
+    report = asyncio.run(_with_session(_settings(args), work))
+    data = {"created": report.created, "updated": report.updated,
+            "contacts": report.contacts,
+            "errors": [{"line": line, "error": error} for line, error in report.errors]}
+    _print(args, data, [f"customers: {report.created} created, {report.updated} updated; "
+                        f"{report.contacts} contacts"]
+           + [f"line {line}: {error}" for line, error in report.errors])
+    return 1 if report.errors else 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -302,6 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
                             help="one officer's active assigned tickets")
     show.add_argument("--staff", required=True, metavar="N", help="the officer's name")
     show.set_defaults(func=cmd_queue_show)
+    customers = sub.add_parser("customers", help="B2B accounts").add_subparsers(
+        dest="customers_command", required=True, metavar="ACTION")
+    cimport = customers.add_parser(
+        "import", parents=[common, out], help="load accounts from a CSV file",
+        description="Columns: name, tax_code, tier (key|standard|small), segment, owner (a "
+                    "staff name), emails and phones (separated by ';'). Accounts are matched by "
+                    "tax code, else by name; bad lines are listed and skipped (exit 1).")
+    cimport.add_argument("file", type=Path, metavar="FILE.csv")
+    cimport.set_defaults(func=cmd_customers_import)
+
     model = sub.add_parser("model", help="the message classifier").add_subparsers(
         dest="model_command", required=True, metavar="ACTION")
     mtrain = model.add_parser(

@@ -1,7 +1,8 @@
 """``AssignTickets``: ticket events from ``cskh.tickets`` become assignments to officers.
 
-A new ticket goes to its category's queue and to the least-loaded online officer of that queue
-who is under capacity; ties go to whoever was assigned least recently (round robin). When
+A new ticket goes to its category's queue: to the account's owner when they are online, serve
+that queue and have capacity, else to the least-loaded online officer of the queue who is under
+capacity; ties go to whoever was assigned least recently (round robin). When
 nobody is eligible the ticket waits in the queue (status ``queued``). One batch is one
 transaction and a handful of queries. Follow-up messages of an
 assigned ticket stay with its assignee. A redelivered event re-emits the same assignment.
@@ -60,12 +61,17 @@ class _Roster:
                 by_queue.setdefault(queue.name, []).append(member)
         return cls(by_queue, await open_loads(session, [s.id for s in staff]))
 
-    def pick(self, queue: str) -> Staff | None:
+    def pick(self, queue: str, owner_id: int | None = None) -> tuple[Staff, str] | None:
+        """The account owner if online, serving ``queue`` and under capacity; else the
+        least-loaded eligible officer (ties: whoever was assigned least recently)."""
         eligible = [s for s in self.by_queue.get(queue, ()) if self.loads[s.id] < s.capacity]
         if not eligible:
             return None
+        for member in eligible:
+            if member.id == owner_id:
+                return member, "account_owner"
         return min(eligible, key=lambda s: (self.loads[s.id], s.last_assigned_at or _NEVER,
-                                            s.id))
+                                            s.id)), "least_loaded"
 
 
 class AssignTickets:
@@ -127,7 +133,7 @@ class AssignTickets:
             raise LookupError(f"ticket {missing[0].ticket_id} of event {missing[0].event_id} "
                               "does not exist")
         now = self._clock()
-        tiers = await _tiers(session, {t.customer_id for t in tickets.values()})
+        accounts = await _accounts(session, {t.customer_id for t in tickets.values()})
         roster: _Roster | None = None
         out: dict[uuid.UUID, AssignmentEvent] = {}
         for event in events:
@@ -140,20 +146,21 @@ class AssignTickets:
                 continue  # follow-ups stay with the ticket's assignee
             queue = queue_for(ticket.category, self._overrides)
             ticket.queue = queue
-            tier = tiers.get(ticket.customer_id or 0)
+            tier, owner_id = accounts.get(ticket.customer_id or 0, (None, None))
             if tier == "key" and ticket.priority in ("normal", "low"):
                 ticket.priority = "high"  # key accounts are never left waiting behind others
             if ticket.first_response_due is None:
                 set_deadlines(ticket, tier,
                               policy=self._sla, calendar=self._calendar)
             roster = roster or await _Roster.load(session)
-            staff = roster.pick(queue)
-            if staff is None:
+            picked = roster.pick(queue, owner_id)
+            if picked is None:
                 ticket.status = "queued"
                 UNASSIGNED.labels(queue).inc()
                 log.info(LogEvent.TICKET_QUEUED, ticket_id=ticket.id, queue=queue,
                          channel=ticket.channel)
                 continue
+            staff, reason = picked
             roster.loads[staff.id] += 1
             staff.last_assigned_at = now
             ticket.assignee_id = staff.id
@@ -161,7 +168,7 @@ class AssignTickets:
             ticket.updated_at = now
             assignment = Assignment(event_id=assignment_event_id(event.event_id),
                                     ticket_id=ticket.id, staff_id=staff.id, queue=queue,
-                                    reason="least_loaded", assigned_at=now)
+                                    reason=reason, assigned_at=now)
             session.add(assignment)
             ASSIGNMENTS.labels(queue).inc()
             log.info(LogEvent.TICKET_ASSIGNED, ticket_id=ticket.id, queue=queue,
@@ -170,12 +177,15 @@ class AssignTickets:
         return out
 
 
-async def _tiers(session: AsyncSession, ids: set[int | None]) -> dict[int, str]:
+async def _accounts(session: AsyncSession,
+                    ids: set[int | None]) -> dict[int, tuple[str | None, int | None]]:
+    """(tier, owner id) of each customer in ``ids``."""
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}
-    rows = await session.execute(select(Customer.id, Customer.tier).where(Customer.id.in_(wanted)))
-    return dict(rows.all())
+    rows = await session.execute(select(Customer.id, Customer.tier, Customer.owner_id)
+                                 .where(Customer.id.in_(wanted)))
+    return {cid: (tier, owner) for cid, tier, owner in rows.all()}
 
 
 def _assignment_event(assignment: Assignment, staff: Staff, ticket: Ticket) -> AssignmentEvent:

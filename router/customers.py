@@ -1,0 +1,102 @@
+"""Loading B2B accounts from a CSV file: name, tax code, tier, segment, owner, contacts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from normalizer.identity import name_key, normalize_email, normalize_phone
+from storage.models import Contact, Customer, Staff
+
+TIERS = ("key", "standard", "small")
+COLUMNS = ("name", "tax_code", "tier", "segment", "owner", "emails", "phones")
+_TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
+_SPLIT = re.compile(r"[;,\s]+")
+
+
+@dataclass
+class ImportReport:
+    """What an import did, and the lines it refused (1-based, header is line 1)."""
+
+    created: int = 0
+    updated: int = 0
+    contacts: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _cell(row: dict[str, str | None], column: str) -> str:
+    return unicodedata.normalize("NFC", (row.get(column) or "").strip())
+
+
+def read_rows(text: str) -> Iterable[tuple[int, dict[str, str | None]]]:
+    """Rows of a CSV text (UTF-8, an Excel BOM tolerated) with their line numbers."""
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    missing = [c for c in ("name", "tax_code", "tier") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"the CSV needs the columns {', '.join(COLUMNS)}; "
+                         f"missing: {', '.join(missing)}")
+    for row in reader:
+        yield reader.line_num, row
+
+
+async def import_customers(session: AsyncSession, text: str) -> ImportReport:
+    """Create or update accounts (matched by tax code, else by name) and attach contacts.
+
+    A line with an invalid tax code, tier, owner, e-mail or phone is refused whole and listed
+    in the report; the other lines are imported. Contacts that belong to another account are
+    moved to this one.
+    """
+    report = ImportReport()
+    owners = {s.name: s.id for s in await session.scalars(select(Staff))}
+    for line, row in read_rows(text):
+        name, tax_code, tier = _cell(row, "name"), _cell(row, "tax_code"), _cell(row, "tier")
+        owner = _cell(row, "owner")
+        emails = [e for e in _SPLIT.split(_cell(row, "emails")) if e]
+        phones = [p for p in re.split(r"[;,]+", _cell(row, "phones")) if p.strip()]
+        problem = (
+            "name is empty" if not name else
+            f"tax code {tax_code!r} is not 10 or 10-3 digits"
+            if tax_code and not _TAX_CODE.match(tax_code) else
+            f"tier must be one of {', '.join(TIERS)}" if (tier or "standard") not in TIERS else
+            f"no staff member called {owner!r}" if owner and owner not in owners else
+            next((f"invalid e-mail {e!r}" for e in emails if "@" not in e), None) or
+            next((f"invalid phone {p!r}" for p in phones if not normalize_phone(p)), None)
+        )
+        if problem:
+            report.errors.append((line, problem))
+            continue
+        customer = await session.scalar(select(Customer).where(
+            Customer.tax_code == tax_code if tax_code else Customer.name_key == name_key(name)))
+        if customer is None:
+            customer = Customer(name=name, name_key=name_key(name), tax_code=tax_code or None)
+            session.add(customer)
+            report.created += 1
+        else:
+            report.updated += 1
+        customer.name, customer.name_key = name, name_key(name)
+        customer.tier = tier or "standard"
+        customer.segment = _cell(row, "segment") or customer.segment
+        customer.owner_id = owners[owner] if owner else customer.owner_id
+        await session.flush()
+        for email in (normalize_email(e) for e in emails):
+            contact = await session.scalar(select(Contact).where(Contact.email == email))
+            await _attach(session, customer, contact or Contact(email=email))
+            report.contacts += 1
+        for phone in (normalize_phone(p) for p in phones):
+            contact = await session.scalar(select(Contact).where(Contact.phone == phone))
+            await _attach(session, customer, contact or Contact(phone=phone))
+            report.contacts += 1
+    return report
+
+
+async def _attach(session: AsyncSession, customer: Customer, contact: Contact) -> None:
+    session.add(contact)
+    contact.customer_id = customer.id
+    await session.flush()
