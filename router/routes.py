@@ -6,6 +6,8 @@ from aiohttp import web
 
 from router.api import my_queue, ticket_detail
 from router.api_actions import add_action_routes
+from router.openapi import openapi
+from router.stream import install, my_stream
 
 
 def add_routes(app: web.Application) -> None:
@@ -13,3 +15,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/queue", my_queue)
     app.router.add_get("/api/v1/tickets/{ticket_id}", ticket_detail)
     add_action_routes(app)
+    install(app)
+    app.router.add_get("/api/v1/stream", my_stream)
+    app.router.add_get("/api/v1/openapi.json", openapi)

@@ -1,0 +1,110 @@
+"""The staff API as a whole: its OpenAPI document matches its routes, every route refuses
+callers without a valid token, and the SSE stream announces new assignments."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from ingest.settings import Settings
+from ingest.web.app import create_app
+from router.openapi import DOCUMENT
+from router.staff import add_staff
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+
+Client = TestClient[web.Request, web.Application]
+AiohttpClient = Callable[[web.Application], Awaitable[Client]]
+
+
+def documented() -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, ops in DOCUMENT["paths"].items() for method in ops}
+
+
+def test_the_document_describes_exactly_the_routes(tmp_path: Any) -> None:
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    served = {(r.method, r.resource.canonical) for r in app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/v1")
+              and r.method != "HEAD"}
+    assert served == documented()
+
+
+async def _desk(backend: Any, aiohttp_client: AiohttpClient) -> tuple[Client, dict[str, str]]:
+    engine = create_engine(backend.database_url)
+    await upgrade(engine)
+    async with session_factory(engine)() as session, session.begin():
+        tokens = {name: (await add_staff(session, name, [queue])).token
+                  for name, queue in (("an", "cskh"), ("ke", "accounting"))}
+    await engine.dispose()
+    return await aiohttp_client(create_app(backend.settings())), tokens
+
+
+async def test_every_route_refuses_missing_and_wrong_tokens(
+        backend: Any, aiohttp_client: AiohttpClient) -> None:
+    client, _ = await _desk(backend, aiohttp_client)
+    assert (await client.get("/api/v1/openapi.json")).status == 200
+    for method, path in sorted(documented()):
+        if path.endswith("openapi.json"):
+            continue
+        url = path.replace("{ticket_id}", "1")
+        for headers in ({}, {"Authorization": "Bearer cskh_not-a-token"},
+                        {"Authorization": "Basic YTpi"}):
+            resp = await client.request(method, url, headers=headers, json={})
+            assert resp.status == 401, (method, url, headers)
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_stream_announces_my_new_assignment(
+        backend: Any, aiohttp_client: AiohttpClient,
+        wait_for: Callable[..., Awaitable[Any]]) -> None:
+    client, tokens = await _desk(backend, aiohttp_client)
+    stream = await client.get("/api/v1/stream", headers={"Authorization": f"Bearer {tokens['ke']}"})
+    assert stream.status == 200
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    resp = await client.post("/webhooks/webform", json={
+        "name": "Đỗ Thu", "email": "thu@abc.vn",
+        "message": "Hóa đơn VAT số 0000456 ghi sai mã số thuế, xin xuất lại hóa đơn."})
+    assert resp.status == 202
+
+    async def next_event() -> dict[str, Any]:
+        fields: dict[str, str] = {}
+        while True:
+            line = (await asyncio.wait_for(stream.content.readline(), 60)).decode().rstrip("\n")
+            if not line:
+                if fields.get("event") == "assignment":
+                    return fields
+                fields = {}
+                continue
+            name, _, value = line.partition(": ")
+            fields[name] = value
+
+    event = await next_event()
+    data = json.loads(event["data"])
+    assert data["queue"] == "accounting" and data["number"].startswith("CSKH-")
+    assert int(event["id"]) > 0
+    stream.close()
+
+
+@pytest.mark.parametrize("route", ["/api/v1/tickets/1", "/api/v1/tickets/CSKH-000001/resolve"])
+async def test_another_agents_ticket_is_404(
+        backend: Any, aiohttp_client: AiohttpClient, wait_for: Callable[..., Awaitable[Any]],
+        route: str) -> None:
+    client, tokens = await _desk(backend, aiohttp_client)
+    resp = await client.post("/webhooks/webform", json={
+        "name": "A", "email": "a@b.vn", "message": "Hóa đơn sai mã số thuế"})
+    assert resp.status == 202
+
+    async def assigned() -> bool:
+        r = await client.get("/api/v1/queue", headers={"Authorization": f"Bearer {tokens['ke']}"})
+        return bool((await r.json())["tickets"])
+
+    await wait_for(assigned)
+    method = "GET" if route.endswith("/1") else "POST"
+    resp = await client.request(method, route, headers={"Authorization": f"Bearer {tokens['an']}"})
+    assert resp.status == 404
