@@ -185,6 +185,10 @@ async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: date
     ticket.status = "resolved"
     ticket.resolved_at = now
     ticket.updated_at = now
+    await session.flush()
+    assignee = await session.get(Staff, ticket.assignee_id) if ticket.assignee_id else None
+    if assignee is not None:
+        await take_backlog(session, assignee, now)  # the freed place goes to a waiting ticket
 
 
 async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: str,
@@ -203,16 +207,11 @@ async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: 
     return target
 
 
-async def set_my_status(session: AsyncSession, staff: Staff, status: str,
-                        now: datetime) -> list[Ticket]:
-    """Change one's availability; coming online takes waiting tickets, oldest due first."""
-    if status not in STATUSES:
-        raise ActionError(400, "invalid_status", f"status must be one of {STATUSES}")
-    staff.status = status
-    if status != "online":
+async def take_backlog(session: AsyncSession, staff: Staff, now: datetime) -> list[Ticket]:
+    """Give an online officer waiting tickets of their queues, oldest due first, up to capacity."""
+    if staff.status != "online":
         return []
-    load = (await open_loads(session, [staff.id]))[staff.id]
-    room = staff.capacity - load
+    room = staff.capacity - (await open_loads(session, [staff.id]))[staff.id]
     if room <= 0:
         return []
     backlog = list(await session.scalars(
@@ -223,6 +222,15 @@ async def set_my_status(session: AsyncSession, staff: Staff, status: str,
     for ticket in backlog:
         await _assign(session, ticket, staff, "backlog", now)
     return backlog
+
+
+async def set_my_status(session: AsyncSession, staff: Staff, status: str,
+                        now: datetime) -> list[Ticket]:
+    """Change one's availability; coming online takes waiting tickets, oldest due first."""
+    if status not in STATUSES:
+        raise ActionError(400, "invalid_status", f"status must be one of {STATUSES}")
+    staff.status = status
+    return await take_backlog(session, staff, now)
 
 
 __all__ = ["ACTIVE_TICKET_STATUSES", "ActionError"]

@@ -322,3 +322,16 @@ async def test_routing_sets_sla_deadlines_in_vietnamese_business_time(
     assert ticket.first_response_due == datetime(2026, 11, 28, 0, 40, tzinfo=UTC)
     # 4 business hours to resolution → 20 min Friday, 3 h 40 Saturday morning: 11:10 local.
     assert ticket.resolution_due == datetime(2026, 11, 28, 4, 10, tzinfo=UTC)
+
+
+async def test_fairness_over_a_thousand_tickets(assign: AssignTickets,
+                                                sessions: SessionFactory) -> None:
+    officers = [await staff(sessions, name, capacity=1000) for name in ("a", "b", "c")]
+    ids = await tickets(sessions, ["other"] * 999)
+    for start in range(0, len(ids), 100):
+        await assign([event(i) for i in ids[start:start + 100]])
+    async with sessions() as session:
+        counts = Counter((await session.scalars(select(Assignment.staff_id))).all())
+    assert sum(counts.values()) == 999
+    for officer in officers:
+        assert abs(counts[officer] - 333) <= 333 * 0.05
