@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -55,6 +55,13 @@ class ForbiddenOrigin(WebhookError):
     code = "forbidden_origin"
 
 
+class VerificationFailed(WebhookError):
+    """A subscription handshake presented the wrong token: answered 403, as providers expect."""
+
+    status = 403
+    code = "verification_failed"
+
+
 class PayloadError(WebhookError):
     """The body is not a valid payload for the channel: answered 400 with the reason."""
 
@@ -80,6 +87,8 @@ class WebhookResult:
     event_type: str
     ignored: bool = False
     response: Mapping[str, Any] | None = None
+    unknown: bool = False
+    """An event type the connector does not know: answered 2xx, logged apart from errors."""
 
 
 class WebhookConnector(Protocol):
@@ -99,3 +108,17 @@ class WebhookConnector(Protocol):
 
     def parse(self, request: RawRequest) -> WebhookResult:
         """Validate the verified body and map each event to an envelope; raise ``PayloadError``."""
+
+
+@runtime_checkable
+class ChallengeConnector(Protocol):
+    """A push channel that also proves the endpoint with a ``GET`` handshake (Facebook).
+
+    The registry's channels that have ``challenge`` get ``GET /webhooks/{name}`` as well.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def challenge(self, request: RawRequest) -> str:
+        """The text to echo back; raise ``VerificationFailed`` (or ``PayloadError``) otherwise."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -73,6 +73,10 @@ class InboundEnvelope(BaseModel):
     attachments: tuple[Attachment, ...] = ()
     in_reply_to: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict)
+    # What the channel knows better than the classifier: a missed call is a callback ("other",
+    # at least "high") whatever its generated text would suggest.
+    category_hint: str | None = None
+    priority_floor: Literal["urgent", "high", "normal", "low"] | None = None
 
     @classmethod
     def create(
@@ -90,6 +94,8 @@ class InboundEnvelope(BaseModel):
         attachments: tuple[Attachment, ...] = (),
         in_reply_to: str | None = None,
         raw: dict[str, Any] | None = None,
+        category_hint: str | None = None,
+        priority_floor: Literal["urgent", "high", "normal", "low"] | None = None,
     ) -> InboundEnvelope:
         """Build an envelope whose id is derived from ``channel`` and ``external_id``."""
         return cls(
@@ -106,4 +112,6 @@ class InboundEnvelope(BaseModel):
             attachments=attachments,
             in_reply_to=in_reply_to,
             raw=raw or {},
+            category_hint=category_hint,
+            priority_floor=priority_floor,
         )

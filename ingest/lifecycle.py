@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -23,6 +23,7 @@ from ingest.pipeline import consumer_specs, make_loop
 from ingest.settings import Settings
 from normalizer.classifier import Classifier
 from normalizer.ingest import Classify, Labels
+from router.sweeper import SweepSla
 from storage.db import create_engine, is_sqlite, session_factory, sqlite_path
 from storage.log_events import LogEvent
 from storage.migrate import current_revision, head_revision, upgrade
@@ -94,6 +95,19 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
         await bus.close()
 
 
+async def _every(seconds: float, step: Callable[[], Awaitable[object]],
+                 stop: asyncio.Event) -> None:
+    """Run ``step`` every ``seconds`` until ``stop``; a failed step is logged and retried."""
+    while not stop.is_set():
+        try:
+            await step()
+        except Exception as exc:
+            log.warning(LogEvent.PERIODIC_FAILED, task=getattr(step, "__qualname__", "?"),
+                        error=str(exc)[:300], error_type=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
 def _no_classifier(items: Sequence[tuple[str, str]]) -> Sequence[Labels]:
     raise RuntimeError("this process does not run the normalizer role")
 
@@ -115,6 +129,10 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
         await loop.start()
     tasks = [asyncio.create_task(loop.run(stop), name=f"consumer-{spec.group}")
              for loop, spec in zip(loops, specs, strict=True)]
+    if "router" in app[ROLES]:
+        sweep = SweepSla(app[SESSIONS], app[CLOCK])
+        tasks.append(asyncio.create_task(_every(settings.sla_sweep_seconds, sweep.run_once, stop),
+                                         name="sla-sweeper"))
     try:
         yield
     finally:

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     tiktok_app_secret: SecretStr | None = None
     hotline_secret: SecretStr | None = None
     hotline_cdr_dir: Path | None = None
+    hotline_cdr_poll_seconds: float = Field(2.0, gt=0)
+    hotline_cdr_cursor: Path | None = Field(
+        None, description="where the CDR tailer keeps its cursor; default: in the CDR dir")
+    hotline_cdr_gmt: bool = Field(False, description="cdr.conf [csv] usegmtime=yes")
     webform_secret: SecretStr | None = None
 
     imap_host: str | None = None
@@ -59,6 +63,7 @@ class Settings(BaseSettings):
 
     category_queues: dict[str, str] = Field(default_factory=dict)
     model_path: Path = Path("cskh-model.joblib")
+    sla_sweep_seconds: float = Field(30.0, gt=0)
 
     @field_validator("bus")
     @classmethod

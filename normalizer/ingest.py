@@ -28,6 +28,7 @@ from storage.models import Contact, Message, ProcessedEvent, Ticket
 
 CONSUMER = "normalizer"
 OPEN_STATUSES = ("new", "queued", "assigned", "open", "waiting")
+_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 Emit = Callable[[Sequence[TicketEvent]], Awaitable[None]]
 
@@ -180,7 +181,7 @@ class IngestInboundMessages:
     def _new_ticket(envelope: InboundEnvelope, contact: Contact, verdict: Labels,
                     now: datetime) -> Ticket:
         subject = envelope.subject or " ".join(envelope.text.split())[:120]
-        return Ticket(
+        ticket = Ticket(
             public_id=uuid.uuid4(), status="new", channel=envelope.channel,
             thread_key=envelope.thread_key, category=verdict.category,
             category_confidence=verdict.category_confidence, priority=verdict.priority,
@@ -189,6 +190,13 @@ class IngestInboundMessages:
             entities=verdict.entities, customer_id=contact.customer_id, contact_id=contact.id,
             subject=clip(subject, 500) or None, created_at=now, updated_at=now,
         )
+        if envelope.category_hint:
+            ticket.category, ticket.category_confidence = envelope.category_hint, 1.0
+            ticket.needs_review = False
+        floor = envelope.priority_floor
+        if floor and _RANK[floor] > _RANK.get(verdict.priority, 0):
+            ticket.priority = floor
+        return ticket
 
 
 def _message(envelope: InboundEnvelope) -> Message:

@@ -1,8 +1,10 @@
-"""``GET /api/v1/stream``: my new assignments as server-sent events.
+"""``GET /api/v1/stream``: my new assignments and SLA warnings as server-sent events.
 
-Each event carries the assignment's id, so a client that reconnects with ``Last-Event-ID``
-misses nothing. A comment line every few seconds keeps proxies from closing the stream. The
-stream ends when the service shuts down.
+``assignment`` events are the caller's new tickets; ``sla`` events are warnings (80% of a
+budget) and breaches on the caller's tickets and, for a lead, on their queues' tickets. Each
+event's id is the cursor ``<assignment id>.<sla event id>``, so a client that reconnects with
+``Last-Event-ID`` misses nothing. A comment line every few seconds keeps proxies from closing
+the stream. The stream ends when the service shuts down.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import contextlib
 import json
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from router.api import SESSIONS
 from router.auth import authenticate
-from storage.models import Assignment, Ticket
+from storage.models import Assignment, SlaEvent, Ticket
 
 STOPPING = web.AppKey("router.stopping", asyncio.Event)
 POLL_SECONDS = 1.0
@@ -38,34 +40,59 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
     sessions, stopping = request.app[SESSIONS], request.app[STOPPING]
     async with sessions() as session:
         staff = await authenticate(request, session)
-        resume = request.headers.get("Last-Event-ID", "")
-        last = int(resume) if resume.isdigit() else int(await session.scalar(
-            select(func.coalesce(func.max(Assignment.id), 0))
-            .where(Assignment.staff_id == staff.id)) or 0)
+        queues = [q.name for q in staff.queues] if staff.role in ("lead", "admin") else []
+        mine = or_(SlaEvent.assignee_id == staff.id, SlaEvent.queue.in_(queues))
+        if staff.role == "admin":
+            mine = SlaEvent.id.is_not(None)
+        cursor = _cursor(request.headers.get("Last-Event-ID", ""))
+        if cursor is None:
+            cursor = (
+                int(await session.scalar(select(func.coalesce(func.max(Assignment.id), 0))
+                                         .where(Assignment.staff_id == staff.id)) or 0),
+                int(await session.scalar(select(func.coalesce(func.max(SlaEvent.id), 0))
+                                         .where(mine)) or 0))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
     await response.write(b": connected\n\n")
+    last_assignment, last_sla = cursor
     idle = 0
     while not stopping.is_set():
+        events: list[tuple[str, dict[str, object]]] = []
         async with sessions() as session:
-            rows = (await session.execute(
-                select(Assignment, Ticket).join(Ticket, Ticket.id == Assignment.ticket_id)
-                .where(Assignment.staff_id == staff.id, Assignment.id > last)
-                .order_by(Assignment.id))).all()
-        for assignment, ticket in rows:
-            data = {"ticket_id": ticket.id, "number": ticket.number, "queue": assignment.queue,
+            for assignment, ticket in (await session.execute(
+                    select(Assignment, Ticket).join(Ticket, Ticket.id == Assignment.ticket_id)
+                    .where(Assignment.staff_id == staff.id, Assignment.id > last_assignment)
+                    .order_by(Assignment.id))).all():
+                last_assignment = assignment.id
+                events.append(("assignment", {
+                    "ticket_id": ticket.id, "number": ticket.number, "queue": assignment.queue,
                     "reason": assignment.reason, "category": ticket.category,
                     "priority": ticket.priority, "subject": ticket.subject,
-                    "assigned_at": assignment.assigned_at.isoformat()}
-            await response.write(f"id: {assignment.id}\nevent: assignment\ndata: "
+                    "assigned_at": assignment.assigned_at.isoformat()}))
+            for sla, ticket in (await session.execute(
+                    select(SlaEvent, Ticket).join(Ticket, Ticket.id == SlaEvent.ticket_id)
+                    .where(mine, SlaEvent.id > last_sla).order_by(SlaEvent.id))).all():
+                last_sla = sla.id
+                events.append(("sla", {
+                    "ticket_id": ticket.id, "number": ticket.number, "queue": sla.queue,
+                    "clock": sla.clock, "kind": sla.kind, "used": sla.fraction,
+                    "priority": ticket.priority, "at": sla.at.isoformat()}))
+        for name, data in events:
+            await response.write(f"id: {last_assignment}.{last_sla}\nevent: {name}\ndata: "
                                  f"{json.dumps(data, ensure_ascii=False)}\n\n".encode())
-            last = assignment.id
-        idle = 0 if rows else idle + 1
+        idle = 0 if events else idle + 1
         if idle >= HEARTBEAT_EVERY / POLL_SECONDS:
             await response.write(b": keep-alive\n\n")
             idle = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
     return response
+
+
+def _cursor(value: str) -> tuple[int, int] | None:
+    first, _, second = value.partition(".")
+    if first.isdigit() and second.isdigit():
+        return int(first), int(second)
+    return None

@@ -21,6 +21,16 @@ class LogEvent(StrEnum):
     WEBHOOK_ACCEPTED = "webhook.accepted"
     WEBHOOK_IGNORED = "webhook.ignored_event"
     WEBHOOK_REJECTED = "webhook.rejected"
+    WEBHOOK_UNKNOWN = "webhook.unknown_event_type"
+    WEBHOOK_CHALLENGE = "webhook.challenge"
+
+    PULLER_STARTED = "puller.started"
+    PULLER_STOPPED = "puller.stopped"
+    PULLER_APPENDED = "puller.appended"
+    PULLER_SKIPPED_LINES = "puller.skipped_lines"
+    PULLER_ROTATED = "puller.file_rotated"
+    PULLER_FAILED = "puller.failed"
+    PULLER_LEASE_BUSY = "puller.lease_held_elsewhere"
 
     CONSUMER_STARTED = "consumer.started"
     CONSUMER_STOPPED = "consumer.stopped"
@@ -33,6 +43,9 @@ class LogEvent(StrEnum):
     TICKET_DUPLICATE = "ticket.duplicate_event"
     TICKET_ASSIGNED = "ticket.assigned"
     TICKET_QUEUED = "ticket.queued_unassigned"
+    SLA_WARNING = "sla.warning"
+    SLA_BREACHED = "sla.breached"
 
     DLQ_REPLAYED = "dlq.replayed"
     MODEL_LOADED = "model.loaded"
+    PERIODIC_FAILED = "periodic.failed"

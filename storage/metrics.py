@@ -30,3 +30,7 @@ UNASSIGNED = Counter(
 CONSUMER_LAG_BATCH = Gauge(
     "cskh_consumer_last_batch_size", "Records in the last batch processed.", ["group"],
 )
+SLA_EVENTS = Counter(
+    "cskh_sla_events_total", "SLA clocks that reached their warning point or were breached.",
+    ["kind", "clock"],
+)

@@ -256,3 +256,20 @@ class SlaPause(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     started_at: Mapped[datetime] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class SlaEvent(Base):
+    """A ticket's SLA clock reached its warning point (80% of the budget) or was breached."""
+
+    __tablename__ = "sla_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "clock", "kind",
+                                       name="uq_sla_events_ticket_clock_kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    clock: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    fraction: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column()

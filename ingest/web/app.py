@@ -10,13 +10,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from connectors.base import ChallengeConnector
 from ingest.bus.base import BusUnavailable, OutgoingRecord
 from ingest.bus.topics import OUTBOUND
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
+from ingest.pullers import pullers_ctx
 from ingest.registry import webhook_connectors
 from ingest.settings import ALL_ROLES, Role, Settings
-from ingest.web.webhooks import webhook_handler
+from ingest.web.webhooks import challenge_handler, webhook_handler
 from router import api as staff_api
 from router import api_actions, routes
 from router.events import OutboundMessage
@@ -84,6 +86,8 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app.cleanup_ctx.append(bus_ctx)
     if {"normalizer", "router"} & set(roles):
         app.cleanup_ctx.append(consumers_ctx)
+    if "pullers" in roles and settings.hotline_cdr_dir is not None:
+        app.cleanup_ctx.append(pullers_ctx)
     app.on_startup.append(_share_with_router)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -91,5 +95,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     if "webhooks" in roles:
         for connector in webhook_connectors(settings):
             app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector))
+            if isinstance(connector, ChallengeConnector):
+                app.router.add_get(f"/webhooks/{connector.name}", challenge_handler(connector))
         routes.add_routes(app)
     return app

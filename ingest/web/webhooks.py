@@ -1,4 +1,7 @@
-"""``POST /webhooks/{channel}``: verify, validate, append durably, answer. Nothing more."""
+"""``POST /webhooks/{channel}``: verify, validate, append durably, answer. Nothing more.
+
+``GET /webhooks/{channel}`` exists for channels with a subscription handshake (Facebook).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from connectors.base import RawRequest, WebhookConnector, WebhookError
+from connectors.base import ChallengeConnector, RawRequest, WebhookConnector, WebhookError
 from ingest.bus.base import BusUnavailable, OutgoingRecord
 from ingest.bus.topics import INBOUND
 from ingest.keys import BUS, CLOCK
@@ -65,7 +68,8 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
             extra = {"details": exc.details} if exc.details else {}
             return _error(exc.status, exc.code, exc.reason, **extra)
         if result.ignored or not result.envelopes:
-            log.info(LogEvent.WEBHOOK_IGNORED, channel=channel, event_type=result.event_type)
+            log.info(LogEvent.WEBHOOK_UNKNOWN if result.unknown else LogEvent.WEBHOOK_IGNORED,
+                     channel=channel, event_type=result.event_type)
             return web.json_response(result.response or {"status": "ignored"},
                                      status=connector.accepted_status)
         records = [
@@ -86,5 +90,26 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
                  message_id=ids[0] if len(ids) == 1 else ids)
         return web.json_response(result.response or {"status": "accepted", "ids": ids},
                                  status=connector.accepted_status)
+
+    return handle
+
+
+def challenge_handler(connector: ChallengeConnector) -> Handler:
+    """The aiohttp handler of a channel's ``GET`` handshake: echo the challenge or refuse."""
+    channel = connector.name
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        raw = RawRequest(
+            body=b"", headers=request.headers, content_type=request.content_type,
+            url=str(request.url), received_at=request.app[CLOCK](), query=request.query,
+        )
+        try:
+            answer = connector.challenge(raw)
+        except WebhookError as exc:
+            log.info(LogEvent.WEBHOOK_REJECTED, channel=channel, status=exc.status,
+                     error=exc.code, reason=exc.reason)
+            return _error(exc.status, exc.code, exc.reason)
+        log.info(LogEvent.WEBHOOK_CHALLENGE, channel=channel)
+        return web.Response(text=answer, content_type="text/plain")
 
     return handle

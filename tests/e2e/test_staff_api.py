@@ -87,7 +87,7 @@ async def test_stream_announces_my_new_assignment(
     event = await next_event()
     data = json.loads(event["data"])
     assert data["queue"] == "accounting" and data["number"].startswith("CSKH-")
-    assert int(event["id"]) > 0
+    assert event["id"].split(".")[0] != "0"  # the cursor: <assignment id>.<sla event id>
     stream.close()
 
 
@@ -108,3 +108,38 @@ async def test_another_agents_ticket_is_404(
     method = "GET" if route.endswith("/1") else "POST"
     resp = await client.request(method, route, headers={"Authorization": f"Bearer {tokens['an']}"})
     assert resp.status == 404
+
+
+async def test_leads_stream_sla_breaches_of_their_queue(
+        backend: Any, aiohttp_client: AiohttpClient) -> None:
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from router.deadlines import set_deadlines
+    from storage.models import Ticket
+
+    engine = create_engine(backend.database_url)
+    await upgrade(engine)
+    async with session_factory(engine)() as session, session.begin():
+        lead = await add_staff(session, "lan", ["warehouse"], role="lead")
+        old = datetime.now(UTC) - timedelta(days=10)
+        ticket = Ticket(public_id=uuid.uuid4(), channel="zalo", thread_key="late",
+                        status="queued", queue="warehouse", category="delivery",
+                        priority="normal", created_at=old, updated_at=old)
+        set_deadlines(ticket)
+        session.add(ticket)
+    await engine.dispose()
+    client = await aiohttp_client(create_app(backend.settings(sla_sweep_seconds=0.2)))
+    # From the start: the sweeper may have recorded the breach before the stream opened.
+    stream = await client.get("/api/v1/stream", headers={
+        "Authorization": f"Bearer {lead.token}", "Last-Event-ID": "0.0"})
+    assert stream.status == 200
+    data: dict[str, Any] = {}
+    for _ in range(50):
+        line = (await asyncio.wait_for(stream.content.readline(), 30)).decode()
+        if line.startswith("data: ") and '"breach"' in line:
+            data = json.loads(line.removeprefix("data: "))
+            break
+    assert data["queue"] == "warehouse" and data["kind"] == "breach"
+    assert data["clock"] == "first_response"
+    stream.close()

@@ -1,0 +1,164 @@
+"""The ``pullers`` role: sources we fetch from instead of being called by.
+
+Today that is the on-prem PBX: ``CdrPuller`` tails Asterisk's ``Master.csv`` (through the pure
+``connectors.asterisk.CdrTailer``) and appends each new call's envelope to ``cskh.inbound``.
+
+Order of effects, per step: read from the persisted cursor → append the envelopes durably →
+only then persist the new cursor (written to a temporary file, fsynced, renamed). A crash
+in between re-reads at most the lines not yet acknowledged; their envelope ids are derived
+from the call's ``uniqueid``, so the normalizer makes no second ticket of them.
+
+Two pullers on one host would read the same file: an exclusive ``flock`` on ``<cursor>.lock``
+is the lease; whoever does not hold it skips its turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+import structlog
+from aiohttp import web
+
+from connectors.asterisk import CdrCursor, CdrTailer
+from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
+from ingest.bus.topics import INBOUND
+from ingest.keys import BUS, CLOCK, ROLES, SETTINGS, Clock
+from ingest.registry import cdr_tailer
+from storage.log_events import LogEvent
+
+log = structlog.get_logger(__name__)
+CHANNEL = "hotline"
+
+
+def load_cursor(path: Path) -> CdrCursor | None:
+    """The cursor saved at ``path``; ``None`` if there is none (or it is unreadable)."""
+    try:
+        return CdrCursor.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL, path=str(path),
+                    error=f"unreadable cursor, starting over: {exc}"[:300])
+        return None
+
+
+def save_cursor(path: Path, cursor: CdrCursor) -> None:
+    """Replace the cursor at ``path`` atomically and durably."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(cursor.to_json(), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # make the rename itself durable where we can
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class CdrPuller:
+    """Moves new CDR lines to the bus, one ``run_once`` at a time."""
+
+    def __init__(self, tailer: CdrTailer, bus: Bus, cursor_path: Path, clock: Clock) -> None:
+        self._tailer = tailer
+        self._bus = bus
+        self._cursor_path = cursor_path
+        self._clock = clock
+        self._lease: IO[str] | None = None
+
+    def _take_lease(self) -> bool:
+        if self._lease is not None:
+            return True
+        handle = self._cursor_path.with_name(self._cursor_path.name + ".lock").open("a")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._lease = handle
+        return True
+
+    def release(self) -> None:
+        """Give the lease up (closing the file drops the lock)."""
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
+
+    async def run_once(self) -> int:
+        """Append what is new since the cursor; return how many envelopes were appended.
+
+        Raises ``BusUnavailable`` (nothing persisted; the same lines come again next time)
+        and ``OSError`` from the file system.
+        """
+        if not await asyncio.to_thread(self._take_lease):
+            log.debug(LogEvent.PULLER_LEASE_BUSY, channel=CHANNEL)
+            return 0
+        appended = 0
+        while True:  # until a read finds nothing more (a backlog comes in bounded reads)
+            cursor = await asyncio.to_thread(load_cursor, self._cursor_path)
+            batch = await asyncio.to_thread(self._tailer.read, cursor,
+                                            received_at=self._clock())
+            if batch.rotated:
+                log.info(LogEvent.PULLER_ROTATED, channel=CHANNEL)
+            if batch.skipped:
+                log.warning(LogEvent.PULLER_SKIPPED_LINES, channel=CHANNEL,
+                            count=len(batch.skipped), first=batch.skipped[0])
+            if batch.envelopes:
+                await self._bus.send_many([
+                    OutgoingRecord(topic=INBOUND, key=e.thread_key.encode(),
+                                   value=e.model_dump_json().encode())
+                    for e in batch.envelopes
+                ])
+                appended += len(batch.envelopes)
+                log.info(LogEvent.PULLER_APPENDED, channel=CHANNEL, calls=batch.calls,
+                         message_id=[str(e.id) for e in batch.envelopes])
+            if batch.cursor is None or batch.cursor == cursor:
+                return appended
+            await asyncio.to_thread(save_cursor, self._cursor_path, batch.cursor)
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        """``run_once`` every ``interval`` seconds until ``stop``; failures are logged, retried."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except (BusUnavailable, OSError) as exc:
+                log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL,
+                            error=f"{type(exc).__name__}: {exc}"[:300])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the configured pullers while the app runs (role ``pullers``); stop them first."""
+    settings = app[SETTINGS]
+    configured = cdr_tailer(settings) if "pullers" in app[ROLES] else None
+    if configured is None:
+        yield
+        return
+    tailer, cursor_path = configured
+    puller = CdrPuller(tailer, app[BUS], cursor_path, app[CLOCK])
+    stop = asyncio.Event()
+    task = asyncio.create_task(puller.run(stop, settings.hotline_cdr_poll_seconds),
+                               name="puller-hotline-cdr")
+    log.info(LogEvent.PULLER_STARTED, channel=CHANNEL, directory=str(tailer.directory))
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=settings.shutdown_timeout)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        puller.release()
+        log.info(LogEvent.PULLER_STOPPED, channel=CHANNEL)
