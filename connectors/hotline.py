@@ -36,11 +36,10 @@ from connectors.calls import MISSED_CAUSES, Call, Direction, call_envelope, caus
 from connectors.envelope import InboundEnvelope
 from connectors.payloads import (
     IdStr,
+    dispatch,
     e164,
-    ignored,
     json_object,
     require_signature,
-    unknown,
     validated,
 )
 from connectors.signing import hmac_sha256_hex
@@ -142,10 +141,4 @@ class HotlineConnector:
         """One call event: at most one envelope (see ``EVENTS``)."""
         data = json_object(request.body)
         name = validated(_EventName, data).event
-        handler = EVENTS.get(name)
-        if handler is None:
-            return unknown(name)
-        envelope = handler(data, request.received_at)
-        if envelope is None:
-            return ignored(name)
-        return WebhookResult(envelopes=(envelope,), event_type=name)
+        return dispatch(EVENTS, name, name, data, request.received_at)

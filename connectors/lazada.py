@@ -25,12 +25,11 @@ from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import InboundEnvelope, Sender
 from connectors.payloads import (
     IdStr,
+    dispatch,
     from_epoch_any,
-    ignored,
     json_object,
     remote_attachment,
     require_signature,
-    unknown,
     validated,
 )
 from connectors.signing import hmac_sha256_hex
@@ -151,10 +150,5 @@ class LazadaConnector:
         """One push: a buyer's IM message becomes an envelope; anything else none."""
         data = json_object(request.body)
         message_type = validated(LazadaPush, data).message_type
-        event_type = MESSAGE_TYPES.get(message_type)
-        if event_type is None:
-            return unknown(f"message_type:{message_type}")
-        envelope = EVENTS[event_type](data, request.received_at)
-        if envelope is None:
-            return ignored(event_type)
-        return WebhookResult(envelopes=(envelope,), event_type=event_type)
+        return dispatch(EVENTS, MESSAGE_TYPES.get(message_type), f"message_type:{message_type}",
+                        data, request.received_at)

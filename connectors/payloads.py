@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any, TypeVar
@@ -17,7 +17,7 @@ import phonenumbers
 from pydantic import BaseModel, BeforeValidator, StringConstraints, ValidationError
 
 from connectors.base import PayloadError, RawRequest, SignatureError, WebhookResult
-from connectors.envelope import Attachment
+from connectors.envelope import Attachment, InboundEnvelope
 from connectors.signing import signature_matches_any
 
 M = TypeVar("M", bound=BaseModel)
@@ -135,3 +135,19 @@ def ignored(event_type: str) -> WebhookResult:
 def unknown(event_type: str) -> WebhookResult:
     """An event type we do not know: answered 2xx so the provider stops, logged apart."""
     return WebhookResult(envelopes=(), event_type=event_type, ignored=True, unknown=True)
+
+
+EventHandler = Callable[[Mapping[str, Any], datetime], InboundEnvelope | None]
+
+
+def dispatch(events: Mapping[str, EventHandler], event_type: str | None, unknown_as: str,
+             data: Mapping[str, Any], received_at: datetime) -> WebhookResult:
+    """Run one event through a connector's ``EVENTS`` map: an unknown type (answered 2xx,
+    logged apart), a known one that is not a customer message, or one envelope."""
+    handler = None if event_type is None else events.get(event_type)
+    if event_type is None or handler is None:
+        return unknown(unknown_as)
+    envelope = handler(data, received_at)
+    if envelope is None:
+        return ignored(event_type)
+    return WebhookResult(envelopes=(envelope,), event_type=event_type)

@@ -25,12 +25,11 @@ from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import InboundEnvelope, Sender
 from connectors.payloads import (
     IdStr,
+    dispatch,
     from_epoch_any,
-    ignored,
     json_object,
     remote_attachment,
     require_signature,
-    unknown,
     validated,
 )
 from connectors.signing import hmac_sha256_hex
@@ -157,10 +156,4 @@ class ShopeeConnector:
         """One push: a buyer's chat message becomes an envelope; other codes none."""
         data = json_object(request.body)
         code = validated(ShopeePush, data).code
-        event_type = CODES.get(code)
-        if event_type is None:
-            return unknown(f"code:{code}")
-        envelope = EVENTS[event_type](data, request.received_at)
-        if envelope is None:
-            return ignored(event_type)
-        return WebhookResult(envelopes=(envelope,), event_type=event_type)
+        return dispatch(EVENTS, CODES.get(code), f"code:{code}", data, request.received_at)

@@ -26,12 +26,11 @@ from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import InboundEnvelope, Sender
 from connectors.payloads import (
     IdStr,
+    dispatch,
     from_epoch_any,
-    ignored,
     json_object,
     remote_attachment,
     require_signature,
-    unknown,
     validated,
 )
 from connectors.signing import hmac_sha256_hex
@@ -150,10 +149,4 @@ class TikTokConnector:
         """One notification: a buyer's message becomes an envelope; anything else none."""
         data = json_object(request.body)
         kind = validated(TikTokNotification, data).type
-        event_type = TYPES.get(kind)
-        if event_type is None:
-            return unknown(f"type:{kind}")
-        envelope = EVENTS[event_type](data, request.received_at)
-        if envelope is None:
-            return ignored(event_type)
-        return WebhookResult(envelopes=(envelope,), event_type=event_type)
+        return dispatch(EVENTS, TYPES.get(kind), f"type:{kind}", data, request.received_at)

@@ -28,12 +28,11 @@ from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import Attachment, InboundEnvelope, Sender
 from connectors.payloads import (
     IdStr,
+    dispatch,
     from_epoch,
-    ignored,
     json_object,
     remote_attachment,
     require_signature,
-    unknown,
     validated,
 )
 from connectors.signing import sha256_hex
@@ -242,10 +241,4 @@ class ZaloConnector:
         """One Zalo event: a message becomes one envelope; other known events none."""
         data = json_object(request.body)
         event_name = validated(ZaloEvent, data).event_name
-        handler = EVENTS.get(event_name)
-        if handler is None:
-            return unknown(event_name)
-        envelope = handler(data, request.received_at)
-        if envelope is None:
-            return ignored(event_name)
-        return WebhookResult(envelopes=(envelope,), event_type=event_name)
+        return dispatch(EVENTS, event_name, event_name, data, request.received_at)
