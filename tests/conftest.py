@@ -20,6 +20,8 @@ import asyncpg
 import pytest
 
 from ingest.settings import Settings
+from storage.db import SessionFactory, create_engine, session_factory
+from storage.migrate import upgrade
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -123,6 +125,17 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     url = request.getfixturevalue("postgres_url")
     return Backend("distributed", url, f"kafka://{bootstrap}", f"t{uuid.uuid4().hex[:10]}.")
+
+
+@pytest.fixture
+async def sessions(backend: Backend) -> AsyncIterator[SessionFactory]:
+    """Sessions on a migrated database of the test's backend pair."""
+    engine = create_engine(backend.database_url)
+    try:
+        await upgrade(engine)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -16,8 +16,7 @@ from connectors.envelope import InboundEnvelope, Sender
 from normalizer.classifier import Classification
 from normalizer.events import TicketEvent, ticket_event_id
 from normalizer.ingest import IngestInboundMessages, classify_one_by_one
-from storage.db import SessionFactory, create_engine, session_factory
-from storage.migrate import upgrade
+from storage.db import SessionFactory
 from storage.models import Base, Contact, Customer, Message, ProcessedEvent, Ticket
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -27,15 +26,6 @@ class HasDatabase(Protocol):
     @property
     def database_url(self) -> str: ...
 
-
-@pytest.fixture
-async def sessions(backend: HasDatabase) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(backend.database_url)
-    try:
-        await upgrade(engine)
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 class Emitted:

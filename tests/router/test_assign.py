@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -15,8 +15,7 @@ from normalizer.events import TicketEvent, TicketEventKind
 from router.assign import AssignTickets
 from router.events import AssignmentEvent
 from router.staff import add_staff
-from storage.db import SessionFactory, create_engine, session_factory
-from storage.migrate import upgrade
+from storage.db import SessionFactory
 from storage.models import Assignment, Staff, Ticket
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -34,15 +33,6 @@ class HasDatabase(Protocol):
     @property
     def database_url(self) -> str: ...
 
-
-@pytest.fixture
-async def sessions(backend: HasDatabase) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(backend.database_url)
-    try:
-        await upgrade(engine)
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 class Emitted:

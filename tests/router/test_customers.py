@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,20 +18,12 @@ from normalizer.events import TicketEvent
 from router.assign import AssignTickets
 from router.events import AssignmentEvent
 from router.staff import add_staff
-from storage.db import SessionFactory, create_engine, session_factory
-from storage.migrate import upgrade
+from storage.db import SessionFactory
 from storage.models import Contact, Customer, Ticket
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "customers" / "accounts.csv"
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 09:00 in Hồ Chí Minh City
 
-
-@pytest.fixture
-async def sessions(backend: Any) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(backend.database_url)
-    await upgrade(engine)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def test_import_creates_accounts_contacts_and_lists_bad_lines(

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from router.deadlines import set_deadlines
 from router.sweeper import SweepSla
-from storage.db import SessionFactory, create_engine, session_factory
-from storage.migrate import upgrade
+from storage.db import SessionFactory
 from storage.models import SlaEvent, SlaPause, Ticket
 
 VN = timedelta(hours=7)
@@ -23,13 +19,6 @@ def vn(day: int, hour: int, minute: int = 0) -> datetime:
     """A time in Hồ Chí Minh City on a day of November/December 2026, as UTC."""
     return datetime(2026, 11, 30, hour, minute, tzinfo=UTC) + timedelta(days=day) - VN
 
-
-@pytest.fixture
-async def sessions(backend: Any) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(backend.database_url)
-    await upgrade(engine)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 class Clock:
