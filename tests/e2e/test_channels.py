@@ -2,8 +2,9 @@
 
 A stand-in per provider posts its captured payloads (``tests/fixtures/<channel>/``), signed the
 provider's way, at a steady rate, and retries each delivery twice more, as providers do. Every
-customer message must become exactly one message in one ticket; answers must come within the
-provider's deadline; the hotline's on-prem CDR file is tailed by the ``pullers`` role.
+customer message must become exactly one message in one ticket; the hotline's on-prem CDR file
+is tailed by the ``pullers`` role. How fast each channel answers is the channel benchmark's job
+(``python -m tests.bench channels``), not a test's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,17 +49,15 @@ SECRETS: dict[str, Any] = {
 @dataclass(frozen=True)
 class Delivery:
     status: int
-    seconds: float
     body: Any
 
 
 class Provider:
     """One provider's webhook sender: encodes, signs its way, posts at a steady rate."""
 
-    def __init__(self, channel: str, deadline: float,
+    def __init__(self, channel: str,
                  sign: Callable[[bytes], dict[str, str]], *, ascii_json: bool = False) -> None:
         self.channel = channel
-        self.deadline = deadline
         self._sign = sign
         self._ascii = ascii_json
 
@@ -71,11 +69,10 @@ class Provider:
 
     async def post(self, client: Client, body: bytes,
                    headers: dict[str, str] | None = None) -> Delivery:
-        started = time.perf_counter()
         resp = await client.post(f"/webhooks/{self.channel}", data=body,
                                  headers=self.headers(body) if headers is None else headers)
         answer = await resp.json()
-        return Delivery(resp.status, time.perf_counter() - started, answer)
+        return Delivery(resp.status, answer)
 
     async def deliver(self, client: Client, payloads: list[Any], *, rate: float = 40.0,
                       attempts: int = 3) -> list[Delivery]:
@@ -98,17 +95,17 @@ def _zalo_mac(body: bytes) -> dict[str, str]:
 
 
 PROVIDERS = {
-    "facebook": Provider("facebook", 20.0, lambda b: {
+    "facebook": Provider("facebook", lambda b: {
         "X-Hub-Signature-256": "sha256=" + hmac_sha256_hex(SECRETS["facebook_app_secret"], b)},
         ascii_json=True),
-    "zalo": Provider("zalo", 2.0, _zalo_mac),
-    "shopee": Provider("shopee", 3.0, lambda b: {"Authorization": hmac_sha256_hex(
+    "zalo": Provider("zalo", _zalo_mac),
+    "shopee": Provider("shopee", lambda b: {"Authorization": hmac_sha256_hex(
         SECRETS["shopee_partner_key"], SECRETS["shopee_callback_url"].encode(), b"|", b)}),
-    "lazada": Provider("lazada", 0.5, lambda b: {"Authorization": hmac_sha256_hex(
+    "lazada": Provider("lazada", lambda b: {"Authorization": hmac_sha256_hex(
         SECRETS["lazada_app_secret"], SECRETS["lazada_app_key"].encode(), b)}),
-    "tiktok": Provider("tiktok", 3.0, lambda b: {"Authorization": hmac_sha256_hex(
+    "tiktok": Provider("tiktok", lambda b: {"Authorization": hmac_sha256_hex(
         SECRETS["tiktok_app_secret"], SECRETS["tiktok_app_key"].encode(), b)}),
-    "hotline": Provider("hotline", 3.0, lambda b: {
+    "hotline": Provider("hotline", lambda b: {
         "X-CSKH-Signature": "sha256=" + hmac_sha256_hex(SECRETS["hotline_secret"], b)}),
 }
 
@@ -193,7 +190,7 @@ def expected_threads() -> dict[tuple[str, str], set[str]]:
 # -- tests ---------------------------------------------------------------------------------------
 
 
-async def test_every_channel_becomes_tickets_once_within_its_deadline(
+async def test_every_channel_becomes_tickets_once(
     service: tuple[Client, str, Path], wait_for: Callable[..., Awaitable[object]]
 ) -> None:
     client, token, cdr = service
@@ -202,11 +199,10 @@ async def test_every_channel_becomes_tickets_once_within_its_deadline(
         PROVIDERS[channel].deliver(client, [fixture(channel, n)["body"] for n in names])
         for channel, names in DELIVERED.items()))
     sent.append(await PROVIDERS["hotline"].deliver(client, [second_missed_call()]))
+    # Answer times are measured by `python -m tests.bench channels`, never asserted here.
     for channel, deliveries in zip([*DELIVERED, "hotline"], sent, strict=True):
-        deadline = PROVIDERS[channel].deadline
         for delivery in deliveries:
             assert delivery.status == 200, (channel, delivery.body)
-            assert delivery.seconds < deadline, (channel, delivery.seconds)
     # A redelivery answers with the same ids as the first delivery.
     first, *retries = sent[0][:3]
     assert all(r.body == first.body for r in retries) and first.body["ids"]
