@@ -77,6 +77,10 @@ class InboundEnvelope(BaseModel):
     # at least "high") whatever its generated text would suggest.
     category_hint: str | None = None
     priority_floor: Literal["urgent", "high", "normal", "low"] | None = None
+    # "contact": not something the customer said but a change of the contact on the channel
+    # (e.g. a Zalo follow/unfollow, in ``contact_status``); it updates the contact, no ticket.
+    kind: Literal["message", "contact"] = "message"
+    contact_status: str | None = None
 
     @classmethod
     def create(
@@ -96,6 +100,8 @@ class InboundEnvelope(BaseModel):
         raw: dict[str, Any] | None = None,
         category_hint: str | None = None,
         priority_floor: Literal["urgent", "high", "normal", "low"] | None = None,
+        kind: Literal["message", "contact"] = "message",
+        contact_status: str | None = None,
     ) -> InboundEnvelope:
         """Build an envelope whose id is derived from ``channel`` and ``external_id``."""
         return cls(
@@ -114,4 +120,6 @@ class InboundEnvelope(BaseModel):
             raw=raw or {},
             category_hint=category_hint,
             priority_floor=priority_floor,
+            kind=kind,
+            contact_status=contact_status,
         )

@@ -168,9 +168,16 @@ def anonymous_message(raw: Mapping[str, Any], received_at: datetime) -> InboundE
                      thread_key=f"{event.recipient.id}:anon:{conversation}")
 
 
-def follow_change(raw: Mapping[str, Any], _received_at: datetime) -> None:
-    """Validated so a bad one is a 400, but not a ticket (contacts learn of it elsewhere)."""
-    validated(ZaloFollowEvent, raw)
+def follow_change(raw: Mapping[str, Any], received_at: datetime) -> InboundEnvelope:
+    """A follow or unfollow: a contact event (the contact's Zalo status), never a ticket."""
+    event = validated(ZaloFollowEvent, raw)
+    status = "followed" if event.event_name == "follow" else "unfollowed"
+    return InboundEnvelope.create(
+        channel=CHANNEL, external_id=f"{event.event_name}:{event.follower.id}:{event.timestamp}",
+        thread_key=f"{event.oa_id}:{event.follower.id}", received_at=received_at,
+        sent_at=from_epoch(event.timestamp, ms=True),
+        sender=Sender(platform_user_id=event.follower.id), raw=dict(raw), kind="contact",
+        contact_status=status)
 
 
 def receipt(raw: Mapping[str, Any], _received_at: datetime) -> None:

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Test services for cskh-inbox: a single-node KRaft Kafka broker and a
-# dedicated PostgreSQL cluster, both on 127.0.0.1, both started by this
-# script (no docker, nothing installed by hand).
+# Test services for cskh-inbox: a single-node KRaft Kafka broker, a
+# dedicated PostgreSQL cluster and a Dovecot IMAP server, all on 127.0.0.1,
+# all started by this script (no docker, nothing installed by hand).
 #
-#   deploy/services.sh up     [kafka] [postgres]   start (idempotent), write .services/env
-#   deploy/services.sh down   [kafka] [postgres]   stop
-#   deploy/services.sh status [kafka] [postgres]   show what runs
-#   deploy/services.sh env                          print .services/env
+#   deploy/services.sh up     [kafka] [postgres] [dovecot]   start (idempotent), write .services/env
+#   deploy/services.sh down   [kafka] [postgres] [dovecot]   stop
+#   deploy/services.sh status [kafka] [postgres] [dovecot]   show what runs
+#   deploy/services.sh env                                    print .services/env
 #
-# No service name means both. Everything (jars, Kafka data and logs, pid
-# files, the env file) lives in <repo>/.services/; PostgreSQL's cluster is
-# Debian's `pg_createcluster <ver> cskh` (data in /var/lib/postgresql/<ver>/cskh).
+# No service name means all three. Everything (jars, Kafka data and logs, pid
+# files, Dovecot's config, mail and log, the env file) lives in
+# <repo>/.services/; PostgreSQL's cluster is Debian's
+# `pg_createcluster <ver> cskh` (data in /var/lib/postgresql/<ver>/cskh).
+# Dovecot is Debian's dovecot-imapd, run as a private instance
+# (`dovecot -c .services/dovecot/dovecot.conf`): plain IMAP, one passwd-file
+# user cskh/cskh, Maildir under .services/dovecot/mail.
 #
 # .services/env holds `export` lines for the services that are up:
 #   CSKH_TEST_KAFKA=127.0.0.1:<port>
 #   CSKH_TEST_POSTGRES_DSN=postgresql://cskh:cskh@127.0.0.1:<port>/postgres
+#   CSKH_TEST_IMAP=127.0.0.1:<port>            (user cskh, password cskh)
 #
 # Failure handling: with CI=true a service that cannot be installed or
 # started makes `up` exit non-zero. Otherwise a warning goes to stderr, the
@@ -26,6 +31,7 @@
 #   CSKH_TEST_KAFKA_CONTROLLER_PORT 19093  KRaft CONTROLLER listener
 #   CSKH_TEST_KAFKA_HEAP            "-Xms256m -Xmx512m"
 #   CSKH_TEST_PG_PORT               55432
+#   CSKH_TEST_IMAP_PORT             10143  Dovecot's plain IMAP listener
 #   CSKH_TEST_SERVICES_TIMEOUT      90     seconds to wait for a service to answer
 set -euo pipefail
 
@@ -41,7 +47,17 @@ PG_PORT="${CSKH_TEST_PG_PORT:-55432}"
 PG_CLUSTER="cskh"
 PG_USER="cskh"
 PG_PASSWORD="cskh"
+IMAP_PORT="${CSKH_TEST_IMAP_PORT:-10143}"
+IMAP_USER="cskh"
+IMAP_PASSWORD="cskh"
 TIMEOUT="${CSKH_TEST_SERVICES_TIMEOUT:-90}"
+
+DOVECOT_DIR="$SVC/dovecot"
+DOVECOT_CONF="$DOVECOT_DIR/dovecot.conf"
+DOVECOT_RUN="$DOVECOT_DIR/run"
+DOVECOT_MAIL="$DOVECOT_DIR/mail"
+DOVECOT_LOG="$DOVECOT_DIR/dovecot.log"
+DOVECOT_PIDFILE="$DOVECOT_RUN/master.pid"
 
 KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
 KAFKA_DIR="$SVC/kafka"
@@ -674,6 +690,183 @@ pg_status() {
     fi
 }
 
+# ---------------------------------------------------------------- dovecot
+
+dovecot_bin() {
+    if command -v dovecot >/dev/null 2>&1; then command -v dovecot
+    elif [[ -x /usr/sbin/dovecot ]]; then echo /usr/sbin/dovecot
+    else return 1; fi
+}
+
+dovecot_installed() {
+    dovecot_bin >/dev/null 2>&1 && [[ -x /usr/lib/dovecot/imap ]]
+}
+
+# IMAP probe: the greeting, then LOGIN as the test user must succeed.
+dovecot_probe() {
+    local py
+    py="$(python_bin)" || { port_open "$IMAP_PORT"; return; }
+    "$py" - "$IMAP_PORT" "$IMAP_USER" "$IMAP_PASSWORD" <<'PY'
+import imaplib, sys
+try:
+    imap = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]), timeout=3)
+    imap.login(sys.argv[2], sys.argv[3])
+    imap.logout()
+except Exception:
+    sys.exit(1)
+PY
+}
+
+# Pid of our Dovecot master (from its pid file, checked against its command line).
+dovecot_pid() {
+    local pid=""
+    [[ -f "$DOVECOT_PIDFILE" ]] || return 0
+    pid="$(cat "$DOVECOT_PIDFILE" 2>/dev/null || true)"
+    if [[ -n "$pid" ]] && cmdline_of "$pid" | grep -qF -- "$DOVECOT_CONF"; then
+        echo "$pid"
+    fi
+}
+
+dovecot_healthy() {
+    [[ -n "$(dovecot_pid)" ]] && dovecot_probe
+}
+
+write_dovecot_config() {
+    # Root runs the master; mail is then owned by the package's `dovecot` user (Dovecot
+    # never accesses mail as root). Anyone else runs every process as themselves.
+    local mail_user internal_user login_user uid gid
+    if is_root; then
+        mail_user=dovecot internal_user=dovecot login_user=dovenull
+    else
+        mail_user="$(id -un)" internal_user="$mail_user" login_user="$mail_user"
+    fi
+    uid="$(id -u "$mail_user")"; gid="$(id -g "$mail_user")"
+    mkdir -p "$DOVECOT_RUN" "$DOVECOT_MAIL" "$DOVECOT_DIR/state"
+    if is_root; then chown -R "$uid:$gid" "$DOVECOT_MAIL"; fi
+    printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$IMAP_USER" "$IMAP_PASSWORD" "$uid" "$gid" \
+        "$DOVECOT_MAIL/$IMAP_USER" >"$DOVECOT_DIR/passwd"
+    chmod 0644 "$DOVECOT_DIR/passwd"
+    cat >"$DOVECOT_CONF.tmp" <<EOF
+# Written by deploy/services.sh; edits are overwritten on the next start.
+# A private Dovecot instance for the test suite: plain IMAP on loopback only.
+instance_name = cskh-test
+base_dir = $DOVECOT_RUN
+state_dir = $DOVECOT_DIR/state
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = $DOVECOT_LOG
+default_internal_user = $internal_user
+default_login_user = $login_user
+first_valid_uid = $uid
+last_valid_uid = $uid
+first_valid_gid = 0
+mail_location = maildir:$DOVECOT_MAIL/%u
+mail_uid = $uid
+mail_gid = $gid
+mailbox_list_index = no
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DOVECOT_DIR/passwd
+}
+userdb {
+  driver = static
+  args = uid=$uid gid=$gid home=$DOVECOT_MAIL/%u
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+}
+service submission-login {
+  inet_listener submission {
+    port = 0
+  }
+}
+EOF
+    mv "$DOVECOT_CONF.tmp" "$DOVECOT_CONF"
+}
+
+dovecot_stop() {
+    local pid
+    pid="$(dovecot_pid)"
+    if [[ -z "$pid" ]]; then return 0; fi
+    say "dovecot: stopping (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.25
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "dovecot: still running after 10s, killing pid $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$DOVECOT_PIDFILE"
+}
+
+dovecot_up() {
+    local t0 pid bin owner
+    t0="$(now)"
+    if dovecot_healthy; then
+        say "dovecot: already running (pid $(dovecot_pid)) on 127.0.0.1:$IMAP_PORT"
+        return 0
+    fi
+    if [[ -n "$(dovecot_pid)" ]]; then
+        warn "dovecot: pid $(dovecot_pid) does not answer; restarting it"
+        dovecot_stop
+    fi
+    if port_open "$IMAP_PORT"; then
+        owner="$(port_owner "$IMAP_PORT")"
+        err "dovecot: port 127.0.0.1:$IMAP_PORT is taken by another process${owner:+ (pid $owner: $(cmdline_of "$owner" | cut -c1-160))}; set CSKH_TEST_IMAP_PORT"
+        return 1
+    fi
+    dovecot_installed || apt_install dovecot-imapd || return 1
+    bin="$(dovecot_bin)" || { err "dovecot: no dovecot binary after installing dovecot-imapd"; return 1; }
+    write_dovecot_config
+    say "dovecot: starting on 127.0.0.1:$IMAP_PORT"
+    if ! "$bin" -c "$DOVECOT_CONF" 9>&- >"$DOVECOT_DIR/start.out" 2>&1; then
+        cat "$DOVECOT_DIR/start.out" >&2
+        tail -n 20 "$DOVECOT_LOG" >&2 2>/dev/null || true
+        err "dovecot: did not start"
+        return 1
+    fi
+    local deadline=$(( $(now) + TIMEOUT ))
+    until dovecot_probe; do
+        if (( $(now) >= deadline )); then
+            err "dovecot: no IMAP login on 127.0.0.1:$IMAP_PORT after ${TIMEOUT}s; last lines of its log:"
+            tail -n 20 "$DOVECOT_LOG" >&2 2>/dev/null || true
+            dovecot_stop
+            return 1
+        fi
+        sleep 0.2
+    done
+    pid="$(dovecot_pid)"
+    say "dovecot: up (pid ${pid:-?}) on 127.0.0.1:$IMAP_PORT in $(( $(now) - t0 ))s"
+}
+
+dovecot_status() {
+    local pid
+    pid="$(dovecot_pid)"
+    if [[ -z "$pid" ]]; then
+        echo "dovecot:  stopped"
+    elif dovecot_probe; then
+        echo "dovecot:  running (pid $pid) 127.0.0.1:$IMAP_PORT, user $IMAP_USER, mail $DOVECOT_MAIL"
+    else
+        echo "dovecot:  process $pid exists but IMAP login fails on 127.0.0.1:$IMAP_PORT"
+    fi
+}
+
 # ------------------------------------------------------------ env file
 
 write_env() {
@@ -687,6 +880,9 @@ write_env() {
         if pg_healthy; then
             echo "export CSKH_TEST_POSTGRES_DSN=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
         fi
+        if dovecot_healthy; then
+            echo "export CSKH_TEST_IMAP=127.0.0.1:$IMAP_PORT"
+        fi
     } >"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -694,7 +890,7 @@ write_env() {
 # ----------------------------------------------------------------- main
 
 usage() {
-    echo "usage: $0 up|down|status|env [kafka] [postgres]" >&2
+    echo "usage: $0 up|down|status|env [kafka] [postgres] [dovecot]" >&2
     exit 2
 }
 
@@ -711,9 +907,9 @@ main() {
     [[ $# -ge 1 ]] || usage
     local cmd="$1"; shift
     local names=("$@") n
-    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres)
+    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres dovecot)
     for n in "${names[@]}"; do
-        case "$n" in kafka|postgres) ;; *) err "unknown service '$n'"; usage ;; esac
+        case "$n" in kafka|postgres|dovecot) ;; *) err "unknown service '$n'"; usage ;; esac
     done
 
     case "$cmd" in
@@ -724,7 +920,7 @@ main() {
                 # A subshell with -e in force: any unexpected failure inside
                 # the service's start-up counts as that service failing.
                 set +e
-                ( set -e; if [[ "$n" == kafka ]]; then kafka_up; else pg_up; fi )
+                ( set -e; case "$n" in kafka) kafka_up ;; postgres) pg_up ;; dovecot) dovecot_up ;; esac )
                 rc=$?
                 set -e
                 [[ $rc -eq 0 ]] || failed+=("$n")
@@ -743,13 +939,13 @@ main() {
         down)
             lock
             for n in "${names[@]}"; do
-                if [[ "$n" == kafka ]]; then kafka_stop; else pg_down; fi
+                case "$n" in kafka) kafka_stop ;; postgres) pg_down ;; dovecot) dovecot_stop ;; esac
             done
             write_env
             ;;
         status)
             for n in "${names[@]}"; do
-                if [[ "$n" == kafka ]]; then kafka_status; else pg_status; fi
+                case "$n" in kafka) kafka_status ;; postgres) pg_status ;; dovecot) dovecot_status ;; esac
             done
             ;;
         env)

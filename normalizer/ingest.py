@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -115,6 +115,8 @@ class IngestInboundMessages:
         out: dict[uuid.UUID, TicketEvent] = {}
         for message, ticket in rows:
             envelope = by_id[message.envelope_id]
+            if envelope.raw.get("auto"):
+                continue  # recorded without an event the first time too
             log.info(LogEvent.TICKET_DUPLICATE, channel=envelope.channel, ticket_id=ticket.id,
                      message_id=str(envelope.id))
             kind: TicketEventKind = ("created" if firsts.get(ticket.id) == message.id
@@ -139,20 +141,44 @@ class IngestInboundMessages:
         people = IdentityResolver(session)
         await people.load(envelopes)
         contacts = [people.contact_for(e) for e in envelopes]
-        await session.flush()
-
-        tickets = await self._open_tickets(session, {(e.channel, e.thread_key)
-                                                     for e in envelopes})
-        starting = [e for e in envelopes if (e.channel, e.thread_key) not in tickets]
-        verdicts = iter(self._classify([
-            ("\n".join(p for p in (e.subject, e.text) if p), e.channel) for e in starting]))
-        placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
         for envelope, contact in zip(envelopes, contacts, strict=True):
+            if envelope.kind == "contact":
+                _record_status(contact, envelope)
+                session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
+                                           processed_at=now))
+        await session.flush()
+        said = [(e, c) for e, c in zip(envelopes, contacts, strict=True) if e.kind == "message"]
+        if not said:
+            return {}
+
+        tickets = await self._open_tickets(session, {(e.channel, e.thread_key) for e, _ in said})
+        # The first message of each new thread starts its ticket and is the one classified.
+        starting: dict[Thread, InboundEnvelope] = {}
+        for envelope, _ in said:
+            if (envelope.channel, envelope.thread_key) not in tickets:
+                starting.setdefault((envelope.channel, envelope.thread_key), envelope)
+        verdicts = dict(zip((e.id for e in starting.values()), self._classify([
+            ("\n".join(p for p in (e.subject, e.text) if p), e.channel)
+            for e in starting.values()]), strict=True))
+        placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
+        machine: list[tuple[InboundEnvelope, Ticket, Message]] = []
+        for envelope, contact in said:
             thread = (envelope.channel, envelope.thread_key)
             kind: TicketEventKind = "message_added"
             ticket = tickets.get(thread)
+            if envelope.raw.get("auto"):
+                # Out-of-office, bulk mail, bounces: never a ticket, never an event that would
+                # look like the customer answering; kept on an open ticket of the thread.
+                if ticket is not None:
+                    machine.append((envelope, ticket, _message(envelope)))
+                else:
+                    session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
+                                               processed_at=now))
+                    log.info(LogEvent.MESSAGE_DISCARDED, channel=envelope.channel,
+                             message_id=str(envelope.id), reason=envelope.raw.get("auto"))
+                continue
             if ticket is None:
-                ticket = self._new_ticket(envelope, contact, next(verdicts), now)
+                ticket = self._new_ticket(envelope, contact, verdicts[envelope.id], now)
                 session.add(ticket)
                 tickets[thread] = ticket
                 kind = "created"
@@ -160,7 +186,7 @@ class IngestInboundMessages:
                 ticket.updated_at = now
             placed.append((envelope, ticket, kind, _message(envelope)))
         await session.flush()  # ticket ids
-        for envelope, ticket, _, message in placed:
+        for envelope, ticket, message in [(e, t, m) for e, t, _, m in placed] + machine:
             message.ticket_id = ticket.id
             session.add(message)
             session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
@@ -197,6 +223,16 @@ class IngestInboundMessages:
         if floor and _RANK[floor] > _RANK.get(verdict.priority, 0):
             ticket.priority = floor
         return ticket
+
+
+def _record_status(contact: Contact, envelope: InboundEnvelope) -> None:
+    """Keep the newest status per channel (a late, older event does not overwrite it)."""
+    current = dict(contact.channel_status or {})
+    known = current.get(envelope.channel)
+    at = envelope.sent_at.astimezone(UTC).isoformat()
+    if known is None or str(known.get("at", "")) <= at:
+        current[envelope.channel] = {"status": envelope.contact_status, "at": at}
+        contact.channel_status = current
 
 
 def _message(envelope: InboundEnvelope) -> Message:

@@ -41,6 +41,7 @@ class LogEvent(StrEnum):
     TICKET_CREATED = "ticket.created"
     TICKET_MESSAGE_ADDED = "ticket.message_added"
     TICKET_DUPLICATE = "ticket.duplicate_event"
+    MESSAGE_DISCARDED = "message.discarded_machine_mail"
     TICKET_ASSIGNED = "ticket.assigned"
     TICKET_QUEUED = "ticket.queued_unassigned"
     SLA_WARNING = "sla.warning"

@@ -12,7 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -165,3 +165,20 @@ async def eventually(check: Callable[[], object], *, attempts: int = 300,
 def wait_for() -> Callable[..., object]:
     """The ``eventually`` helper as a fixture (tests cannot import conftest)."""
     return eventually
+
+
+@dataclass(frozen=True)
+class ImapServer:
+    """The test IMAP server (Dovecot from ``deploy/services.sh``) and its one account."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+
+
+@pytest.fixture(scope="session")
+def imap_server() -> ImapServer:
+    """Dovecot's plain-IMAP listener, user ``cskh``/``cskh`` (``CSKH_TEST_IMAP=host:port``)."""
+    host, _, port = _need("Dovecot", "CSKH_TEST_IMAP").rpartition(":")
+    return ImapServer(host=host, port=int(port), user="cskh", password="cskh")

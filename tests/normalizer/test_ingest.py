@@ -252,3 +252,51 @@ async def test_long_subject_and_name_do_not_lose_the_message(
     async with sessions() as session:
         message = (await session.scalars(select(Message))).one()
     assert message.text == "Hóa đơn sai MST"
+
+
+def contact_event(status: str, at: datetime) -> InboundEnvelope:
+    return InboundEnvelope.create(
+        channel="zalo", external_id=f"{status}:8438561224567893215:{at.timestamp()}",
+        thread_key="579745863508352884:8438561224567893215", received_at=NOW, sent_at=at,
+        sender=Sender(platform_user_id="8438561224567893215"), kind="contact",
+        contact_status=status)
+
+
+async def test_contact_events_update_the_contact_and_make_no_ticket(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    follow = contact_event("followed", NOW - timedelta(hours=2))
+    unfollow = contact_event("unfollowed", NOW - timedelta(hours=1))
+    await ingest(wire(unfollow, follow, follow))  # out of order and repeated
+    assert await count(sessions, Ticket) == 0
+    assert await count(sessions, Message) == 0
+    assert emitted.events == []
+    async with sessions() as session:
+        contact = (await session.scalars(select(Contact))).one()
+    assert contact.channel_status["zalo"]["status"] == "unfollowed"  # the newer one wins
+
+    message = InboundEnvelope.create(
+        channel="zalo", external_id="msg-1", thread_key=follow.thread_key, received_at=NOW,
+        sender=Sender(platform_user_id="8438561224567893215"), text="Shop ơi còn hàng không")
+    await ingest(wire(message))
+    async with sessions() as session:
+        contacts = list(await session.scalars(select(Contact)))
+        ticket = (await session.scalars(select(Ticket))).one()
+    assert len(contacts) == 1 and ticket.contact_id == contacts[0].id  # the same person
+
+
+async def test_machine_mail_never_opens_a_ticket_nor_emits_an_event(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    def mail(external_id: str, auto: str | None) -> InboundEnvelope:
+        return InboundEnvelope.create(
+            channel="email", external_id=external_id, thread_key="root@abc.vn",
+            received_at=NOW, sender=Sender(email="ketoan@abc.vn"), subject="Re: Công nợ",
+            text="Tôi đang nghỉ phép đến 5/12." if auto else "Đề nghị đối chiếu công nợ.",
+            raw={"auto": auto})
+
+    await ingest(wire(mail("ooo-1", "auto_reply")))  # no ticket to record it on: discarded
+    assert (await count(sessions, Ticket), await count(sessions, Message)) == (0, 0)
+    await ingest(wire(mail("root@abc.vn", None)))
+    await ingest(wire(mail("ooo-2", "auto_reply"), mail("bounce-1", "bounce")))
+    await ingest(wire(mail("ooo-2", "auto_reply")))  # redelivered
+    assert (await count(sessions, Ticket), await count(sessions, Message)) == (1, 3)
+    assert [e.kind for e in emitted.events] == ["created"]

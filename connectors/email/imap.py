@@ -1,0 +1,183 @@
+"""An IMAP mailbox folder, read by UID with imapclient (blocking: callers run it in a thread).
+
+``ImapSession`` only talks IMAP: select a folder, list UIDs after a cursor, read sizes, whole
+messages (``BODY.PEEK[]``, so nothing is marked seen) or headers only. It never deletes,
+moves or flags mail. The bus and the cursor file belong to the puller
+(``ingest.imap.ImapPuller``); the cursor's shape is here, beside what it counts.
+
+UIDs only have meaning together with the folder's UIDVALIDITY (RFC 3501 §2.3.1.1): when it
+changes, every UID may have been reassigned and the folder is read again from the start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 30.0
+MAX_FETCH_BYTES = 32 * 1024 * 1024
+MAX_PARKED = 100
+
+
+class ImapUnavailable(Exception):
+    """The server could not be reached, refused us, or broke off; retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImapMailbox:
+    """Where to read mail: one folder of one account. The password never appears in ``repr``."""
+
+    host: str
+    user: str
+    password: str = field(repr=False)
+    port: int | None = None
+    folder: str = "INBOX"
+    tls: bool = True
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def name(self) -> str:
+        """The mailbox as logs and cursors name it: ``user@host``."""
+        return f"{self.user}@{self.host}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImapCursor:
+    """How far a folder has been read: the last UID appended under one UIDVALIDITY.
+
+    ``parked`` remembers the latest mail too large to fetch (uid, size, message id), which went
+    to the dead-letter topic with its headers only.
+    """
+
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    last_uid: int
+    parked: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The cursor as a JSON object, for the puller to persist."""
+        return {"mailbox": self.mailbox, "folder": self.folder,
+                "uidvalidity": self.uidvalidity, "last_uid": self.last_uid,
+                "parked": list(self.parked)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImapCursor:
+        """The cursor ``to_json`` wrote; ``KeyError``/``ValueError``/``TypeError`` otherwise."""
+        return cls(str(data["mailbox"]), str(data["folder"]), int(data["uidvalidity"]),
+                   int(data["last_uid"]), tuple(dict(p) for p in data.get("parked", ())))
+
+    def advanced(self, last_uid: int, parked: Iterable[dict[str, Any]] = ()) -> ImapCursor:
+        """This cursor moved to ``last_uid``, remembering newly ``parked`` mail."""
+        kept = (*self.parked, *parked)[-MAX_PARKED:]
+        return ImapCursor(self.mailbox, self.folder, self.uidvalidity, last_uid, kept)
+
+
+def _chunks(uids: list[int], sizes: dict[int, int], limit: int) -> Iterable[list[int]]:
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if chunk and total + size > limit:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += size
+    if chunk:
+        yield chunk
+
+
+class ImapSession:
+    """One connection to ``mailbox``, opened on first use; every call may raise
+    ``ImapUnavailable``, after which the session is closed and reopens on next use."""
+
+    def __init__(self, mailbox: ImapMailbox,
+                 client_factory: Callable[..., Any] = IMAPClient) -> None:
+        self.mailbox = mailbox
+        self._factory = client_factory
+        self._client: Any | None = None
+
+    def _connect(self) -> Any:
+        box = self.mailbox
+        client = self._factory(box.host, port=box.port or (993 if box.tls else 143),
+                               ssl=box.tls, ssl_context=box.ssl_context, timeout=box.timeout,
+                               use_uid=True)
+        try:
+            client.login(box.user, box.password)
+        except BaseException:
+            self._shutdown(client)
+            raise
+        return client
+
+    @staticmethod
+    def _shutdown(client: Any) -> None:
+        try:
+            client.logout()
+        except (IMAPClientError, imaplib.IMAP4.error, OSError):
+            with contextlib.suppress(IMAPClientError, imaplib.IMAP4.error, OSError):
+                client.shutdown()
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        try:
+            if self._client is None:
+                self._client = self._connect()
+            return fn(self._client)
+        except (TimeoutError, IMAPClientError, imaplib.IMAP4.error, OSError) as exc:
+            self.close()
+            box = self.mailbox
+            raise ImapUnavailable(f"{box.name} {box.folder}: {type(exc).__name__}: {exc}") \
+                from exc
+
+    def close(self) -> None:
+        """Log out (or drop the connection); the next call reconnects."""
+        client, self._client = self._client, None
+        if client is not None:
+            self._shutdown(client)
+
+    def select(self) -> int:
+        """Select the folder read-only; return its UIDVALIDITY."""
+        info = self._call(lambda c: c.select_folder(self.mailbox.folder, readonly=True))
+        return int(info[b"UIDVALIDITY"])
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs greater than ``last_uid`` in the selected folder, ascending."""
+        # "n:*" always matches the highest UID even when it is below n (RFC 3501 §6.4.8).
+        found = self._call(lambda c: c.search(["UID", f"{last_uid + 1}:*"]))
+        return sorted(int(u) for u in found if int(u) > last_uid)
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """``RFC822.SIZE`` of each UID still present."""
+        if not uids:
+            return {}
+        data = self._call(lambda c: c.fetch(uids, ["RFC822.SIZE"]))
+        return {int(uid): int(item[b"RFC822.SIZE"]) for uid, item in data.items()
+                if b"RFC822.SIZE" in item}
+
+    def messages(self, uids: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
+        """The whole message of each UID (``BODY.PEEK[]``: the \\Seen flag is left alone)."""
+        out: dict[int, bytes] = {}
+        for chunk in _chunks(uids, sizes, MAX_FETCH_BYTES):
+            data = self._fetch(chunk, "BODY.PEEK[]")
+            out.update({int(uid): bytes(item[b"BODY[]"]) for uid, item in data.items()
+                        if item.get(b"BODY[]") is not None})
+        return out
+
+    def _fetch(self, uids: list[int], item: str) -> dict[Any, Any]:
+        result: dict[Any, Any] = self._call(lambda c: c.fetch(uids, [item]))
+        return result
+
+    def headers(self, uids: list[int]) -> dict[int, bytes]:
+        """The header section of each UID only (for mail too large to fetch)."""
+        if not uids:
+            return {}
+        data = self._call(lambda c: c.fetch(uids, ["BODY.PEEK[HEADER]"]))
+        return {int(uid): bytes(item.get(b"BODY[HEADER]") or b"") for uid, item in data.items()}

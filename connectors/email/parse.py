@@ -1,0 +1,176 @@
+"""One raw RFC 5322 message → ``ParsedEmail``: every field an envelope needs, read defensively.
+
+``parse_email`` reads with the standard library (``email.policy.default``) and never raises
+for a bad mail: what cannot be read is recorded in ``defects`` and the rest is kept. It
+returns ``None`` only for input in which nothing looks like a mail (no header field we know
+and no text), so that the caller dead-letters the raw bytes instead of inventing a message.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage, Message
+from pathlib import Path
+
+from connectors.email import headers as h
+from connectors.email.body import Body, read_body
+from connectors.email.quoting import split_reply
+from connectors.envelope import Attachment
+
+_KNOWN = {"from", "to", "cc", "subject", "date", "message-id", "received", "mime-version",
+          "content-type", "return-path", "in-reply-to", "references", "reply-to", "sender"}
+_BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)(--)?\s*$", re.MULTILINE)
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmail:
+    """What a mail says, decoded (text NFC); ``defects`` lists what had to be repaired."""
+
+    message_id: str
+    message_id_generated: bool
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str | None
+    from_name: str | None
+    from_address: str | None
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: str | None
+    date: datetime
+    date_from_header: bool
+    received_at: datetime
+    text: str
+    new_text: str
+    quoted_text: str
+    signature: str
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    oversize_attachments: tuple[str, ...]
+    inline_images: tuple[str, ...]
+    forwarded: tuple[dict[str, str | None], ...]
+    auto_reply: bool
+    bulk: bool
+    bounce: bool
+    auto_reason: str | None
+    bounce_report: dict[str, str] = field(default_factory=dict)
+    charsets: tuple[str, ...] = ()
+    defects: tuple[str, ...] = ()
+    size: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def thread_root(self) -> str:
+        """The first message of the thread as far as this mail knows it."""
+        return self.references[0] if self.references else self.in_reply_to or self.message_id
+
+
+def _repair_boundary(raw: bytes, msg: EmailMessage) -> EmailMessage | None:
+    """Re-read a multipart whose declared boundary never occurs, using the one that does."""
+    declared = msg.get_boundary()
+    body_at = raw.find(b"\r\n\r\n")
+    body_at = raw.find(b"\n\n") if body_at < 0 else body_at
+    if body_at < 0 or not declared:
+        return None
+    head, body = raw[:body_at], raw[body_at:]
+    match = _BOUNDARY_LINE.search(body)
+    if match is None or match.group(1).decode("ascii", "replace") == declared:
+        return None
+    fixed = head.replace(declared.encode("ascii", "surrogateescape"), match.group(1), 1)
+    return _read(fixed + body)
+
+
+def _read(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)  # policy.default builds EmailMessage objects
+    return msg
+
+
+def _looks_like_mail(msg: Message) -> bool:
+    names = {key.lower() for key in msg}
+    return bool(names & _KNOWN)
+
+
+def _header_summary(msg: EmailMessage) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in ("Return-Path", "X-Mailer", "User-Agent", "Auto-Submitted", "Precedence",
+                 "List-Id", "X-Autoreply", "X-Auto-Response-Suppress", "Content-Language",
+                 "X-Original-To", "Delivered-To"):
+        value = h.text_header(msg, name)
+        if value:
+            out[name.lower()] = value[:300]
+    return out
+
+
+def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
+                attachment_dir: Path | None = None,
+                max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail | None:
+    """Everything readable in ``raw``; ``None`` only if nothing in it can be read as a mail.
+
+    ``mailbox`` names where the mail was found (for the defects' context only); the bytes
+    are never modified. Attachments are stored under ``attachment_dir`` when one is given.
+    """
+    if not raw.strip():
+        return None
+    msg = _read(raw)
+    if not _looks_like_mail(msg):
+        return None
+    defects = [type(d).__name__ for d in msg.defects]
+    if msg.get_content_maintype() == "multipart" and not msg.is_multipart():
+        repaired = _repair_boundary(raw, msg)
+        if repaired is not None and repaired.is_multipart():
+            msg = repaired
+            defects.append("boundary repaired")
+    body: Body = read_body(msg, attachment_dir=attachment_dir, max_bytes=max_attachment_bytes)
+    defects.extend(body.defects)
+    reply = split_reply(body.text)
+    auto, bulk, bounce, reason = h.classify(msg)
+    date = h.sent_date(msg)
+    if date is None:
+        defects.append("date missing or invalid")
+    message_id = h.normalize_id(h.text_header(msg, "Message-ID"))
+    senders = h.addresses(msg, "From") or h.addresses(msg, "Sender")
+    from_name, from_address = senders[0] if senders else (None, None)
+    if not senders and h.text_header(msg, "From"):
+        from_name = h.text_header(msg, "From")
+        defects.append("from address unreadable")
+    reply_to = h.addresses(msg, "Reply-To")
+    return ParsedEmail(
+        message_id=message_id or h.digest_id(raw),
+        message_id_generated=message_id is None,
+        in_reply_to=h.normalize_id(h.text_header(msg, "In-Reply-To")),
+        references=tuple(h.id_list(h.text_header(msg, "References"))),
+        subject=h.text_header(msg, "Subject"),
+        from_name=from_name or None,
+        from_address=from_address,
+        to=tuple(a for _, a in h.addresses(msg, "To")),
+        cc=tuple(a for _, a in h.addresses(msg, "Cc")),
+        reply_to=reply_to[0][1] if reply_to else None,
+        date=date or received_at,
+        date_from_header=date is not None,
+        received_at=received_at,
+        text=body.text,
+        new_text=reply.new_text,
+        quoted_text=reply.quoted_text,
+        signature=reply.signature,
+        html=body.html,
+        attachments=body.attachments,
+        oversize_attachments=body.oversize,
+        inline_images=body.inline_images,
+        forwarded=body.forwarded,
+        auto_reply=auto,
+        bulk=bulk,
+        bounce=bounce,
+        auto_reason=reason,
+        bounce_report=body.bounce_report,
+        charsets=body.charsets,
+        defects=tuple(dict.fromkeys(defects)),
+        size=len(raw),
+        headers=_header_summary(msg),
+    )
+
+

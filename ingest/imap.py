@@ -1,0 +1,200 @@
+"""The email puller: new mail of one IMAP folder → ``cskh.inbound`` (or ``cskh.dlq``).
+
+Order of effects, per batch (at most ``batch_size`` UIDs after the cursor), as for the CDR
+puller: read the persisted cursor → fetch sizes, then the messages → append every record
+durably in one ``send_many`` → only then persist the cursor (temporary file, fsync, rename).
+A crash in between fetches the same UIDs again; their envelope ids derive from the
+Message-ID, so the normalizer makes no second ticket of them. A UIDVALIDITY change reads the
+folder from UID 1 again, for the same reason harmlessly.
+
+* Mail that parses → one envelope on ``cskh.inbound``, keyed by its thread root.
+* Mail in which nothing can be read → ``cskh.dlq`` with its whole raw bytes.
+* Mail over ``max_message_bytes`` (by ``RFC822.SIZE``) is *parked*: never fetched whole,
+  its headers go to ``cskh.dlq`` and the cursor remembers it. Nothing is dropped silently.
+
+Dead letters from here have no ``dlq.topic`` (the raw mail is no bus record, so
+``cskh dlq replay`` leaves them alone); ``dlq.source`` says which mailbox, folder and UID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connectors.email import CHANNEL
+from connectors.email.envelope import email_envelope
+from connectors.email.imap import ImapCursor, ImapMailbox, ImapSession, ImapUnavailable
+from connectors.email.parse import DEFAULT_MAX_ATTACHMENT_BYTES, parse_email
+from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
+from ingest.bus.topics import DLQ, INBOUND
+from ingest.keys import Clock
+from storage.log_events import LogEvent
+
+log = structlog.get_logger(__name__)
+DLQ_GROUP = "puller:email"
+DEFAULT_BATCH = 200
+DEFAULT_MAX_MESSAGE_BYTES = 40 * 1024 * 1024
+
+
+def load_cursor(path: Path) -> ImapCursor | None:
+    """The cursor saved at ``path``; ``None`` if there is none (or it is unreadable)."""
+    try:
+        return ImapCursor.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL, path=str(path),
+                    error=f"unreadable cursor, starting over: {exc}"[:300])
+        return None
+
+
+def save_cursor(path: Path, cursor: ImapCursor) -> None:
+    """Replace the cursor at ``path`` atomically and durably."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(cursor.to_json(), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # make the rename itself durable where we can
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class ImapPuller:
+    """Moves new mail of ``mailbox`` to the bus, one ``run_once`` at a time."""
+
+    def __init__(self, mailbox: ImapMailbox, bus: Bus, cursor_path: Path, clock: Clock, *,
+                 attachment_dir: Path | None = None, batch_size: int = DEFAULT_BATCH,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+                 session: ImapSession | None = None) -> None:
+        self.mailbox = mailbox
+        self._bus = bus
+        self._cursor_path = cursor_path
+        self._clock = clock
+        self._attachment_dir = attachment_dir
+        self._batch = batch_size
+        self._max_message = max_message_bytes
+        self._max_attachment = max_attachment_bytes
+        self._session = session or ImapSession(mailbox)
+
+    def _source(self, uidvalidity: int, uid: int) -> dict[str, Any]:
+        return {"mailbox": self.mailbox.name, "folder": self.mailbox.folder,
+                "uidvalidity": uidvalidity, "uid": uid}
+
+    def _dead_letter(self, value: bytes, error: str, uidvalidity: int, uid: int,
+                     extra: Sequence[tuple[str, bytes]] = ()) -> OutgoingRecord:
+        box = self.mailbox
+        source = f"imap://{box.name}/{box.folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
+        headers = (("dlq.error", error[:2000].encode()), ("dlq.group", DLQ_GROUP.encode()),
+                   ("dlq.source", source.encode()), *extra)
+        return OutgoingRecord(topic=DLQ, value=value, key=source.encode(), headers=headers)
+
+    def _records(self, uidvalidity: int, batch: list[int], sizes: dict[int, int],
+                 bodies: dict[int, bytes], heads: dict[int, bytes],
+                 received_at: datetime) -> tuple[list[OutgoingRecord], list[dict[str, Any]]]:
+        """Parse (in a worker thread: CPU and attachment files) and build the records."""
+        records: list[OutgoingRecord] = []
+        parked: list[dict[str, Any]] = []
+        for uid in batch:
+            if uid in heads:
+                size = sizes.get(uid, 0)
+                header = parse_email(heads[uid], mailbox=self.mailbox.name,
+                                     received_at=received_at, max_attachment_bytes=0)
+                parked.append({"uid": uid, "size": size,
+                               "message_id": header.message_id if header else None})
+                records.append(self._dead_letter(
+                    heads[uid], f"oversize: {size} bytes > {self._max_message}; headers only",
+                    uidvalidity, uid, (("dlq.parked", b"oversize"),
+                                       ("imap.size", str(size).encode()))))
+                continue
+            raw = bodies.get(uid)
+            if raw is None:
+                continue  # expunged between SEARCH and FETCH
+            parsed = parse_email(raw, mailbox=self.mailbox.name, received_at=received_at,
+                                 attachment_dir=self._attachment_dir,
+                                 max_attachment_bytes=self._max_attachment)
+            if parsed is None:
+                records.append(self._dead_letter(raw, "unparseable: nothing readable as mail",
+                                                 uidvalidity, uid))
+                continue
+            envelope = email_envelope(parsed, mailbox=self.mailbox.name,
+                                      source=self._source(uidvalidity, uid))
+            records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
+                                          value=envelope.model_dump_json().encode()))
+        return records, parked
+
+    def _start(self, cursor: ImapCursor | None, uidvalidity: int) -> ImapCursor:
+        box = self.mailbox
+        if cursor is not None and (cursor.mailbox, cursor.folder) == (box.name, box.folder):
+            if cursor.uidvalidity == uidvalidity:
+                return cursor
+            log.warning(LogEvent.PULLER_ROTATED, channel=CHANNEL, mailbox=box.name,
+                        folder=box.folder, uidvalidity=uidvalidity,
+                        previous=cursor.uidvalidity, reason="UIDVALIDITY changed: resync")
+            return ImapCursor(box.name, box.folder, uidvalidity, 0, cursor.parked)
+        return ImapCursor(box.name, box.folder, uidvalidity, 0)
+
+    async def run_once(self) -> int:
+        """Append all mail after the cursor; return how many envelopes were appended.
+
+        Raises ``ImapUnavailable`` and ``BusUnavailable`` (the cursor stays where the last
+        durable append left it) and ``OSError`` from the file system.
+        """
+        session = self._session
+        appended = 0
+        uidvalidity = await asyncio.to_thread(session.select)
+        while True:
+            stored = await asyncio.to_thread(load_cursor, self._cursor_path)
+            cursor = self._start(stored, uidvalidity)
+            uids = await asyncio.to_thread(session.uids_after, cursor.last_uid)
+            if not uids:
+                if cursor != stored:
+                    await asyncio.to_thread(save_cursor, self._cursor_path, cursor)
+                return appended
+            batch = uids[: self._batch]
+            sizes = await asyncio.to_thread(session.sizes, batch)
+            big = [u for u in batch if sizes.get(u, 0) > self._max_message]
+            small = [u for u in batch if u not in big]
+            bodies = await asyncio.to_thread(session.messages, small, sizes)
+            heads = await asyncio.to_thread(session.headers, big)
+            records, parked = await asyncio.to_thread(
+                self._records, uidvalidity, batch, sizes, bodies, heads, self._clock())
+            if records:
+                await self._bus.send_many(records)
+            envelopes = sum(1 for r in records if r.topic == INBOUND)
+            appended += envelopes
+            log.info(LogEvent.PULLER_APPENDED, channel=CHANNEL, mailbox=self.mailbox.name,
+                     folder=self.mailbox.folder, uids=f"{batch[0]}:{batch[-1]}",
+                     envelopes=envelopes, dead_letters=len(records) - envelopes,
+                     parked=len(parked))
+            await asyncio.to_thread(save_cursor, self._cursor_path,
+                                    cursor.advanced(batch[-1], parked))
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        """``run_once`` every ``interval`` seconds until ``stop``; failures are logged, retried."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except (ImapUnavailable, BusUnavailable, OSError) as exc:
+                log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL, mailbox=self.mailbox.name,
+                            error=f"{type(exc).__name__}: {exc}"[:300])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    def close(self) -> None:
+        """Log out of the server (blocking; call from a thread in async code)."""
+        self._session.close()
