@@ -1,7 +1,8 @@
 """The ``pullers`` role: sources we fetch from instead of being called by.
 
-Today that is the on-prem PBX: ``CdrPuller`` tails Asterisk's ``Master.csv`` (through the pure
-``connectors.asterisk.CdrTailer``) and appends each new call's envelope to ``cskh.inbound``.
+The on-prem PBX: ``CdrPuller`` tails Asterisk's ``Master.csv`` (through the pure
+``connectors.asterisk.CdrTailer``) and appends each new call's envelope to ``cskh.inbound``;
+and the shared mailbox: ``ingest.imap.ImapPuller`` (same order of effects, its own cursor).
 
 Order of effects, per step: read from the persisted cursor → append the envelopes durably →
 only then persist the new cursor (written to a temporary file, fsynced, renamed). A crash
@@ -27,8 +28,10 @@ import structlog
 from aiohttp import web
 
 from connectors.asterisk import CdrCursor, CdrTailer
+from connectors.email.imap import ImapMailbox
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import INBOUND
+from ingest.imap import ImapPuller
 from ingest.keys import BUS, CLOCK, ROLES, SETTINGS, Clock
 from ingest.registry import cdr_tailer
 from storage.log_events import LogEvent
@@ -137,28 +140,58 @@ class CdrPuller:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the configured pullers while the app runs (role ``pullers``); stop them first."""
+def _imap_puller(app: web.Application) -> ImapPuller | None:
     settings = app[SETTINGS]
-    configured = cdr_tailer(settings) if "pullers" in app[ROLES] else None
-    if configured is None:
+    if not settings.imap_host or not settings.imap_user:
+        return None
+    password = settings.imap_password.get_secret_value() if settings.imap_password else ""
+    mailbox = ImapMailbox(host=settings.imap_host, user=settings.imap_user, password=password,
+                          port=settings.imap_port, folder=settings.imap_folder,
+                          tls=settings.imap_tls)
+    settings.attachment_dir.mkdir(parents=True, exist_ok=True)
+    return ImapPuller(mailbox, app[BUS], settings.imap_cursor_path, app[CLOCK],
+                      attachment_dir=settings.attachment_dir)
+
+
+async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the configured pullers while the app runs (role ``pullers``); stop them first.
+
+    The Asterisk call-log tailer when ``CSKH_HOTLINE_CDR_DIR`` is set, the mailbox when
+    ``CSKH_IMAP_HOST`` is.
+    """
+    settings = app[SETTINGS]
+    if "pullers" not in app[ROLES]:
         yield
         return
-    tailer, cursor_path = configured
-    puller = CdrPuller(tailer, app[BUS], cursor_path, app[CLOCK])
     stop = asyncio.Event()
-    task = asyncio.create_task(puller.run(stop, settings.hotline_cdr_poll_seconds),
-                               name="puller-hotline-cdr")
-    log.info(LogEvent.PULLER_STARTED, channel=CHANNEL, directory=str(tailer.directory))
+    tasks: list[asyncio.Task[None]] = []
+    cdr: CdrPuller | None = None
+    configured = cdr_tailer(settings)
+    if configured is not None:
+        tailer, cursor_path = configured
+        cdr = CdrPuller(tailer, app[BUS], cursor_path, app[CLOCK])
+        tasks.append(asyncio.create_task(cdr.run(stop, settings.hotline_cdr_poll_seconds),
+                                         name="puller-hotline-cdr"))
+        log.info(LogEvent.PULLER_STARTED, channel=CHANNEL, directory=str(tailer.directory))
+    imap = _imap_puller(app)
+    if imap is not None:
+        tasks.append(asyncio.create_task(imap.run(stop, settings.imap_poll_seconds),
+                                         name="puller-imap"))
+        log.info(LogEvent.PULLER_STARTED, channel="email", mailbox=imap.mailbox.name,
+                 folder=imap.mailbox.folder)
     try:
         yield
     finally:
         stop.set()
-        try:
-            await asyncio.wait_for(task, timeout=settings.shutdown_timeout)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        puller.release()
-        log.info(LogEvent.PULLER_STOPPED, channel=CHANNEL)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_timeout)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if cdr is not None:
+            cdr.release()
+            log.info(LogEvent.PULLER_STOPPED, channel=CHANNEL)
+        if imap is not None:
+            await asyncio.to_thread(imap.close)
+            log.info(LogEvent.PULLER_STOPPED, channel="email")

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
     imap_tls: bool = True
+    imap_poll_seconds: float = Field(30.0, gt=0)
+    imap_cursor_path: Path = Path("cskh.imap-cursor.json")
+    attachment_dir: Path = Path("attachments")
 
     category_queues: dict[str, str] = Field(default_factory=dict)
     model_path: Path = Path("cskh-model.joblib")

@@ -86,7 +86,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app.cleanup_ctx.append(bus_ctx)
     if {"normalizer", "router"} & set(roles):
         app.cleanup_ctx.append(consumers_ctx)
-    if "pullers" in roles and settings.hotline_cdr_dir is not None:
+    if "pullers" in roles and (settings.hotline_cdr_dir is not None or settings.imap_host):
         app.cleanup_ctx.append(pullers_ctx)
     app.on_startup.append(_share_with_router)
     app.router.add_get("/healthz", healthz)

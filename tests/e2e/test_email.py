@@ -1,0 +1,98 @@
+"""The shared mailbox end to end on both backend pairs: Dovecot → ``pullers`` → tickets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from imapclient import IMAPClient
+
+from ingest.web.app import create_app
+from router.staff import add_staff
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+
+Client = TestClient[web.Request, web.Application]
+AiohttpClient = Callable[[web.Application], Awaitable[Client]]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
+
+
+def mail(message_id: str, body: str, *, refs: str | None = None, extra: str = "") -> bytes:
+    headers = [
+        'From: "Nguyễn Thị An" <an.nguyen@thepviet.vn>', "To: cskh@congty.vn",
+        f"Message-ID: <{message_id}>", "Date: Mon, 30 Nov 2026 09:15:00 +0700",
+        "Subject: =?UTF-8?B?SMOzYSDEkcahbiBzYWkgbcOjIHPhu5EgdGh14bq/?=",
+        "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit"]
+    if refs:
+        headers += [f"In-Reply-To: <{refs}>", f"References: <{refs}>"]
+    if extra:
+        headers.append(extra)
+    return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+@pytest.fixture
+def folder(imap_server: Any) -> Iterator[str]:
+    name = f"cskhe2e{uuid.uuid4().hex[:10]}"
+    imap = IMAPClient(imap_server.host, port=imap_server.port, ssl=False, timeout=10)
+    imap.login(imap_server.user, imap_server.password)
+    imap.create_folder(name)
+    try:
+        yield name
+    finally:
+        imap.delete_folder(name)
+        imap.logout()
+
+
+def append(server: Any, folder: str, *messages: bytes) -> None:
+    imap = IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
+    imap.login(server.user, server.password)
+    for raw in messages:
+        imap.append(folder, raw)
+    imap.logout()
+
+
+async def test_mail_becomes_threaded_tickets_and_machine_mail_no_ticket(
+        backend: Any, imap_server: Any, folder: str, tmp_path: Path,
+        aiohttp_client: AiohttpClient, wait_for: Callable[..., Awaitable[Any]]) -> None:
+    engine = create_engine(backend.database_url)
+    await upgrade(engine)
+    async with session_factory(engine)() as session, session.begin():
+        token = (await add_staff(session, "Hộp thư", ["cskh", "sales", "accounting", "warehouse",
+                                                      "technical"], capacity=100)).token
+    await engine.dispose()
+    append(imap_server, folder,
+           mail("root1@thepviet.vn", "Hóa đơn VAT số 0000789 ghi sai mã số thuế 0312345678, "
+                "đề nghị xuất lại."),
+           mail("r2@thepviet.vn", "Bổ sung: sai cả địa chỉ.\r\n\r\n> Hóa đơn VAT số 0000789",
+                refs="root1@thepviet.vn"),
+           mail("ooo3@thepviet.vn", "Tôi đang nghỉ phép.", refs="root1@thepviet.vn",
+                extra="Auto-Submitted: auto-replied"),
+           (FIXTURES / "reply__outlook_vi_cp1258.eml").read_bytes(),
+           (FIXTURES / "unparseable__binary.eml").read_bytes())
+    settings = backend.settings(
+        imap_host=imap_server.host, imap_port=imap_server.port, imap_user=imap_server.user,
+        imap_password=imap_server.password, imap_folder=folder, imap_tls=False,
+        imap_poll_seconds=0.2, imap_cursor_path=tmp_path / "imap.json",
+        attachment_dir=tmp_path / "files")
+    client = await aiohttp_client(create_app(settings))
+
+    async def settled() -> list[dict[str, Any]]:
+        resp = await client.get("/api/v1/queue", headers={"Authorization": f"Bearer {token}"})
+        tickets: list[dict[str, Any]] = (await resp.json())["tickets"]
+        root = [t for t in tickets if t["subject"] == "Hóa đơn sai mã số thuế"]
+        return tickets if len(tickets) == 2 and root and len(root[0]["messages"]) == 3 else []
+
+    tickets = await wait_for(settled, attempts=600)
+    root = next(t for t in tickets if t["subject"] == "Hóa đơn sai mã số thuế")
+    assert root["channel"] == "email" and root["category"] == "invoice"
+    assert root["contact"]["email"] == "an.nguyen@thepviet.vn"
+    assert [m["external_id"] for m in root["messages"]] == [
+        "root1@thepviet.vn", "r2@thepviet.vn", "ooo3@thepviet.vn"]
+    assert root["messages"][1]["text"] == "Bổ sung: sai cả địa chỉ."  # the quote is set apart
+    assert (tmp_path / "imap.json").is_file()
