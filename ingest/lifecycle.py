@@ -55,7 +55,8 @@ def make_bus(settings: Settings) -> Bus:
                         send_timeout=settings.bus_send_timeout)
     path = embedded_bus_path(settings)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return EmbeddedBus(path, partitions=settings.bus_partitions)
+    return EmbeddedBus(path, partitions=settings.bus_partitions,
+                       synchronous="FULL" if settings.bus_fsync == "full" else "NORMAL")
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:

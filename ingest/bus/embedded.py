@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
 from storage.metrics import BUS_APPENDED
@@ -76,9 +76,9 @@ class _Commit:
 class _Log:
     """The SQL of the log, run synchronously in the bus's one worker thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=30000"):
             self.conn.execute(f"PRAGMA {pragma}")
         for statement in _SCHEMA:
             self.conn.execute(statement)
@@ -133,10 +133,18 @@ class _Log:
 
 
 class EmbeddedBus:
-    """The ``Bus`` backed by the SQLite file at ``path`` with ``partitions`` per topic."""
+    """The ``Bus`` backed by the SQLite file at ``path`` with ``partitions`` per topic.
 
-    def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000) -> None:
+    ``synchronous="FULL"`` (the default) fsyncs every group commit: an acknowledged append
+    survives a power cut. ``"NORMAL"`` fsyncs at checkpoints only: an append survives the
+    process being killed but not the machine losing power (like a single Kafka broker, which
+    acknowledges from its page cache), for about a quarter more webhooks per second.
+    """
+
+    def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000,
+                 synchronous: Literal["FULL", "NORMAL"] = "FULL") -> None:
         self._path = path
+        self._synchronous = synchronous
         self._partitions = partitions
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Append | _Commit] = asyncio.Queue()
@@ -161,7 +169,7 @@ class EmbeddedBus:
 
     async def start(self) -> None:
         """Open the file, create the log tables if missing and start the writer."""
-        self._log = await self._run(_Log, self._path)
+        self._log = await self._run(_Log, self._path, self._synchronous)
         self._closed = False
         self._task = asyncio.create_task(self._write_loop(), name="embedded-bus-writer")
 

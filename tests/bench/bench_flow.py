@@ -243,7 +243,8 @@ def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
     return made
 
 
-async def bench_accept_only(name: str, kind: str, args: argparse.Namespace) -> float:
+async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
+                            extra_env: dict[str, str] | None = None) -> float:
     """The accept path alone (validation + durable append, ``--role webhooks``, no consumers)
     against the bare handler, in alternating rounds so that both see the same machine.
 
@@ -251,7 +252,7 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace) -> f
     """
     async with fresh_backend(kind) as (env, _url):
         work = Path(tempfile.mkdtemp(prefix=f"cskh-bench-{name}-accept-"))
-        base_env = prepare(env, work)
+        base_env = prepare({**env, **(extra_env or {})}, work)
         (ours,) = servers(base_env, work, split=False)
         ours.argv += ["--role", "webhooks"]
         bare_port = free_port()
@@ -331,6 +332,9 @@ async def run(args: argparse.Namespace) -> int:
     for kind in kinds:
         name = "sqlite+embedded" if kind == "embedded" else "postgres+kafka"
         ceiling = await bench_accept_only(name, kind, args)
+        if kind == "embedded":
+            await bench_accept_only(f"{name} CSKH_BUS_FSYNC=normal", kind, args,
+                                    {"CSKH_BUS_FSYNC": "normal"})
         await bench_backend(name, kind, args, ceiling)
     return 0
 

@@ -16,10 +16,12 @@ from ingest.bus.topics import DLQ, INBOUND, TICKETS
 from ingest.pipeline import is_transient
 
 
-@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+@pytest.fixture(params=["embedded", "embedded-fsync-normal",
+                        pytest.param("kafka", marks=pytest.mark.kafka)])
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
-    if request.param == "embedded":
-        made: Bus = EmbeddedBus(str(tmp_path / "bus.db"), partitions=4)
+    if request.param.startswith("embedded"):
+        made: Bus = EmbeddedBus(str(tmp_path / "bus.db"), partitions=4,
+                                synchronous="NORMAL" if "normal" in request.param else "FULL")
     else:
         made = KafkaBus(request.getfixturevalue("kafka_bootstrap"),
                         prefix=f"c{uuid.uuid4().hex[:10]}.", partitions=4)
