@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -23,6 +24,7 @@ from ingest.pipeline import consumer_specs, make_loop
 from ingest.settings import Settings
 from normalizer.classifier import Classifier
 from normalizer.ingest import Classify, Labels
+from router.rebalance import Rebalance
 from router.sweeper import SweepSla
 from storage.db import create_engine, is_sqlite, session_factory, sqlite_path
 from storage.log_events import LogEvent
@@ -134,6 +136,10 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
         sweep = SweepSla(app[SESSIONS], app[CLOCK])
         tasks.append(asyncio.create_task(_every(settings.sla_sweep_seconds, sweep.run_once, stop),
                                          name="sla-sweeper"))
+        rebalance = Rebalance(app[SESSIONS], app[CLOCK],
+                              grace=timedelta(minutes=settings.release_grace_minutes))
+        tasks.append(asyncio.create_task(
+            _every(settings.rebalance_seconds, rebalance.run_once, stop), name="rebalance"))
     try:
         yield
     finally:

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     category_queues: dict[str, str] = Field(default_factory=dict)
     model_path: Path = Path("cskh-model.joblib")
     sla_sweep_seconds: float = Field(30.0, gt=0)
+    rebalance_seconds: float = Field(15.0, gt=0)
+    release_grace_minutes: float = Field(15.0, ge=0)
 
     @field_validator("bus")
     @classmethod

@@ -229,7 +229,8 @@ async def set_my_status(session: AsyncSession, staff: Staff, status: str,
     """Change one's availability; coming online takes waiting tickets, oldest due first."""
     if status not in STATUSES:
         raise ActionError(400, "invalid_status", f"status must be one of {STATUSES}")
-    staff.status = status
+    if staff.status != status:
+        staff.status, staff.status_changed_at = status, now
     return await take_backlog(session, staff, now)
 
 

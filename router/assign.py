@@ -41,7 +41,7 @@ Clock = Callable[[], datetime]
 log = structlog.get_logger(__name__)
 
 
-class _Roster:
+class Roster:
     """Online officers by queue and their loads, loaded once and kept current within a batch.
 
     One load table serves every queue, so an officer of two queues is never counted twice.
@@ -52,7 +52,7 @@ class _Roster:
         self.loads = loads
 
     @classmethod
-    async def load(cls, session: AsyncSession) -> _Roster:
+    async def load(cls, session: AsyncSession) -> Roster:
         by_queue: dict[str, list[Staff]] = {}
         staff = list(await session.scalars(
             select(Staff).where(Staff.status == "online").order_by(Staff.id)))
@@ -133,8 +133,8 @@ class AssignTickets:
             raise LookupError(f"ticket {missing[0].ticket_id} of event {missing[0].event_id} "
                               "does not exist")
         now = self._clock()
-        accounts = await _accounts(session, {t.customer_id for t in tickets.values()})
-        roster: _Roster | None = None
+        accounts = await accounts_of(session, {t.customer_id for t in tickets.values()})
+        roster: Roster | None = None
         out: dict[uuid.UUID, AssignmentEvent] = {}
         for event in events:
             session.add(ProcessedEvent(consumer=CONSUMER, event_id=event.event_id,
@@ -144,15 +144,15 @@ class AssignTickets:
                 await resume(session, ticket, now)  # the customer answered: clocks run again
             if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
                 continue  # follow-ups stay with the ticket's assignee
-            queue = queue_for(ticket.category, self._overrides)
+            tier, owner_id, own_queues = accounts.get(ticket.customer_id or 0, (None, None, {}))
+            queue = queue_for(ticket.category, {**self._overrides, **own_queues})
             ticket.queue = queue
-            tier, owner_id = accounts.get(ticket.customer_id or 0, (None, None))
             if tier == "key" and ticket.priority in ("normal", "low"):
                 ticket.priority = "high"  # key accounts are never left waiting behind others
             if ticket.first_response_due is None:
                 set_deadlines(ticket, tier,
                               policy=self._sla, calendar=self._calendar)
-            roster = roster or await _Roster.load(session)
+            roster = roster or await Roster.load(session)
             picked = roster.pick(queue, owner_id)
             if picked is None:
                 ticket.status = "queued"
@@ -177,15 +177,18 @@ class AssignTickets:
         return out
 
 
-async def _accounts(session: AsyncSession,
-                    ids: set[int | None]) -> dict[int, tuple[str | None, int | None]]:
-    """(tier, owner id) of each customer in ``ids``."""
+Account = tuple[str | None, int | None, dict[str, str]]
+
+
+async def accounts_of(session: AsyncSession, ids: set[int | None]) -> dict[int, Account]:
+    """(tier, owner id, category → queue overrides) of each customer in ``ids``."""
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}
-    rows = await session.execute(select(Customer.id, Customer.tier, Customer.owner_id)
-                                 .where(Customer.id.in_(wanted)))
-    return {cid: (tier, owner) for cid, tier, owner in rows.all()}
+    rows = await session.execute(
+        select(Customer.id, Customer.tier, Customer.owner_id, Customer.queue_overrides)
+        .where(Customer.id.in_(wanted)))
+    return {cid: (tier, owner, dict(queues or {})) for cid, tier, owner, queues in rows.all()}
 
 
 def _assignment_event(assignment: Assignment, staff: Staff, ticket: Ticket) -> AssignmentEvent:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Queue, Staff, Ticket
+from storage.models import Queue, Staff, Ticket, utcnow
 
 ROLES = ("agent", "lead", "admin")
 STATUSES = ("online", "away", "off")
@@ -68,7 +68,8 @@ async def set_status(session: AsyncSession, name: str, status: str) -> Staff:
     staff = await session.scalar(select(Staff).where(Staff.name == name))
     if staff is None:
         raise StaffError(f"no staff member called {name!r}")
-    staff.status = status
+    if staff.status != status:
+        staff.status, staff.status_changed_at = status, utcnow()
     return staff
 
 

@@ -44,6 +44,7 @@ class LogEvent(StrEnum):
     MESSAGE_DISCARDED = "message.discarded_machine_mail"
     TICKET_ASSIGNED = "ticket.assigned"
     TICKET_QUEUED = "ticket.queued_unassigned"
+    TICKET_RELEASED = "ticket.released_absent_officer"
     SLA_WARNING = "sla.warning"
     SLA_BREACHED = "sla.breached"
 

@@ -83,6 +83,7 @@ class Staff(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=20)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_assigned_at: Mapped[datetime | None] = mapped_column()
+    status_changed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     queues: Mapped[list[Queue]] = relationship(secondary=staff_queues, lazy="selectin")
@@ -102,6 +103,7 @@ class Customer(Base):
     tier: Mapped[str] = mapped_column(String(16), default="standard")
     segment: Mapped[str | None] = mapped_column(String(64))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    queue_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
