@@ -1,12 +1,13 @@
-"""`python -m tests.bench [flow|channels] [options]` — see bench_flow and bench_channels."""
+"""`python -m tests.bench [flow|channels|router] [options]` — see the bench_* modules."""
 
 from __future__ import annotations
 
 import sys
 
-from tests.bench import bench_channels, bench_flow
+from tests.bench import bench_channels, bench_flow, bench_router
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    which = argv.pop(0) if argv and argv[0] in ("flow", "channels") else "flow"
-    sys.exit((bench_channels if which == "channels" else bench_flow).main(argv))
+    benches = {"flow": bench_flow, "channels": bench_channels, "router": bench_router}
+    which = argv.pop(0) if argv and argv[0] in benches else "flow"
+    sys.exit(benches[which].main(argv))
