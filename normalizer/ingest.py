@@ -9,9 +9,10 @@ router ignores it if it had seen it.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -29,6 +30,7 @@ from storage.models import Contact, Message, ProcessedEvent, Ticket
 CONSUMER = "normalizer"
 OPEN_STATUSES = ("new", "queued", "assigned", "open", "waiting")
 _RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+_TICKET_TAG = re.compile(r"\[#CSKH-0*(\d+)\]", re.IGNORECASE)
 
 Emit = Callable[[Sequence[TicketEvent]], Awaitable[None]]
 
@@ -70,11 +72,12 @@ class IngestInboundMessages:
     """The normalizer's effect for a batch of serialized envelopes."""
 
     def __init__(self, sessions: SessionFactory, emit: Emit, classify: Classify,
-                 clock: Clock) -> None:
+                 clock: Clock, *, reopen_window: timedelta = timedelta(days=7)) -> None:
         self._sessions = sessions
         self._emit = emit
         self._classify = classify
         self._clock = clock
+        self._reopen_window = reopen_window
 
     async def __call__(self, payloads: Sequence[bytes]) -> None:
         """Apply every envelope of the batch, commit, then emit their ticket events in order.
@@ -124,16 +127,40 @@ class IngestInboundMessages:
             out[envelope.id] = _event(envelope, ticket, message, kind)
         return out
 
-    async def _open_tickets(self, session: AsyncSession,
-                            threads: set[Thread]) -> dict[Thread, Ticket]:
+    async def _thread_tickets(self, session: AsyncSession, said: Sequence[InboundEnvelope],
+                              now: datetime) -> tuple[dict[Thread, Ticket], set[Thread]]:
+        """The ticket each thread continues, and the threads whose ticket is reopened.
+
+        A ``[#CSKH-000123]`` tag in the subject wins; then the thread's open ticket; then its
+        ticket resolved within the reopen window, which is reopened rather than replaced.
+        """
         found: dict[Thread, Ticket] = {}
-        rows = await session.scalars(
-            select(Ticket).where(tuple_(Ticket.channel, Ticket.thread_key).in_(threads),
-                                 Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)
-        )
-        for ticket in rows:
-            found[(ticket.channel, ticket.thread_key)] = ticket  # the newest open one wins
-        return found
+        tagged = {(e.channel, e.thread_key): int(m.group(1)) for e in said
+                  if e.subject and (m := _TICKET_TAG.search(e.subject))}
+        if tagged:
+            by_id = {t.id: t for t in await session.scalars(
+                select(Ticket).where(Ticket.id.in_(set(tagged.values()))))}
+            found.update({thread: by_id[i] for thread, i in tagged.items() if i in by_id})
+        threads = {(e.channel, e.thread_key) for e in said} - set(found)
+        if threads:
+            for ticket in await session.scalars(
+                    select(Ticket).where(tuple_(Ticket.channel, Ticket.thread_key).in_(threads),
+                                         Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)):
+                found[(ticket.channel, ticket.thread_key)] = ticket  # the newest open one wins
+        threads -= set(found)
+        if threads and self._reopen_window:
+            for ticket in await session.scalars(
+                    select(Ticket).where(tuple_(Ticket.channel, Ticket.thread_key).in_(threads),
+                                         Ticket.status == "resolved",
+                                         Ticket.resolved_at >= now - self._reopen_window)
+                    .order_by(Ticket.id)):
+                found[(ticket.channel, ticket.thread_key)] = ticket
+        reopened = set()
+        for thread, ticket in found.items():
+            if ticket.status in ("resolved", "closed") and (
+                    ticket.resolved_at is None or ticket.resolved_at >= now - self._reopen_window):
+                reopened.add(thread)
+        return found, reopened
 
     async def _apply(self, session: AsyncSession,
                      envelopes: Sequence[InboundEnvelope]) -> dict[uuid.UUID, TicketEvent]:
@@ -151,7 +178,7 @@ class IngestInboundMessages:
         if not said:
             return {}
 
-        tickets = await self._open_tickets(session, {(e.channel, e.thread_key) for e, _ in said})
+        tickets, reopening = await self._thread_tickets(session, [e for e, _ in said], now)
         # The first message of each new thread starts its ticket and is the one classified.
         starting: dict[Thread, InboundEnvelope] = {}
         for envelope, _ in said:
@@ -177,8 +204,19 @@ class IngestInboundMessages:
                     log.info(LogEvent.MESSAGE_DISCARDED, channel=envelope.channel,
                              message_id=str(envelope.id), reason=envelope.raw.get("auto"))
                 continue
+            if ticket is not None and ticket.status in ("resolved", "closed"):
+                if thread not in reopening:
+                    ticket = None  # resolved too long ago: a new matter, a new ticket
+                else:
+                    reopening.discard(thread)
+                    ticket.status = "open" if ticket.assignee_id else "queued"
+                    ticket.resolved_at = ticket.first_responded_at = None
+                    kind = "reopened"
             if ticket is None:
-                ticket = self._new_ticket(envelope, contact, verdicts[envelope.id], now)
+                verdict = verdicts.get(envelope.id) or self._classify(
+                    [("\n".join(p for p in (envelope.subject, envelope.text) if p),
+                      envelope.channel)])[0]
+                ticket = self._new_ticket(envelope, contact, verdict, now)
                 session.add(ticket)
                 tickets[thread] = ticket
                 kind = "created"

@@ -142,6 +142,9 @@ class AssignTickets:
             ticket = tickets[event.ticket_id]
             if event.kind != "created" and ticket.status == "waiting":
                 await resume(session, ticket, now)  # the customer answered: clocks run again
+            if event.kind == "reopened":  # the customer came back: the clocks start again
+                set_deadlines(ticket, accounts.get(ticket.customer_id or 0, (None,))[0],
+                              policy=self._sla, calendar=self._calendar, start=now)
             if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
                 continue  # follow-ups stay with the ticket's assignee
             tier, owner_id, own_queues = accounts.get(ticket.customer_id or 0, (None, None, {}))

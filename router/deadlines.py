@@ -18,12 +18,14 @@ DEFAULT_CALENDAR = BusinessCalendar()
 def set_deadlines(ticket: Ticket, tier: str | None = None,
                   pauses: Iterable[tuple[datetime, datetime]] = (), *,
                   policy: SlaPolicy = DEFAULT_POLICY,
-                  calendar: BusinessCalendar = DEFAULT_CALENDAR) -> None:
-    """Set ``first_response_due`` and ``resolution_due`` in business time from creation.
+                  calendar: BusinessCalendar = DEFAULT_CALENDAR,
+                  start: datetime | None = None) -> None:
+    """Set ``first_response_due`` and ``resolution_due`` in business time from creation (or
+    from ``start``, e.g. when a resolved ticket is reopened).
 
     An unknown priority counts as ``normal`` and an unknown tier as none.
     """
-    due = compute_due(ticket.created_at, PRIORITIES.get(ticket.priority, "normal"),
+    due = compute_due(start or ticket.created_at, PRIORITIES.get(ticket.priority, "normal"),
                       TIERS.get(tier or ""), policy, calendar, pauses)
     ticket.first_response_due = due.first_response_due
     ticket.resolution_due = due.resolution_due

@@ -300,3 +300,41 @@ async def test_machine_mail_never_opens_a_ticket_nor_emits_an_event(
     await ingest(wire(mail("ooo-2", "auto_reply")))  # redelivered
     assert (await count(sessions, Ticket), await count(sessions, Message)) == (1, 3)
     assert [e.kind for e in emitted.events] == ["created"]
+
+
+async def _resolve(sessions: SessionFactory, at: datetime) -> int:
+    async with sessions() as session, session.begin():
+        ticket = (await session.scalars(select(Ticket))).one()
+        ticket.status, ticket.resolved_at = "resolved", at
+        return ticket.id
+
+
+async def test_a_reply_to_a_recently_resolved_ticket_reopens_it(
+        ingest: IngestInboundMessages, sessions: SessionFactory, emitted: Emitted) -> None:
+    await ingest(wire(envelope("first", thread_key="same")))
+    ticket_id = await _resolve(sessions, NOW - timedelta(days=2))
+    await ingest(wire(envelope("again", thread_key="same")))
+    assert await count(sessions, Ticket) == 1
+    async with sessions() as session:
+        ticket = await session.get(Ticket, ticket_id)
+    assert ticket is not None and ticket.status == "queued" and ticket.resolved_at is None
+    assert [e.kind for e in emitted.events] == ["created", "reopened"]
+
+
+async def test_a_reply_long_after_resolution_is_a_new_ticket(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    await ingest(wire(envelope("first", thread_key="same")))
+    await _resolve(sessions, NOW - timedelta(days=30))
+    await ingest(wire(envelope("again", thread_key="same")))
+    assert await count(sessions, Ticket) == 2
+
+
+async def test_a_ticket_tag_in_the_subject_threads_into_that_ticket(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    await ingest(wire(envelope("first", thread_key="thread-a")))
+    async with sessions() as session:
+        ticket = (await session.scalars(select(Ticket))).one()
+    await ingest(wire(envelope("other", thread_key="thread-b", channel="email",
+                               subject=f"Re: [#{ticket.number}] Hóa đơn tháng 10")))
+    assert await count(sessions, Ticket) == 1
+    assert await count(sessions, Message) == 2
