@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -66,7 +67,8 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
             for e in events
         ])
 
-    normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock)
+    normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock,
+                                      reopen_window=timedelta(days=settings.reopen_days))
     route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:
