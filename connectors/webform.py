@@ -8,7 +8,6 @@ only same-origin browser posts (or posts with no ``Origin`` at all, e.g. the sit
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from connectors.base import (
     WebhookResult,
 )
 from connectors.envelope import InboundEnvelope, Sender, nfc
+from connectors.payloads import json_object
 from connectors.signing import hmac_sha256_hex, signature_matches
 
 CHANNEL = "webform"
@@ -71,27 +71,21 @@ class WebformSubmission(BaseModel):
 
 
 def _decode_body(request: RawRequest) -> dict[str, Any]:
+    media_type = request.content_type.split(";", 1)[0].strip().lower()
+    if media_type in ("application/json", ""):
+        return json_object(request.body)
+    if media_type != "application/x-www-form-urlencoded":
+        raise PayloadError(f"unsupported content type {media_type!r}")
     try:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})") from exc
-    media_type = request.content_type.split(";", 1)[0].strip().lower()
-    if media_type == "application/x-www-form-urlencoded":
-        try:
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
-                              errors="strict")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadError("body is not valid form encoding") from exc
-        return {k: v for k, v in pairs if v != ""}
-    if media_type in ("application/json", ""):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PayloadError(f"malformed JSON: {exc.msg} at line {exc.lineno}") from exc
-        if not isinstance(data, dict):
-            raise PayloadError("JSON body must be an object")
-        return data
-    raise PayloadError(f"unsupported content type {media_type!r}")
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+                          errors="strict")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError("body is not valid form encoding") from exc
+    return {k: v for k, v in pairs if v != ""}
 
 
 @dataclass(frozen=True, slots=True)

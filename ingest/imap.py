@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +33,7 @@ from connectors.email.imap import ImapCursor, ImapMailbox, ImapSession, ImapUnav
 from connectors.email.parse import DEFAULT_MAX_ATTACHMENT_BYTES, parse_email
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import DLQ, INBOUND
+from ingest.cursors import load_json_cursor, save_json_cursor
 from ingest.keys import Clock
 from storage.log_events import LogEvent
 
@@ -46,31 +45,12 @@ DEFAULT_MAX_MESSAGE_BYTES = 40 * 1024 * 1024
 
 def load_cursor(path: Path) -> ImapCursor | None:
     """The cursor saved at ``path``; ``None`` if there is none (or it is unreadable)."""
-    try:
-        return ImapCursor.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL, path=str(path),
-                    error=f"unreadable cursor, starting over: {exc}"[:300])
-        return None
+    return load_json_cursor(path, ImapCursor.from_json, channel=CHANNEL)
 
 
 def save_cursor(path: Path, cursor: ImapCursor) -> None:
     """Replace the cursor at ``path`` atomically and durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(cursor.to_json(), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # make the rename itself durable where we can
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    save_json_cursor(path, cursor.to_json())
 
 
 class ImapPuller:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -31,6 +29,7 @@ from connectors.asterisk import CdrCursor, CdrTailer
 from connectors.email.imap import ImapMailbox
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import INBOUND
+from ingest.cursors import load_json_cursor, save_json_cursor
 from ingest.imap import ImapPuller
 from ingest.keys import BUS, CLOCK, ROLES, SETTINGS, Clock
 from ingest.registry import cdr_tailer
@@ -42,30 +41,12 @@ CHANNEL = "hotline"
 
 def load_cursor(path: Path) -> CdrCursor | None:
     """The cursor saved at ``path``; ``None`` if there is none (or it is unreadable)."""
-    try:
-        return CdrCursor.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL, path=str(path),
-                    error=f"unreadable cursor, starting over: {exc}"[:300])
-        return None
+    return load_json_cursor(path, CdrCursor.from_json, channel=CHANNEL)
 
 
 def save_cursor(path: Path, cursor: CdrCursor) -> None:
     """Replace the cursor at ``path`` atomically and durably."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(cursor.to_json(), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # make the rename itself durable where we can
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    save_json_cursor(path, cursor.to_json())
 
 
 class CdrPuller:
