@@ -68,7 +68,8 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
         ])
 
     normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock,
-                                      reopen_window=timedelta(days=settings.reopen_days))
+                                      reopen_window=timedelta(days=settings.reopen_days),
+                                      own_addresses=settings.own_addresses)
     route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     sla_sweep_seconds: float = Field(30.0, gt=0)
     rebalance_seconds: float = Field(15.0, gt=0)
     reopen_days: float = Field(7.0, ge=0)
+    own_addresses: list[str] = Field(default_factory=list)
     release_grace_minutes: float = Field(15.0, ge=0)
 
     @field_validator("bus")

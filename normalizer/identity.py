@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
-from storage.models import Contact, ContactIdentity, Customer
+from storage.models import Contact, ContactIdentity, Customer, CustomerDomain
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -59,6 +59,7 @@ class IdentityResolver:
         self._by_phone: dict[str, Contact] = {}
         self._by_platform: dict[tuple[str, str], Contact] = {}
         self._customers: dict[str, Customer] = {}
+        self._by_domain: dict[str, int] = {}
         self._given_customer: set[int] = set()
 
     async def load(self, envelopes: Sequence[InboundEnvelope]) -> None:
@@ -84,6 +85,11 @@ class IdentityResolver:
         if keys:
             for customer in await s.scalars(select(Customer).where(Customer.name_key.in_(keys))):
                 self._customers[customer.name_key] = customer
+        domains = {e.rpartition("@")[2] for e in emails}
+        if domains:
+            owned = await s.execute(select(CustomerDomain.domain, CustomerDomain.customer_id)
+                                    .where(CustomerDomain.domain.in_(domains)))
+            self._by_domain = {domain: customer_id for domain, customer_id in owned.all()}
 
     def _remember(self, contact: Contact) -> None:
         if contact.email:
@@ -117,9 +123,14 @@ class IdentityResolver:
             identity.contact = contact
             self._session.add(identity)
         given = id(contact) in self._given_customer
-        if contact.customer_id is None and sender.company and not given:
-            contact.customer = self._customer(sender.company)
-            self._given_customer.add(id(contact))
+        if contact.customer_id is None and not given:
+            domain_owner = self._by_domain.get((email or "").rpartition("@")[2])
+            if domain_owner is not None:  # the company's own domain says who they work for
+                contact.customer_id = domain_owner
+                self._given_customer.add(id(contact))
+            elif sender.company:
+                contact.customer = self._customer(sender.company)
+                self._given_customer.add(id(contact))
         return contact
 
     def _customer(self, company: str) -> Customer:

@@ -72,12 +72,20 @@ class IngestInboundMessages:
     """The normalizer's effect for a batch of serialized envelopes."""
 
     def __init__(self, sessions: SessionFactory, emit: Emit, classify: Classify,
-                 clock: Clock, *, reopen_window: timedelta = timedelta(days=7)) -> None:
+                 clock: Clock, *, reopen_window: timedelta = timedelta(days=7),
+                 own_addresses: Sequence[str] = ()) -> None:
         self._sessions = sessions
         self._emit = emit
         self._classify = classify
         self._clock = clock
         self._reopen_window = reopen_window
+        self._own = tuple(a.strip().lower() for a in own_addresses if a.strip())
+
+    def _ours(self, envelope: InboundEnvelope) -> bool:
+        """Whether the sender is one of our addresses (``x@our.vn``) or domains (``@our.vn``)."""
+        sender = (envelope.sender.email or "").lower()
+        return bool(sender) and any(
+            sender.endswith(own) if own.startswith("@") else sender == own for own in self._own)
 
     async def __call__(self, payloads: Sequence[bytes]) -> None:
         """Apply every envelope of the batch, commit, then emit their ticket events in order.
@@ -118,7 +126,7 @@ class IngestInboundMessages:
         out: dict[uuid.UUID, TicketEvent] = {}
         for message, ticket in rows:
             envelope = by_id[message.envelope_id]
-            if envelope.raw.get("auto"):
+            if envelope.raw.get("auto") or self._ours(envelope):
                 continue  # recorded without an event the first time too
             log.info(LogEvent.TICKET_DUPLICATE, channel=envelope.channel, ticket_id=ticket.id,
                      message_id=str(envelope.id))
@@ -193,16 +201,18 @@ class IngestInboundMessages:
             thread = (envelope.channel, envelope.thread_key)
             kind: TicketEventKind = "message_added"
             ticket = tickets.get(thread)
-            if envelope.raw.get("auto"):
-                # Out-of-office, bulk mail, bounces: never a ticket, never an event that would
-                # look like the customer answering; kept on an open ticket of the thread.
+            if envelope.raw.get("auto") or self._ours(envelope):
+                # Out-of-office, bulk mail, bounces, our own mail coming back: never a ticket,
+                # never an event that would look like the customer answering; kept on an open
+                # ticket of the thread, else dropped.
                 if ticket is not None:
                     machine.append((envelope, ticket, _message(envelope)))
                 else:
                     session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
                                                processed_at=now))
                     log.info(LogEvent.MESSAGE_DISCARDED, channel=envelope.channel,
-                             message_id=str(envelope.id), reason=envelope.raw.get("auto"))
+                             message_id=str(envelope.id),
+                             reason=envelope.raw.get("auto") or "own_address")
                 continue
             if ticket is not None and ticket.status in ("resolved", "closed"):
                 if thread not in reopening:

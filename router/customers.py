@@ -13,10 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.identity import name_key, normalize_email, normalize_phone
-from storage.models import Contact, Customer, Staff
+from storage.models import Contact, Customer, CustomerDomain, Staff
 
 TIERS = ("key", "standard", "small")
-COLUMNS = ("name", "tax_code", "tier", "segment", "owner", "emails", "phones")
+COLUMNS = ("name", "tax_code", "tier", "segment", "owner", "emails", "phones", "domains")
+# Addresses at these domains say nothing about the company a person works for.
+FREE_MAIL = frozenset({"gmail.com", "yahoo.com", "yahoo.com.vn", "hotmail.com", "outlook.com",
+                       "icloud.com", "live.com", "zoho.com", "proton.me", "protonmail.com"})
 _TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
 _SPLIT = re.compile(r"[;,\s]+")
 
@@ -60,6 +63,7 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
         owner = _cell(row, "owner")
         emails = [e for e in _SPLIT.split(_cell(row, "emails")) if e]
         phones = [p for p in re.split(r"[;,]+", _cell(row, "phones")) if p.strip()]
+        domains = [d.lower().lstrip("@") for d in _SPLIT.split(_cell(row, "domains")) if d]
         problem = (
             "name is empty" if not name else
             f"tax code {tax_code!r} is not 10 or 10-3 digits"
@@ -67,7 +71,9 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             f"tier must be one of {', '.join(TIERS)}" if (tier or "standard") not in TIERS else
             f"no staff member called {owner!r}" if owner and owner not in owners else
             next((f"invalid e-mail {e!r}" for e in emails if "@" not in e), None) or
-            next((f"invalid phone {p!r}" for p in phones if not normalize_phone(p)), None)
+            next((f"invalid phone {p!r}" for p in phones if not normalize_phone(p)), None) or
+            next((f"{d!r} is a free-mail or invalid domain" for d in domains
+                  if d in FREE_MAIL or "." not in d), None)
         )
         if problem:
             report.errors.append((line, problem))
@@ -89,6 +95,12 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             contact = await session.scalar(select(Contact).where(Contact.email == email))
             await _attach(session, customer, contact or Contact(email=email))
             report.contacts += 1
+        for domain in domains:
+            known = await session.get(CustomerDomain, domain)
+            if known is None:
+                session.add(CustomerDomain(domain=domain, customer_id=customer.id))
+            else:
+                known.customer_id = customer.id
         for phone in (normalize_phone(p) for p in phones):
             contact = await session.scalar(select(Contact).where(Contact.phone == phone))
             await _attach(session, customer, contact or Contact(phone=phone))

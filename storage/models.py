@@ -276,3 +276,13 @@ class SlaEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     fraction: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column()
+
+
+class CustomerDomain(Base):
+    """An e-mail domain that belongs to one business customer (never a free-mail domain)."""
+
+    __tablename__ = "customer_domains"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"),
+                                             index=True)

@@ -338,3 +338,28 @@ async def test_a_ticket_tag_in_the_subject_threads_into_that_ticket(
                                subject=f"Re: [#{ticket.number}] Hóa đơn tháng 10")))
     assert await count(sessions, Ticket) == 1
     assert await count(sessions, Message) == 2
+
+
+async def test_a_new_sender_at_a_customers_domain_belongs_to_that_customer(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    from storage.models import CustomerDomain
+
+    async with sessions() as session, session.begin():
+        customer = Customer(name="Công ty TNHH Thép Việt", name_key="công ty tnhh thép việt")
+        session.add(customer)
+        await session.flush()
+        session.add(CustomerDomain(domain="thepviet.vn", customer_id=customer.id))
+        customer_id = customer.id
+    await ingest(wire(envelope("d1", email="Moi.NhanVien@ThepViet.vn", company=None, phone=None)))
+    async with sessions() as session:
+        contact = (await session.scalars(select(Contact))).one()
+        ticket = (await session.scalars(select(Ticket))).one()
+    assert contact.customer_id == customer_id and ticket.customer_id == customer_id
+
+
+async def test_our_own_mail_coming_back_never_opens_a_ticket(
+        sessions: SessionFactory, emitted: Emitted) -> None:
+    ours = IngestInboundMessages(sessions, emitted, classify_one_by_one(classify), lambda: NOW,
+                                 own_addresses=["@congty.vn"])
+    await ours(wire(envelope("loop-1", channel="email", email="cskh@congty.vn")))
+    assert await count(sessions, Ticket) == 0 and emitted.events == []

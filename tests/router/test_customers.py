@@ -37,7 +37,8 @@ async def test_import_creates_accounts_contacts_and_lists_bad_lines(
     report = json.loads(capsys.readouterr().out)
     assert code == 1  # some lines were refused
     assert (report["created"], report["updated"], report["contacts"]) == (2, 0, 5)
-    assert [e["line"] for e in report["errors"]] == [4, 5, 6]
+    assert [e["line"] for e in report["errors"]] == [4, 5, 6, 7]
+    assert "free-mail" in report["errors"][3]["error"]
     assert "tax code" in report["errors"][0]["error"]
     assert "tier" in report["errors"][1]["error"]
     assert "Người Không Có" in report["errors"][2]["error"]

@@ -50,9 +50,23 @@ def upgrade() -> None:
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status_changed_at', sa.DateTime(timezone=True),
                                       nullable=True))
+    op.create_table(
+        'customer_domains',
+        sa.Column('domain', sa.String(length=255), nullable=False),
+        sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                  nullable=False),
+        sa.ForeignKeyConstraint(['customer_id'], ['customers.id'],
+                                name=op.f('fk_customer_domains_customer_id_customers'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('domain', name=op.f('pk_customer_domains')),
+    )
+    with op.batch_alter_table('customer_domains', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_domains_customer_id'), ['customer_id'],
+                              unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table('customer_domains')
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_column('status_changed_at')
     with op.batch_alter_table('customers', schema=None) as batch_op:
