@@ -325,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     cimport = customers.add_parser(
         "import", parents=[common, out], help="load accounts from a CSV file",
         description="Columns: name, tax_code, tier (key|standard|small), segment, owner (a "
-                    "staff name), emails and phones (separated by ';'). Accounts are matched by "
-                    "tax code, else by name; bad lines are listed and skipped (exit 1).")
+                    "staff name), emails, phones and the company's own e-mail domains "
+                    "(separated by ';'). Accounts are matched by tax code, else by name; bad "
+                    "lines are listed and skipped (exit 1).")
     cimport.add_argument("file", type=Path, metavar="FILE.csv")
     cimport.set_defaults(func=cmd_customers_import)
 
