@@ -81,8 +81,11 @@ class IngestInboundMessages:
         self._reopen_window = reopen_window
         self._own = tuple(a.strip().lower() for a in own_addresses if a.strip())
 
-    def _ours(self, envelope: InboundEnvelope) -> bool:
-        """Whether the sender is one of our addresses (``x@our.vn``) or domains (``@our.vn``)."""
+    def _machine(self, envelope: InboundEnvelope) -> bool:
+        """Whether no customer wrote this: an auto-reply, bulk mail or bounce (flagged by the
+        connector), or mail from one of our addresses (``x@our.vn``) or domains (``@our.vn``)."""
+        if envelope.raw.get("auto"):
+            return True
         sender = (envelope.sender.email or "").lower()
         return bool(sender) and any(
             sender.endswith(own) if own.startswith("@") else sender == own for own in self._own)
@@ -126,7 +129,7 @@ class IngestInboundMessages:
         out: dict[uuid.UUID, TicketEvent] = {}
         for message, ticket in rows:
             envelope = by_id[message.envelope_id]
-            if envelope.raw.get("auto") or self._ours(envelope):
+            if self._machine(envelope):
                 continue  # recorded without an event the first time too
             log.info(LogEvent.TICKET_DUPLICATE, channel=envelope.channel, ticket_id=ticket.id,
                      message_id=str(envelope.id))
@@ -190,7 +193,8 @@ class IngestInboundMessages:
         # The first message of each new thread starts its ticket and is the one classified.
         starting: dict[Thread, InboundEnvelope] = {}
         for envelope, _ in said:
-            if (envelope.channel, envelope.thread_key) not in tickets:
+            if (envelope.channel, envelope.thread_key) not in tickets and not self._machine(
+                    envelope):
                 starting.setdefault((envelope.channel, envelope.thread_key), envelope)
         verdicts = dict(zip((e.id for e in starting.values()), self._classify([
             ("\n".join(p for p in (e.subject, e.text) if p), e.channel)
@@ -201,7 +205,7 @@ class IngestInboundMessages:
             thread = (envelope.channel, envelope.thread_key)
             kind: TicketEventKind = "message_added"
             ticket = tickets.get(thread)
-            if envelope.raw.get("auto") or self._ours(envelope):
+            if self._machine(envelope):
                 # Out-of-office, bulk mail, bounces, our own mail coming back: never a ticket,
                 # never an event that would look like the customer answering; kept on an open
                 # ticket of the thread, else dropped.
