@@ -5,11 +5,11 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-import phonenumbers
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
+from connectors.payloads import e164
 from storage.models import Contact, ContactIdentity, Customer, CustomerDomain
 
 
@@ -22,16 +22,9 @@ def normalize_email(email: str | None) -> str | None:
 
 
 def normalize_phone(phone: str | None, region: str = "VN") -> str | None:
-    """The E.164 form of ``phone`` read in ``region``, or ``None`` when it is not a valid number."""
-    if not phone:
-        return None
-    try:
-        parsed = phonenumbers.parse(phone, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    """The E.164 form of ``phone`` read in ``region``, or ``None`` when it is not a valid number
+    (the connectors' ``e164``: one reading of phone numbers for every channel)."""
+    return e164(phone, region)
 
 
 def name_key(name: str) -> str:
