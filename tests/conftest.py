@@ -13,7 +13,9 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -136,6 +138,34 @@ async def sessions(backend: Backend) -> AsyncIterator[SessionFactory]:
         yield session_factory(engine)
     finally:
         await engine.dispose()
+
+
+WebhookCheck = Callable[[Any, Any, dict[str, Any], datetime], None]
+
+
+def _check_webhook_fixture(connector: Any, request: Any, expect: dict[str, Any],
+                           received: datetime) -> None:
+    """``connector`` verifies and parses the signed ``request`` exactly as ``expect`` says:
+    event type, ignored/unknown flags and each envelope's listed fields."""
+    connector.verify(request)
+    result = connector.parse(request)
+    assert (result.event_type, result.ignored, result.unknown) == (
+        expect["event_type"], expect["ignored"], expect["unknown"])
+    assert len(result.envelopes) == len(expect["envelopes"])
+    for envelope, expected in zip(result.envelopes, expect["envelopes"], strict=True):
+        got = envelope.model_dump(mode="json")
+        for key, value in expected.items():
+            if key == "sent_at":
+                assert envelope.sent_at == datetime.fromisoformat(value)
+            else:
+                assert got[key] == value, key
+        assert envelope.received_at == received
+
+
+@pytest.fixture
+def webhook_fixture_check() -> WebhookCheck:
+    """The one check of a provider fixture (tests cannot import each other)."""
+    return _check_webhook_fixture
 
 
 @pytest.fixture
