@@ -33,6 +33,8 @@
 #   CSKH_TEST_PG_PORT               55432
 #   CSKH_TEST_IMAP_PORT             10143  Dovecot's plain IMAP listener
 #   CSKH_TEST_SERVICES_TIMEOUT      90     seconds to wait for a service to answer
+#   CSKH_TEST_KAFKA_KEEP_DATA       unset  set: never wipe old test topics (by default a data dir
+#                                          with over 200 of them is emptied on a cold start)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -281,6 +283,13 @@ ensure_kafka_storage() {
     local cid meta have_cid have_node
     cid="$(kafka_cluster_id)"
     meta="$KAFKA_DATA/meta.properties"
+    # The test broker's topics are disposable (every test run makes its own prefix); a data
+    # directory left by many runs holds thousands of partitions and makes start-up take minutes.
+    if [[ -d "$KAFKA_DATA" ]] && [[ -z "${CSKH_TEST_KAFKA_KEEP_DATA:-}" ]] \
+        && (( $(find "$KAFKA_DATA" -mindepth 1 -maxdepth 1 -type d | wc -l) > 200 )); then
+        say "kafka: $KAFKA_DATA holds old test topics; starting from empty storage"
+        rm -rf "$KAFKA_DATA"
+    fi
     if [[ -f "$meta" ]]; then
         have_cid="$(sed -n 's/^cluster\.id=//p' "$meta")"
         have_node="$(sed -n 's/^node\.id=//p' "$meta")"
