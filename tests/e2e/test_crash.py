@@ -7,12 +7,8 @@ provider retries (because the kill cut them off, or just twice) must not make a 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +18,10 @@ from sqlalchemy import func, select
 
 from storage.db import create_engine, session_factory
 from storage.models import Message, Ticket
+from tests.support.service import Service
 
 pytestmark = pytest.mark.slow
-CSKH = str(Path(sys.executable).with_name("cskh"))
 FORMS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def form(i: int) -> dict[str, str]:
@@ -41,55 +30,6 @@ def form(i: int) -> dict[str, str]:
             "message": f"Đơn hàng số {i} giao chậm, đề nghị kiểm tra vận chuyển." if i % 2
             else f"Hóa đơn số {i} ghi sai mã số thuế, xin xuất lại hóa đơn.",
             "submission_id": f"crash-{i}"}
-
-
-class Service:
-    """One ``cskh serve`` subprocess on a free port."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "CSKH_HTTP_PORT": str(self.port),
-                    "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
-        self.cwd = cwd
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def run_cli(self, *args: str) -> str:
-        done = subprocess.run([CSKH, *args], env=self.env, cwd=self.cwd, capture_output=True,
-                              timeout=120, check=False)
-        assert done.returncode == 0, done.stderr.decode()
-        return done.stdout.decode()
-
-    async def start(self, http: aiohttp.ClientSession) -> None:
-        log = (self.cwd / "serve.log").open("ab")
-        self.proc = subprocess.Popen([CSKH, "serve"], env=self.env, cwd=self.cwd,
-                                     stdout=log, stderr=log)
-        for _ in range(600):
-            assert self.proc.poll() is None, (self.cwd / "serve.log").read_text()
-            try:
-                async with http.get(f"{self.url}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise AssertionError("service did not become ready")
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=60)
-        self.proc = None
-        return code
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def post(http: aiohttp.ClientSession, url: str, i: int) -> bool:

@@ -1,0 +1,69 @@
+"""``cskh serve`` as a real subprocess, for tests that kill it (``tests/e2e/test_*crash*``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+CSKH = str(Path(sys.executable).with_name("cskh"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (right now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Service:
+    """One ``cskh serve`` subprocess on a free port; its output goes to ``cwd/serve.log``."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "CSKH_HTTP_PORT": str(self.port),
+                    "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run_cli(self, *args: str) -> str:
+        """Run ``cskh ARGS`` with the service's environment; its stdout (fails on exit ≠ 0)."""
+        done = subprocess.run([CSKH, *args], env=self.env, cwd=self.cwd, capture_output=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout.decode()
+
+    async def start(self, http: aiohttp.ClientSession, *args: str) -> None:
+        """Start ``cskh serve ARGS`` and return once ``/readyz`` answers 200."""
+        log = (self.cwd / "serve.log").open("ab")
+        self.proc = subprocess.Popen([CSKH, "serve", *args], env=self.env, cwd=self.cwd,
+                                     stdout=log, stderr=log)
+        for _ in range(600):
+            assert self.proc.poll() is None, (self.cwd / "serve.log").read_text()
+            try:
+                async with http.get(f"{self.url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        raise AssertionError("service did not become ready")
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        """Send ``sig`` and wait for the process to end; its exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        self.proc = None
+        return code
