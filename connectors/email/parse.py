@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from pathlib import Path
 
@@ -84,8 +86,27 @@ def _repair_boundary(raw: bytes, msg: EmailMessage) -> EmailMessage | None:
     return _read(fixed + body)
 
 
+class _ParsedHeaders(HeaderRegistry):
+    """``policy.default``'s header factory, remembering its last results.
+
+    The standard library parses a header field again (and builds a new class for it) on
+    every read; ``Content-Type`` alone is read about eight times per part while the parser and
+    ``read_body`` walk a mail, which made header parsing half of the puller's time. A parsed
+    header is an immutable ``str``, and the same (name, value) always parses the same, so
+    results can be shared, across mails and threads too; the cache is bounded.
+    """
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 -- one instance, kept for the process
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        header: BaseHeader = super().__call__(name, value)
+        return header
+
+
+_POLICY = email.policy.default.clone(header_factory=_ParsedHeaders())
+
+
 def _read(raw: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=_POLICY)
     assert isinstance(msg, EmailMessage)  # policy.default builds EmailMessage objects
     return msg
 
