@@ -68,6 +68,15 @@ def drop(*folders: str) -> None:
     client.logout()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -112,7 +121,8 @@ def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
     return made
 
 
-async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float) -> None:
+async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float,
+                        profile: Path | None) -> None:
     tag = uuid.uuid4().hex[:8]
     staging, folder = f"cskhbench{tag}staging", f"cskhbench{tag}"
     roots = len({m.thread_root for m in mails})
@@ -131,11 +141,18 @@ async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float) -
                                 "CSKH_IMAP_CURSOR_PATH": str(work / "imap-cursor.json"),
                                 "CSKH_ATTACHMENT_DIR": str(work / "files")}, work)
             procs = servers(base_env, work, split=kind == "distributed")
+            if profile is not None:  # the event loop's thread only (cProfile sees one thread)
+                for i, proc in enumerate(procs):
+                    out = profile / f"{name}-{i}.prof"
+                    proc.argv = [sys.executable, "-m", "cProfile", "-o", str(out), *proc.argv]
             async with aiohttp.ClientSession() as http:
                 for proc in procs:
                     await proc.start(http)
             sessions = session_factory(engine)
             client = imap()
+            pids = [p.proc.pid for p in procs if p.proc is not None]
+            cpu = [cpu_seconds(pid) for pid in pids]
+            load = os.getloadavg()[0]
             began = datetime.now(UTC)
             client.rename_folder(staging, folder)
             client.logout()
@@ -151,6 +168,8 @@ async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float) -
             else:
                 print(f"[{name}] NOT DONE after {limit:.0f} s: {messages} messages, "
                       f"{assigned}/{roots} tickets assigned; see {work}/server.log")
+            cpu = [cpu_seconds(pid) - used for pid, used in zip(pids, cpu, strict=True)]
+            load = max(load, os.getloadavg()[0])
             peak = [p.stop() for p in procs]
             fetched, tickets = await stage_times(sessions)
         finally:
@@ -174,6 +193,10 @@ async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float) -
     print(f"[{name}] fetched → ticket p50 {pct(to_ticket, 0.5):,.0f} ms, "
           f"p99 {pct(to_ticket, 0.99):,.0f} ms; ticket → assigned p50 "
           f"{pct(to_assign, 0.5):,.0f} ms, p99 {pct(to_assign, 0.99):,.0f} ms")
+    print(f"[{name}] service CPU per mail: " + ", ".join(
+        f"{c * 1000 / len(mails):.2f} ms" for c in cpu) + f" (= {len(mails) / sum(cpu):,.0f} "
+        f"emails per CPU-second; 1-min load average up to {load:.1f} on "
+        f"{os.cpu_count()} cores)")
     print(f"[{name}] RSS at half-way " + ", ".join(f"{r:.0f} MiB" for r in half)
           + "; peak " + ", ".join(f"{r:.0f} MiB" for r in peak))
     shutil.rmtree(work, ignore_errors=True)
@@ -200,7 +223,7 @@ async def run(args: argparse.Namespace) -> int:
           f"(generated in {time.perf_counter() - began:.1f} s)")
     for kind in kinds:
         name = "sqlite+embedded" if kind == "embedded" else "postgres+kafka"
-        await bench_backend(name, kind, mails, args.limit)
+        await bench_backend(name, kind, mails, args.limit, args.profile)
     return 0
 
 
@@ -212,6 +235,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=5000, help="mails in the folder")
     parser.add_argument("--limit", type=float, default=1800.0,
                         help="give up waiting after this many seconds")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run each service under cProfile, writing DIR/<pair>-<n>.prof")
     return asyncio.run(run(parser.parse_args(argv)))
 
 
