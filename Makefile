@@ -1,6 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    run the service on the embedded default (SQLite file + embedded log, no Kafka)
 #   make test   start Kafka and PostgreSQL where the machine allows, then ruff, mypy and pytest
+# Benchmarks: make bench [BENCH_ARGS="flow|channels|router|email [options]"] (README)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
