@@ -207,7 +207,8 @@ def cmd_dlq_ls(args: argparse.Namespace) -> int:
     letters = asyncio.run(_with_bus(_settings(args), list_dead_letters))
     rows = [d.as_json() for d in letters]
     _print(args, rows, [f"{'PART':>4} {'OFFSET':>7}  {'FROM':<14} {'GROUP':<16} ERROR"]
-           + [f"{r['partition']:>4} {r['offset']:>7}  {r['topic']:<14} {r['group']:<16} "
+           + [f"{r['partition']:>4} {r['offset']:>7}  {r['topic'] or r['source']:<14} "
+              f"{r['group']:<16} "
               f"{r['error'][:80]}" for r in rows])
     return 0
 

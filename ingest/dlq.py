@@ -39,6 +39,7 @@ class DeadLetter:
             "partition": self.record.partition, "offset": self.record.offset,
             "error": self.header("dlq.error"), "group": self.header("dlq.group"),
             "topic": self.header("dlq.topic"),
+            "source": self.header("dlq.source"),  # e.g. a mailbox folder and UID
             "source_partition": self.header("dlq.partition"),
             "source_offset": self.header("dlq.offset"),
             "size": len(value), "value": text,

@@ -148,5 +148,7 @@ async def test_kill_9_while_pulling_mail_loses_nothing_and_duplicates_nothing(
     letters = json.loads(service.run_cli("dlq", "ls", "--json"))
     assert letters and all(d["group"] == "puller:email" for d in letters), letters
     assert all(d["error"].startswith("unparseable") for d in letters)
+    assert all(d["source"].startswith("imap://") and folder in d["source"]
+               and d["source"].endswith(";UID=251") for d in letters)  # where to find it
     assert all(crlf(base64.b64decode(d["value_base64"])) == crlf(GARBAGE) for d in letters)
     assert 1 <= len(letters) <= 3  # at least once; at most once per run of the service
