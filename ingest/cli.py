@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``cskh`` argument parser (every command has ``--help``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, metavar="F",
-                        help="TOML file of settings (CSKH_* environment variables win)")
+                        help="TOML file of settings, e.g. [[mailboxes]] tables of IMAP "
+                             "mailboxes (CSKH_* environment variables win)")
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--json", action="store_true", help="print machine-readable JSON")
 

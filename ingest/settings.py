@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ingest.mailboxes import MailboxConfig, check_unique, configured
 
 Role = Literal["webhooks", "pullers", "normalizer", "router"]
 ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router")
@@ -61,8 +63,15 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
     imap_tls: bool = True
+    imap_ca_file: Path | None = Field(None, description="PEM CAs to trust for the IMAP server")
+    imap_queue: str | None = Field(None, description="default queue for this mailbox's mail")
+    imap_move_to: str | None = Field(None, description="move mail here once it is on the bus")
+    imap_flag: str | None = Field(None, description="set this flag once mail is on the bus")
     imap_poll_seconds: float = Field(30.0, gt=0)
+    imap_idle: bool = Field(True, description="wait in IMAP IDLE where the server offers it")
     imap_cursor_path: Path = Path("cskh.imap-cursor.json")
+    mailboxes: list[MailboxConfig] = Field(
+        default_factory=list, description="[[mailboxes]] tables of the TOML file")
     attachment_dir: Path = Path("attachments")
 
     category_queues: dict[str, str] = Field(default_factory=dict)
@@ -79,6 +88,16 @@ class Settings(BaseSettings):
         if value == "sqlite" or value.startswith("sqlite:///") or value.startswith("kafka://"):
             return value
         raise ValueError("CSKH_BUS must be 'sqlite', 'sqlite:///PATH' or 'kafka://host:port'")
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _unique_mailboxes(cls, value: list[MailboxConfig]) -> list[MailboxConfig]:
+        return check_unique(value)
+
+    @model_validator(mode="after")
+    def _check_env_mailbox(self) -> Settings:
+        configured(self)  # the CSKH_IMAP_* mailbox obeys the TOML rules; names stay unique
+        return self
 
     @property
     def kafka_bootstrap(self) -> str | None:

@@ -267,6 +267,7 @@ class IngestInboundMessages:
             sentiment_confidence=verdict.sentiment_confidence, needs_review=verdict.needs_review,
             entities=verdict.entities, customer_id=contact.customer_id, contact_id=contact.id,
             subject=clip(subject, 500) or None, created_at=now, updated_at=now,
+            queue_hint=envelope.queue_hint,
         )
         if envelope.category_hint:
             ticket.category, ticket.category_confidence = envelope.category_hint, 1.0

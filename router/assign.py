@@ -1,6 +1,8 @@
 """``AssignTickets``: ticket events from ``cskh.tickets`` become assignments to officers.
 
-A new ticket goes to its category's queue: to the account's owner when they are online, serve
+A new ticket goes to its queue (``router.rules.route_queue``: the account's override, then
+the channel's queue hint when the category is unsure or ``other``, then the category's
+queue): to the account's owner when they are online, serve
 that queue and have capacity, else to the least-loaded online officer of the queue who is under
 capacity; ties go to whoever was assigned least recently (round robin). When
 nobody is eligible the ticket waits in the queue (status ``queued``). One batch is one
@@ -23,7 +25,7 @@ from router.actions import resume
 from router.business_time import BusinessCalendar
 from router.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, set_deadlines
 from router.events import AssignmentEvent, assignment_event_id
-from router.rules import queue_for
+from router.rules import route_queue
 from router.sla import SlaPolicy
 from router.staff import open_loads
 from storage.db import SessionFactory
@@ -148,7 +150,8 @@ class AssignTickets:
             if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
                 continue  # follow-ups stay with the ticket's assignee
             tier, owner_id, own_queues = accounts.get(ticket.customer_id or 0, (None, None, {}))
-            queue = queue_for(ticket.category, {**self._overrides, **own_queues})
+            queue = route_queue(ticket.category, configured=self._overrides, account=own_queues,
+                                hint=ticket.queue_hint, confident=not ticket.needs_review)
             ticket.queue = queue
             if tier == "key" and ticket.priority in ("normal", "low"):
                 ticket.priority = "high"  # key accounts are never left waiting behind others

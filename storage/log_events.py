@@ -31,6 +31,13 @@ class LogEvent(StrEnum):
     PULLER_ROTATED = "puller.file_rotated"
     PULLER_FAILED = "puller.failed"
     PULLER_LEASE_BUSY = "puller.lease_held_elsewhere"
+    PULLER_LEASE_ACQUIRED = "puller.lease_acquired"
+    PULLER_LEASE_LOST = "puller.lease_lost"
+    PULLER_BACKOFF = "puller.backing_off"
+    PULLER_RECOVERED = "puller.recovered"
+    PULLER_TLS_FAILED = "puller.tls_verify_failed"
+    PULLER_SETTLED = "puller.moved_or_flagged"
+    PULLER_IDLE = "puller.idle_new_mail"
 
     CONSUMER_STARTED = "consumer.started"
     CONSUMER_STOPPED = "consumer.stopped"

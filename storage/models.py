@@ -166,6 +166,8 @@ class Ticket(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     entities: Mapped[dict[str, Any]] = mapped_column(default=dict)
     queue: Mapped[str | None] = mapped_column(String(64))
+    # The queue the channel suggested (a mailbox's default queue); ``router.rules.route_queue``.
+    queue_hint: Mapped[str | None] = mapped_column(String(64))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True

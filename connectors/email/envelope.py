@@ -73,8 +73,10 @@ def email_raw(parsed: ParsedEmail, *, mailbox: str,
 
 
 def email_envelope(parsed: ParsedEmail, *, mailbox: str,
-                   source: Mapping[str, Any] | None = None) -> InboundEnvelope:
-    """The envelope of one parsed mail; ``source`` (e.g. IMAP folder and UID) goes to ``raw``."""
+                   source: Mapping[str, Any] | None = None,
+                   queue_hint: str | None = None) -> InboundEnvelope:
+    """The envelope of one parsed mail; ``source`` (e.g. IMAP folder and UID) goes to ``raw``,
+    ``queue_hint`` (the mailbox's default queue) to the envelope."""
     return InboundEnvelope.create(
         channel=CHANNEL,
         external_id=parsed.message_id,
@@ -88,4 +90,5 @@ def email_envelope(parsed: ParsedEmail, *, mailbox: str,
         attachments=parsed.attachments,
         in_reply_to=parsed.in_reply_to,
         raw=email_raw(parsed, mailbox=mailbox, source=source),
+        queue_hint=queue_hint,
     )
