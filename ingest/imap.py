@@ -44,7 +44,7 @@ from connectors.email.parse import DEFAULT_MAX_ATTACHMENT_BYTES, parse_email
 from ingest.backoff import Backoff
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import DLQ, INBOUND
-from ingest.cursors import load_json_cursor, save_json_cursor
+from ingest.cursors import CursorStore, FileCursor, load_json_cursor
 from ingest.keys import Clock
 from ingest.lease import Lease
 from storage.log_events import LogEvent
@@ -60,15 +60,23 @@ def load_cursor(path: Path) -> ImapCursor | None:
     return load_json_cursor(path, ImapCursor.from_json, channel=CHANNEL)
 
 
-def save_cursor(path: Path, cursor: ImapCursor) -> None:
-    """Replace the cursor at ``path`` atomically and durably."""
-    save_json_cursor(path, cursor.to_json())
+async def _load(store: CursorStore) -> ImapCursor | None:
+    data = await store.load()
+    if data is None:
+        return None
+    try:
+        return ImapCursor.from_json(data)
+    except (KeyError, ValueError, TypeError) as exc:
+        log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL,
+                    error=f"unreadable cursor, starting over: {exc}"[:300])
+        return None
 
 
 class ImapPuller:
     """Moves new mail of ``mailbox`` to the bus, one ``run_once`` at a time."""
 
-    def __init__(self, mailbox: ImapMailbox, bus: Bus, cursor_path: Path, clock: Clock, *,
+    def __init__(self, mailbox: ImapMailbox, bus: Bus, cursor: Path | CursorStore,
+                 clock: Clock, *,
                  attachment_dir: Path | None = None, batch_size: int = DEFAULT_BATCH,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
@@ -77,7 +85,9 @@ class ImapPuller:
         self.lease = lease
         self.holding = lease is None
         self._bus = bus
-        self._cursor_path = cursor_path
+        # A path is a cursor file (one host); a store may be a database row (many hosts).
+        self.cursor: CursorStore = (FileCursor(cursor, channel=CHANNEL)
+                                    if isinstance(cursor, Path) else cursor)
         self._clock = clock
         self._attachment_dir = attachment_dir
         self._batch = batch_size
@@ -175,13 +185,13 @@ class ImapPuller:
         appended = 0
         uidvalidity = await asyncio.to_thread(session.select)
         while True:
-            stored = await asyncio.to_thread(load_cursor, self._cursor_path)
+            stored = await _load(self.cursor)
             cursor = self._start(stored, uidvalidity)
             await self._settle(cursor)
             uids = await asyncio.to_thread(session.uids_after, cursor.last_uid)
             if not uids:
                 if cursor != stored:
-                    await asyncio.to_thread(save_cursor, self._cursor_path, cursor)
+                    await self.cursor.save(cursor.to_json())
                 return appended
             batch = uids[: self._batch]
             sizes = await asyncio.to_thread(session.sizes, batch)
@@ -201,8 +211,7 @@ class ImapPuller:
                      folder=self.mailbox.folder, uids=f"{batch[0]}:{batch[-1]}",
                      envelopes=envelopes, dead_letters=len(records) - envelopes,
                      parked=len(parked))
-            await asyncio.to_thread(save_cursor, self._cursor_path,
-                                    cursor.advanced(batch[-1], parked))
+            await self.cursor.save(cursor.advanced(batch[-1], parked).to_json())
 
     async def _wait(self, stop: asyncio.Event, halt: threading.Event, interval: float,
                     idle: bool) -> None:

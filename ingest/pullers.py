@@ -33,14 +33,14 @@ from connectors.asterisk import CdrCursor, CdrTailer
 from connectors.email.imap import ImapMailbox
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import INBOUND
-from ingest.cursors import load_json_cursor, save_json_cursor
+from ingest.cursors import CursorStore, DbCursor, load_json_cursor, save_json_cursor
 from ingest.imap import ImapPuller
-from ingest.keys import BUS, CLOCK, ROLES, SETTINGS, Clock
+from ingest.keys import BUS, CLOCK, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lease import FlockLease, Lease, PgAdvisoryLease, asyncpg_dsn, lease_key
 from ingest.mailboxes import MailboxConfig, configured, cursor_path
 from ingest.registry import cdr_tailer
 from ingest.settings import Settings
-from storage.db import is_sqlite
+from storage.db import SessionFactory, is_sqlite
 from storage.log_events import LogEvent
 
 log = structlog.get_logger(__name__)
@@ -136,10 +136,14 @@ def _mailbox(box: MailboxConfig, folder: str) -> ImapMailbox:
                        label=box.name, queue=box.queue, move_to=box.move_to, flag=box.flag)
 
 
-def imap_pullers(settings: Settings, bus: Bus, clock: Clock) -> list[ImapPuller]:
-    """One puller per configured (mailbox, folder), each with its cursor file and its lease:
-    a PostgreSQL advisory lock when the database is PostgreSQL, else a ``flock`` beside the
-    cursor. ``ValueError`` for a configuration that names one mailbox twice."""
+def imap_pullers(settings: Settings, bus: Bus, clock: Clock,
+                 sessions: SessionFactory | None = None) -> list[ImapPuller]:
+    """One puller per configured (mailbox, folder), each with its cursor and its lease.
+
+    With PostgreSQL (pullers may run on several hosts): a PostgreSQL advisory lock and the
+    cursor in the database (``sessions``), so whoever takes the lease over goes on from the
+    same place. Otherwise a cursor file and a ``flock`` beside it. ``ValueError`` for a
+    configuration that names one mailbox twice."""
     pullers: list[ImapPuller] = []
     postgres = not is_sqlite(settings.database_url)
     for box, legacy in configured(settings):
@@ -149,7 +153,12 @@ def imap_pullers(settings: Settings, bus: Bus, clock: Clock) -> list[ImapPuller]
                 PgAdvisoryLease(asyncpg_dsn(settings.database_url),
                                 lease_key("imap", box.name, folder), name=f"{box.name}/{folder}")
                 if postgres else FlockLease(cursor.with_name(cursor.name + ".lock")))
-            pullers.append(ImapPuller(_mailbox(box, folder), bus, cursor, clock,
+            store: Path | CursorStore = cursor
+            if postgres:
+                if sessions is None:
+                    raise ValueError("pullers on PostgreSQL keep their cursors in the database")
+                store = DbCursor(sessions, f"imap:{box.name}/{folder}")
+            pullers.append(ImapPuller(_mailbox(box, folder), bus, store, clock,
                                       attachment_dir=settings.attachment_dir, lease=lease))
     if pullers:
         settings.attachment_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +185,7 @@ async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(cdr.run(stop, settings.hotline_cdr_poll_seconds),
                                          name="puller-hotline-cdr"))
         log.info(LogEvent.PULLER_STARTED, channel=CHANNEL, directory=str(tailer.directory))
-    imaps = imap_pullers(settings, app[BUS], app[CLOCK])
+    imaps = imap_pullers(settings, app[BUS], app[CLOCK], app[SESSIONS])
     for imap in imaps:
         box = imap.mailbox
         tasks.append(asyncio.create_task(

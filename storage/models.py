@@ -288,3 +288,14 @@ class CustomerDomain(Base):
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"),
                                              index=True)
+
+
+class PullerCursor(Base):
+    """How far a pulled source (one mailbox folder) has been read, kept in the database so that
+    a puller on another host that takes the lease over goes on from the same place."""
+
+    __tablename__ = "puller_cursors"
+
+    source: Mapped[str] = mapped_column(String(512), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()

@@ -15,8 +15,11 @@ import pytest
 from connectors.email.imap import ImapMailbox
 from connectors.envelope import InboundEnvelope
 from ingest.bus.base import Consumer, OutgoingRecord
+from ingest.cursors import DbCursor
 from ingest.imap import ImapPuller
 from ingest.lease import FlockLease, Lease, PgAdvisoryLease, asyncpg_dsn, lease_key
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -80,17 +83,23 @@ async def take_over(box: ImapMailbox, imap: Callable[..., Any], folder: str,
 async def test_postgres_advisory_lock_lets_one_puller_fetch_and_hands_over(
         postgres_url: str, mailbox: Callable[..., ImapMailbox], mail_folder: str,
         imap: Callable[..., Any], tmp_path: Path) -> None:
+    """Two hosts: no shared file, the cursor is a row of the database both use."""
     box = mailbox()
     bus = RecordingBus()
     key = lease_key("imap", box.name, mail_folder)
-    holder, other = two_pullers(box, bus, tmp_path, (
-        PgAdvisoryLease(asyncpg_dsn(postgres_url), key),
-        PgAdvisoryLease(asyncpg_dsn(postgres_url), key)))
+    engines = [create_engine(postgres_url) for _ in range(2)]
+    await upgrade(engines[0])
+    holder, other = (
+        ImapPuller(box, bus, DbCursor(session_factory(engine), f"imap:{box.name}/{mail_folder}"),
+                   lambda: NOW, lease=PgAdvisoryLease(asyncpg_dsn(postgres_url), key))
+        for engine in engines)
     try:
         await take_over(box, imap, mail_folder, bus, holder, other)
     finally:
         await holder.aclose()
         await other.aclose()
+        for engine in engines:
+            await engine.dispose()
     assert bus.ids() == [f"lease-{n}@abc.vn" for n in (1, 2, 3, 4)]  # each exactly once
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from ingest.cursors import DbCursor, FileCursor
 from ingest.lease import FlockLease, PgAdvisoryLease
 from ingest.mailboxes import configured, cursor_path
 from ingest.pullers import imap_pullers
@@ -116,7 +117,7 @@ def test_each_folder_gets_its_puller_cursor_and_lease(tmp_path: Path,
     assert [(p.mailbox.name, p.mailbox.folder, p.mailbox.queue) for p in pullers] == [
         ("hotro@mail.congty.vn", "INBOX", None), ("cskh", "INBOX", "cskh"),
         ("cskh", "Khach hang", "cskh"), ("ketoan", "INBOX", "accounting")]
-    paths = [p._cursor_path for p in pullers]
+    paths = [p.cursor.path for p in pullers if isinstance(p.cursor, FileCursor)]
     assert paths[0] == base  # the single-mailbox cursor of earlier releases stays put
     assert len(set(paths)) == 4 and all(p.parent == base.parent for p in paths)
     assert all(isinstance(p.lease, FlockLease) for p in pullers)
@@ -124,8 +125,14 @@ def test_each_folder_gets_its_puller_cursor_and_lease(tmp_path: Path,
 
     pg = load_settings(write(tmp_path, TOML),
                        database_url="postgresql+asyncpg://u:p@db/cskh")
-    leases = [p.lease for p in imap_pullers(pg, bus=None, clock=lambda: NOW)]  # type: ignore[arg-type]
+    on_pg = imap_pullers(pg, bus=None, clock=lambda: NOW,  # type: ignore[arg-type]
+                         sessions=lambda: None)  # type: ignore[arg-type]
+    leases = [p.lease for p in on_pg]
     assert all(isinstance(lease, PgAdvisoryLease) for lease in leases)
+    # …and their cursors in the database, one row per folder, for whoever holds the lease
+    assert [p.cursor.source for p in on_pg if isinstance(p.cursor, DbCursor)] == [
+        "imap:hotro@mail.congty.vn/INBOX", "imap:cskh/INBOX", "imap:cskh/Khach hang",
+        "imap:ketoan/INBOX"]
     assert len({lease.key for lease in leases if isinstance(lease, PgAdvisoryLease)}) == 4
 
 
