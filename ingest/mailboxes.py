@@ -1,8 +1,9 @@
 """Which IMAP mailboxes the ``pullers`` role reads: the ``[[mailboxes]]`` tables of the TOML
 file, plus the one mailbox the ``CSKH_IMAP_*`` variables name.
 
-Each (mailbox, folder) pair becomes one puller with its own cursor file and its own lease.
-The cursor of the ``CSKH_IMAP_*`` mailbox stays exactly at ``CSKH_IMAP_CURSOR_PATH`` (as before
+Each (mailbox, folder) pair becomes one puller with its own cursor and its own lease. With
+PostgreSQL the cursor is a database row (``ingest.cursors.DbCursor``); with SQLite a file: the
+cursor of the ``CSKH_IMAP_*`` mailbox stays exactly at ``CSKH_IMAP_CURSOR_PATH`` (as before
 several mailboxes existed); every other pair's cursor lies beside it, named after the mailbox
 and folder (or inside it, when ``CSKH_IMAP_CURSOR_PATH`` is a directory).
 """
