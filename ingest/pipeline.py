@@ -69,7 +69,9 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
 
     normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock,
                                       reopen_window=timedelta(days=settings.reopen_days),
-                                      own_addresses=settings.own_addresses)
+                                      own_addresses=settings.own_addresses,
+                                      thread_window=timedelta(hours=settings.thread_window_hours),
+                                      mail_domains=settings.message_id_domains)
     route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:

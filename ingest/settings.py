@@ -14,6 +14,7 @@ from pydantic_settings import (
 )
 
 from ingest.mailboxes import MailboxConfig, check_unique, configured
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
 
 Role = Literal["webhooks", "pullers", "normalizer", "router"]
 ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router")
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     reopen_days: float = Field(7.0, ge=0)
     own_addresses: list[str] = Field(default_factory=list)
     release_grace_minutes: float = Field(15.0, ge=0)
+    mail_domain: str | None = Field(
+        None, description="domain of our outgoing Message-IDs; default: that of the first "
+        "own address, else cskh.invalid")
+    thread_window_hours: float = Field(72.0, ge=0)
 
     @field_validator("bus")
     @classmethod
@@ -98,6 +103,28 @@ class Settings(BaseSettings):
     def _check_env_mailbox(self) -> Settings:
         configured(self)  # the CSKH_IMAP_* mailbox obeys the TOML rules; names stay unique
         return self
+
+    @property
+    def message_id_domain(self) -> str:
+        """The domain of our outgoing Message-IDs (``CSKH_MAIL_DOMAIN`` or its default)."""
+        if self.mail_domain and self.mail_domain.strip():
+            return self.mail_domain.strip().lower()
+        for own in self.own_addresses:
+            domain = own.strip().rpartition("@")[2].strip().lower()
+            if domain:
+                return domain
+        return DEFAULT_MAIL_DOMAIN
+
+    @property
+    def message_id_domains(self) -> list[str]:
+        """Every domain a Message-ID of ours may carry: ``message_id_domain`` and those of
+        our own addresses (so a change of ``CSKH_MAIL_DOMAIN`` keeps old replies threading)."""
+        found = [self.message_id_domain]
+        for own in self.own_addresses:
+            domain = own.strip().rpartition("@")[2].strip().lower()
+            if domain and domain not in found:
+                found.append(domain)
+        return found
 
     @property
     def kafka_bootstrap(self) -> str | None:

@@ -12,8 +12,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router.deadlines import set_deadlines
 from router.events import OutboundMessage, outbound_message_id
+from router.outbound_mail import bare, reply_headers
 from router.rules import CATEGORIES, queue_for
 from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, open_loads
 from storage.models import (
@@ -116,24 +118,38 @@ async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
 
 
 async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
-                now: datetime) -> OutboundMessage:
-    """Store an outbound message; the caller emits the returned event on ``cskh.outbound``."""
+                now: datetime, *, mail_domain: str = DEFAULT_MAIL_DOMAIN) -> OutboundMessage:
+    """Store an outbound message; the caller emits the returned event on ``cskh.outbound``.
+
+    On an e-mail ticket the reply gets our own Message-ID (``cskh.{ticket}.{token}@``
+    ``mail_domain``), stored as the message's ``external_id`` so the customer's answer threads
+    back, plus In-Reply-To/References of the customer's latest message and a subject with the
+    ticket tag; all of it travels in the event's ``email``.
+    """
     _require_open(ticket)
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may reply")
     if not text.strip():
         raise ActionError(400, "empty_reply", "the reply has no text")
-    last_in = await session.scalar(select(Message).where(
+    recent_in = list(await session.scalars(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == "inbound")
-        .order_by(Message.id.desc()).limit(1))
+        .order_by(Message.id.desc()).limit(10)))
+    # the customer's latest own message: not an out-of-office or a bounce
+    last_in = next((m for m in recent_in if not (m.raw or {}).get("auto")),
+                   recent_in[0] if recent_in else None)
     contact = await session.get(Contact, ticket.contact_id) if ticket.contact_id else None
     public_id = uuid.uuid4()
+    mail = reply_headers(ticket, last_in, mail_domain) if ticket.channel == "email" else None
     message = Message(
         ticket_id=ticket.id, envelope_id=public_id, direction="outbound", channel=ticket.channel,
-        external_id=f"cskh-{public_id}", sender_name=staff.name, subject=ticket.subject,
+        external_id=bare(mail.message_id) if mail else f"cskh-{public_id}",
+        sender_name=staff.name, subject=mail.subject if mail else ticket.subject,
         text=text, attachments={"files": []},
         in_reply_to=last_in.external_id if last_in else None, sent_at=now, received_at=now,
-        raw={"staff_id": staff.id})
+        raw={"staff_id": staff.id, **({"headers": {
+            "message_id": bare(mail.message_id), "in_reply_to": bare(mail.in_reply_to),
+            "references": [r.strip("<>") for r in (mail.references or "").split()],
+            "subject": mail.subject}} if mail else {})})
     session.add(message)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = now
@@ -147,7 +163,7 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
         thread_key=ticket.thread_key, to_email=contact.email if contact else None,
         to_phone=contact.phone if contact else None, in_reply_to=message.in_reply_to,
         subject=ticket.subject, text=text, staff_id=staff.id, staff_name=staff.name,
-        created_at=now)
+        created_at=now, email=mail)
 
 
 async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,

@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router import actions
 from router.api import CLOCK, SESSIONS, ticket_key
 from router.auth import authenticate, visible
@@ -25,6 +26,8 @@ from storage.models import Staff, Ticket
 
 PublishOutbound = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
 PUBLISH_OUTBOUND: web.AppKey[PublishOutbound] = web.AppKey("router.publish_outbound")
+# The domain of our outgoing Message-IDs (``CSKH_MAIL_DOMAIN``); ``cskh.invalid`` when unset.
+MAIL_DOMAIN: web.AppKey[str] = web.AppKey("router.mail_domain")
 
 Action = Callable[[AsyncSession, Staff, Ticket, dict[str, Any], datetime],
                   Awaitable[OutboundMessage | None]]
@@ -91,9 +94,14 @@ async def _relabel(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
     await actions.relabel(s, staff, t, category=category, priority=priority, now=now)
 
 
-async def _reply(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
-                 now: datetime) -> OutboundMessage:
-    return await actions.reply(s, staff, t, _text(b, "text") or "", now)
+async def _reply(request: web.Request) -> web.Response:
+    domain = request.app.get(MAIL_DOMAIN, DEFAULT_MAIL_DOMAIN)
+
+    async def reply(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
+                    now: datetime) -> OutboundMessage:
+        return await actions.reply(s, staff, t, _text(b, "text") or "", now, mail_domain=domain)
+
+    return await _act(request, reply)
 
 
 async def _wait(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
@@ -138,7 +146,7 @@ def add_action_routes(app: web.Application) -> None:
     base = "/api/v1/tickets/{ticket_id}"
     app.router.add_post(f"{base}/claim", _route(_claim))
     app.router.add_patch(base, _route(_relabel))
-    app.router.add_post(f"{base}/reply", _route(_reply))
+    app.router.add_post(f"{base}/reply", _reply)
     app.router.add_post(f"{base}/waiting", _route(_wait))
     app.router.add_post(f"{base}/resolve", _route(_resolve))
     app.router.add_post(f"{base}/reassign", _route(_reassign))

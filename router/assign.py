@@ -146,7 +146,8 @@ class AssignTickets:
                 await resume(session, ticket, now)  # the customer answered: clocks run again
             if event.kind == "reopened":  # the customer came back: the clocks start again
                 set_deadlines(ticket, accounts.get(ticket.customer_id or 0, (None,))[0],
-                              policy=self._sla, calendar=self._calendar, start=now)
+                              policy=self._sla, calendar=self._calendar,
+                              start=ticket.reopened_at or now)
             if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
                 continue  # follow-ups stay with the ticket's assignee
             tier, owner_id, own_queues = accounts.get(ticket.customer_id or 0, (None, None, {}))

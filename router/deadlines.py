@@ -20,12 +20,12 @@ def set_deadlines(ticket: Ticket, tier: str | None = None,
                   policy: SlaPolicy = DEFAULT_POLICY,
                   calendar: BusinessCalendar = DEFAULT_CALENDAR,
                   start: datetime | None = None) -> None:
-    """Set ``first_response_due`` and ``resolution_due`` in business time from creation (or
-    from ``start``, e.g. when a resolved ticket is reopened).
+    """Set ``first_response_due`` and ``resolution_due`` in business time from the start of
+    the ticket's current SLA cycle (its creation, or its last reopening), or from ``start``.
 
     An unknown priority counts as ``normal`` and an unknown tier as none.
     """
-    due = compute_due(start or ticket.created_at, PRIORITIES.get(ticket.priority, "normal"),
+    due = compute_due(start or ticket.sla_started_at, PRIORITIES.get(ticket.priority, "normal"),
                       TIERS.get(tier or ""), policy, calendar, pauses)
     ticket.first_response_due = due.first_response_due
     ticket.resolution_due = due.resolution_due

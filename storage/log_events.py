@@ -49,6 +49,7 @@ class LogEvent(StrEnum):
     TICKET_MESSAGE_ADDED = "ticket.message_added"
     TICKET_DUPLICATE = "ticket.duplicate_event"
     MESSAGE_DISCARDED = "message.discarded_machine_mail"
+    THREAD_CLAIM_REFUSED = "ticket.thread_claim_refused"
     TICKET_ASSIGNED = "ticket.assigned"
     TICKET_QUEUED = "ticket.queued_unassigned"
     TICKET_RELEASED = "ticket.released_absent_officer"

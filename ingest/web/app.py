@@ -73,6 +73,7 @@ async def _share_with_router(app: web.Application) -> None:
         ])
 
     app[api_actions.PUBLISH_OUTBOUND] = publish_outbound
+    app[api_actions.MAIL_DOMAIN] = app[SETTINGS].message_id_domain
 
 
 def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
