@@ -16,8 +16,8 @@ from pydantic_settings import (
 from ingest.mailboxes import MailboxConfig, check_unique, configured
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 
-Role = Literal["webhooks", "pullers", "normalizer", "router"]
-ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router")
+Role = Literal["webhooks", "pullers", "normalizer", "router", "senders"]
+ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router", "senders")
 
 
 class Settings(BaseSettings):
@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         "own address, else cskh.invalid")
     thread_window_hours: float = Field(72.0, ge=0)
 
+    smtp_host: str | None = Field(None, description="unset: e-mail replies are not sent")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_ca_file: Path | None = None
+    mail_from: str | None = Field(
+        None, description="From of e-mail replies, e.g. 'CSKH Công ty <cskh@congty.vn>'; "
+        "default: the first own address")
+
     @field_validator("bus")
     @classmethod
     def _check_bus(cls, value: str) -> str:
@@ -103,6 +113,13 @@ class Settings(BaseSettings):
     def _check_env_mailbox(self) -> Settings:
         configured(self)  # the CSKH_IMAP_* mailbox obeys the TOML rules; names stay unique
         return self
+
+    @property
+    def reply_from(self) -> str | None:
+        """The From of e-mail replies: ``CSKH_MAIL_FROM``, else the first own address."""
+        if self.mail_from and self.mail_from.strip():
+            return self.mail_from.strip()
+        return next((a.strip() for a in self.own_addresses if a.strip()), None)
 
     @property
     def message_id_domain(self) -> str:

@@ -39,6 +39,9 @@ class LogEvent(StrEnum):
     PULLER_SETTLED = "puller.moved_or_flagged"
     PULLER_IDLE = "puller.idle_new_mail"
 
+    OUTBOUND_SENT = "outbound.sent"
+    OUTBOUND_NO_SENDER = "outbound.no_sender"
+
     CONSUMER_STARTED = "consumer.started"
     CONSUMER_STOPPED = "consumer.stopped"
     CONSUMER_BATCH = "consumer.batch"

@@ -85,7 +85,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app[CLOCK] = clock
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(bus_ctx)
-    if {"normalizer", "router"} & set(roles):
+    if {"normalizer", "router"} & set(roles) or ("senders" in roles and settings.smtp_host):
         app.cleanup_ctx.append(consumers_ctx)
     if "pullers" in roles and (settings.hotline_cdr_dir is not None or settings.imap_host):
         app.cleanup_ctx.append(pullers_ctx)
