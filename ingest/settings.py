@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         return check_unique(value)
 
     @model_validator(mode="after")
+    def _check_reply_from(self) -> Settings:
+        if self.smtp_host and not self.reply_from:
+            raise ValueError("CSKH_SMTP_HOST is set: set CSKH_MAIL_FROM (or CSKH_OWN_ADDRESSES)")
+        return self
+
+    @model_validator(mode="after")
     def _check_env_mailbox(self) -> Settings:
         configured(self)  # the CSKH_IMAP_* mailbox obeys the TOML rules; names stay unique
         return self
@@ -119,7 +125,8 @@ class Settings(BaseSettings):
         """The From of e-mail replies: ``CSKH_MAIL_FROM``, else the first own address."""
         if self.mail_from and self.mail_from.strip():
             return self.mail_from.strip()
-        return next((a.strip() for a in self.own_addresses if a.strip()), None)
+        return next((a.strip() for a in self.own_addresses  # an address, not "@domain"
+                     if a.strip().partition("@")[0] and "@" in a), None)
 
     @property
     def message_id_domain(self) -> str:

@@ -28,3 +28,23 @@ def test_thread_window_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings()
     assert (settings.thread_window_hours, settings.message_id_domain) == (24.0, "congty.vn")
     assert Settings(thread_window_hours=0).thread_window_hours == 0
+
+
+@pytest.mark.parametrize(("values", "sender"), [
+    ({"own_addresses": ["@congty.vn", "cskh@congty.vn"]}, "cskh@congty.vn"),
+    ({"own_addresses": ["cskh@congty.vn"], "mail_from": "CSKH <hotro@congty.vn>"},
+     "CSKH <hotro@congty.vn>"),
+])
+def test_replies_come_from_the_configured_or_first_own_address(
+        values: dict[str, object], sender: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CSKH_MAIL_FROM", "CSKH_OWN_ADDRESSES", "CSKH_SMTP_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings(smtp_host="smtp.congty.vn", **values).reply_from == sender  # type: ignore[arg-type]
+
+
+def test_an_smtp_server_without_a_from_address_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CSKH_MAIL_FROM", "CSKH_OWN_ADDRESSES"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="CSKH_MAIL_FROM"):
+        Settings(smtp_host="smtp.congty.vn", own_addresses=["@congty.vn"])
