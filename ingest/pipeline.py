@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +21,7 @@ from ingest.settings import Role, Settings
 from normalizer.events import TicketEvent
 from normalizer.ingest import Classify, IngestInboundMessages
 from router.assign import AssignTickets
-from router.events import AssignmentEvent
+from router.events import AssignmentEvent, OutboundMessage
 from storage.db import SessionFactory
 
 NORMALIZER_GROUP = "cskh-normalizer"
@@ -118,3 +118,16 @@ def make_loop(bus: Bus, spec: ConsumerSpec, settings: Settings) -> ConsumerLoop:
     consumer = bus.consumer(spec.group, [spec.topic])
     return ConsumerLoop(bus, consumer, spec.group, spec.handler, is_transient=is_transient,
                         policy=CommitPolicy(max_records=settings.consumer_batch))
+
+
+def outbound_publisher(bus: Bus) -> Callable[[Sequence[OutboundMessage]], Awaitable[None]]:
+    """Emit staff replies on ``cskh.outbound``, keyed by their ticket's thread."""
+
+    async def publish(messages: Sequence[OutboundMessage]) -> None:
+        await bus.send_many([
+            OutgoingRecord(topic=OUTBOUND, key=m.thread_key.encode(),
+                           value=m.model_dump_json().encode())
+            for m in messages
+        ])
+
+    return publish

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router.deadlines import set_deadlines
-from router.events import OutboundMessage, outbound_message_id
+from router.events import OutboundMessage
 from router.outbound_mail import bare, reply_headers
+from router.outbox import outbound_event
 from router.rules import CATEGORIES, queue_for
 from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, open_loads
 from storage.models import (
@@ -146,7 +147,7 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
         sender_name=staff.name, subject=mail.subject if mail else ticket.subject,
         text=text, attachments={"files": []},
         in_reply_to=last_in.external_id if last_in else None, sent_at=now, received_at=now,
-        raw={"staff_id": staff.id, **({"headers": {
+        raw={"staff_id": staff.id, "emitted": False, **({"headers": {
             "message_id": bare(mail.message_id), "in_reply_to": bare(mail.in_reply_to),
             "references": [r.strip("<>") for r in (mail.references or "").split()],
             "subject": mail.subject}} if mail else {})})
@@ -157,13 +158,7 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
         ticket.status = "open"
     ticket.updated_at = now
     await session.flush()
-    return OutboundMessage(
-        event_id=outbound_message_id(public_id), ticket_id=ticket.id,
-        ticket_number=ticket.number, message_id=message.id, channel=ticket.channel,
-        thread_key=ticket.thread_key, to_email=contact.email if contact else None,
-        to_phone=contact.phone if contact else None, in_reply_to=message.in_reply_to,
-        subject=ticket.subject, text=text, staff_id=staff.id, staff_name=staff.name,
-        created_at=now, email=mail)
+    return outbound_event(ticket, message, contact)
 
 
 async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import structlog
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +22,12 @@ from router import actions
 from router.api import CLOCK, SESSIONS, ticket_key
 from router.auth import authenticate, visible
 from router.events import OutboundMessage
+from router.outbox import mark_emitted
 from router.views import tickets_json
+from storage.log_events import LogEvent
 from storage.models import Staff, Ticket
 
+log = structlog.get_logger(__name__)
 PublishOutbound = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
 PUBLISH_OUTBOUND: web.AppKey[PublishOutbound] = web.AppKey("router.publish_outbound")
 # The domain of our outgoing Message-IDs (``CSKH_MAIL_DOMAIN``); ``cskh.invalid`` when unset.
@@ -76,7 +80,13 @@ async def _act(request: web.Request, action: Action) -> web.Response:
     except actions.ActionError as exc:
         return _error(exc.status, exc.code, exc.reason)
     if outbound is not None:
-        await request.app[PUBLISH_OUTBOUND]([outbound])
+        try:
+            await request.app[PUBLISH_OUTBOUND]([outbound])
+            await mark_emitted(request.app[SESSIONS], [outbound.message_id])
+        except Exception as exc:
+            # the router's outbox (router.outbox) emits it once the bus is back.
+            log.warning(LogEvent.OUTBOUND_EMIT_DEFERRED, message_id=outbound.message_id,
+                        ticket=outbound.ticket_number, error=f"{type(exc).__name__}: {exc}"[:300])
     return web.json_response(body)
 
 

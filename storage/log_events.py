@@ -41,6 +41,8 @@ class LogEvent(StrEnum):
 
     OUTBOUND_SENT = "outbound.sent"
     OUTBOUND_NO_SENDER = "outbound.no_sender"
+    OUTBOUND_EMIT_DEFERRED = "outbound.emit_deferred"
+    OUTBOUND_RE_EMITTED = "outbound.re_emitted"
 
     CONSUMER_STARTED = "consumer.started"
     CONSUMER_STOPPED = "consumer.stopped"

@@ -19,6 +19,7 @@ from normalizer.threads import ticket_of_message_id
 from router import actions
 from router.events import OutboundMessage
 from router.outbound_mail import MAX_REFERENCES, reply_headers
+from router.outbox import EmitPendingReplies, mark_emitted
 from storage.db import SessionFactory
 from storage.models import Message, Staff, Ticket
 
@@ -151,3 +152,29 @@ async def test_a_reply_on_another_channel_has_no_mail_headers(
         row = (await session.scalars(select(Message).where(
             Message.direction == "outbound"))).one()
     assert row.external_id.startswith("cskh-") and "headers" not in row.raw
+
+
+async def test_a_reply_whose_emit_was_lost_is_emitted_by_the_outbox_once(
+        sessions: SessionFactory, ingest: IngestInboundMessages) -> None:
+    await ingest([customer_mail("o1@thepviet.vn").model_dump_json().encode()])
+    async with sessions() as session:
+        ticket_id = (await session.scalars(select(Ticket.id))).one()
+    staff_id = await _admin(sessions)
+    lost = await _reply(sessions, staff_id, ticket_id)  # committed; the emit never happened
+    published: list[OutboundMessage] = []
+
+    async def publish(events: Sequence[OutboundMessage]) -> None:
+        published.extend(events)
+
+    def outbox(after: timedelta) -> EmitPendingReplies:
+        return EmitPendingReplies(sessions, publish, lambda: NOW + timedelta(hours=1) + after)
+
+    assert await outbox(timedelta(seconds=10)).run_once() == 0  # the API may still emit it
+    assert await outbox(timedelta(minutes=1)).run_once() == 1
+    assert published == [lost]  # the very event the reply made: same id, same headers
+    assert await outbox(timedelta(minutes=2)).run_once() == 0  # marked: never twice
+
+    emitted = await _reply(sessions, staff_id, ticket_id)  # the API emitted and marked it
+    await mark_emitted(sessions, [emitted.message_id])
+    assert await outbox(timedelta(minutes=3)).run_once() == 0
+    assert published == [lost]
