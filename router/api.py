@@ -53,10 +53,16 @@ async def my_queue(request: web.Request) -> web.Response:
                               "tickets": body})
 
 
+MAX_ID = 2**63 - 1  # BIGINT; SQLite's INTEGER too
+
+
 def ticket_key(raw: str) -> int | None:
-    """The ticket id in a path segment: ``42`` or ``CSKH-000042``."""
+    """The ticket id in a path segment: ``42`` or ``CSKH-000042``; ``None`` if it is no id."""
     value = raw.upper().removeprefix("CSKH-")
-    return int(value) if value.isdigit() else None
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 async def ticket_detail(request: web.Request) -> web.Response:

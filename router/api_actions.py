@@ -20,6 +20,7 @@ from router import actions
 from router.api import CLOCK, SESSIONS, ticket_key
 from router.auth import authenticate, visible
 from router.events import OutboundMessage
+from router.text_input import unstorable
 from router.views import tickets_json
 from storage.models import Staff, Ticket
 
@@ -40,10 +41,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise actions.ActionError(400, "invalid_json", f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise actions.ActionError(400, "invalid_json", "the body must be a JSON object")
+    reason = unstorable(data)
+    if reason:
+        raise actions.ActionError(400, "invalid_text", reason)
     return data
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, or_
@@ -20,6 +20,7 @@ from router.auth import visible
 from router.rules import CATEGORIES
 from router.search import matches
 from router.staff import ACTIVE_TICKET_STATUSES
+from router.text_input import unstorable
 from storage.models import Staff, Ticket
 
 TICKET_STATUSES = ("new", "queued", "assigned", "open", "waiting", "resolved", "closed")
@@ -76,7 +77,10 @@ def _instant(raw: str | None, name: str) -> datetime | None:
         raise FilterError(f"{name} is not an ISO 8601 date-time: {raw!r}") from exc
     if value.tzinfo is None or value.utcoffset() is None:
         raise FilterError(f"{name} needs a UTC offset (e.g. 2026-05-04T17:00:00+07:00)")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59-01:00 is in year 10000 in UTC
+        raise FilterError(f"{name} is out of range: {raw!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,11 @@ class QueueQuery:
         Raises ``FilterError`` for an unknown parameter, a value outside its set, a date-time
         without an offset, or a limit/offset out of range.
         """
+        for name, values in params.items():
+            for value in values:
+                reason = unstorable(value, where=name)
+                if reason:
+                    raise FilterError(reason)
         unknown = sorted(set(params) - set(PARAMETERS))
         if unknown:
             raise FilterError(f"unknown parameter {unknown[0]!r}; the queue takes "
