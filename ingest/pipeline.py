@@ -70,7 +70,8 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
     normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock,
                                       reopen_window=timedelta(days=settings.reopen_days),
                                       own_addresses=settings.own_addresses)
-    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
+    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues,
+                          calendar=settings.calendars)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:
         await normalize(_values(records))

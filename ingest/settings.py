@@ -13,6 +13,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from router.calendars import QueueCalendars, QueueCalendarSpec
+
 Role = Literal["webhooks", "pullers", "normalizer", "router"]
 ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router")
 
@@ -72,6 +74,7 @@ class Settings(BaseSettings):
     reopen_days: float = Field(7.0, ge=0)
     own_addresses: list[str] = Field(default_factory=list)
     release_grace_minutes: float = Field(15.0, ge=0)
+    queue_calendars: dict[str, QueueCalendarSpec] = Field(default_factory=dict)
 
     @field_validator("bus")
     @classmethod
@@ -79,6 +82,11 @@ class Settings(BaseSettings):
         if value == "sqlite" or value.startswith("sqlite:///") or value.startswith("kafka://"):
             return value
         raise ValueError("CSKH_BUS must be 'sqlite', 'sqlite:///PATH' or 'kafka://host:port'")
+
+    @property
+    def calendars(self) -> QueueCalendars:
+        """The SLA calendar of each queue (``queue_calendars``) over the design's default."""
+        return QueueCalendars.from_specs(self.queue_calendars)
 
     @property
     def kafka_bootstrap(self) -> str | None:

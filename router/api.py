@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from router.auth import authenticate, visible
+from router.calendars import QueueCalendars
 from router.queue_filters import FilterError, QueueQuery
 from router.views import tickets_json
 from storage.db import SessionFactory
@@ -22,6 +23,8 @@ from storage.models import Ticket
 SESSIONS = web.AppKey("router.sessions", SessionFactory)
 Clock = Callable[[], datetime]
 CLOCK: web.AppKey[Clock] = web.AppKey("router.clock")
+# Optional, set before the routes are added: the SLA calendar of each queue.
+CALENDARS: web.AppKey[QueueCalendars] = web.AppKey("router.calendars", QueueCalendars)
 
 
 async def my_queue(request: web.Request) -> web.Response:
