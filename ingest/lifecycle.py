@@ -134,7 +134,7 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(loop.run(stop), name=f"consumer-{spec.group}")
              for loop, spec in zip(loops, specs, strict=True)]
     if "router" in app[ROLES]:
-        sweep = SweepSla(app[SESSIONS], app[CLOCK])
+        sweep = SweepSla(app[SESSIONS], app[CLOCK], calendar=settings.calendars)
         tasks.append(asyncio.create_task(_every(settings.sla_sweep_seconds, sweep.run_once, stop),
                                          name="sla-sweeper"))
         rebalance = Rebalance(app[SESSIONS], app[CLOCK],

@@ -76,7 +76,8 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
                                       own_addresses=settings.own_addresses,
                                       thread_window=timedelta(hours=settings.thread_window_hours),
                                       mail_domains=settings.message_id_domains)
-    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
+    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues,
+                          calendar=settings.calendars)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:
         await normalize(_values(records))

@@ -15,6 +15,7 @@ from pydantic_settings import (
 
 from ingest.mailboxes import MailboxConfig, check_unique, configured
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
+from router.calendars import QueueCalendars, QueueCalendarSpec
 
 Role = Literal["webhooks", "pullers", "normalizer", "router", "senders"]
 ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router", "senders")
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     mail_from: str | None = Field(
         None, description="From of e-mail replies, e.g. 'CSKH Công ty <cskh@congty.vn>'; "
         "default: the first own address")
+    queue_calendars: dict[str, QueueCalendarSpec] = Field(default_factory=dict)
 
     @field_validator("bus")
     @classmethod
@@ -149,6 +151,11 @@ class Settings(BaseSettings):
             if domain and domain not in found:
                 found.append(domain)
         return found
+
+    @property
+    def calendars(self) -> QueueCalendars:
+        """The SLA calendar of each queue (``queue_calendars``) over the design's default."""
+        return QueueCalendars.from_specs(self.queue_calendars)
 
     @property
     def kafka_bootstrap(self) -> str | None:

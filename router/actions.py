@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
-from router.deadlines import set_deadlines
+from router.calendars import Calendars
+from router.deadlines import DEFAULT_CALENDAR, set_deadlines
 from router.events import OutboundMessage
 from router.outbound_mail import bare, reply_headers
 from router.outbox import outbound_event
@@ -92,7 +93,8 @@ async def claim(session: AsyncSession, staff: Staff, ticket: Ticket, now: dateti
 
 
 async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
-                  category: str | None, priority: str | None, now: datetime) -> None:
+                  category: str | None, priority: str | None, now: datetime,
+                  calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """Correct the category and/or priority; the correction becomes a training example."""
     if category is not None and category not in CATEGORIES:
         raise ActionError(400, "invalid_category", f"category must be one of {CATEGORIES}")
@@ -101,13 +103,14 @@ async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may relabel")
     previous = {"category": ticket.category, "priority": ticket.priority}
+    queue = ticket.queue
     if category is not None:
         ticket.category = category
         ticket.queue = queue_for(category)
         ticket.needs_review = False
-    if priority is not None and priority != ticket.priority:
-        ticket.priority = priority
-        set_deadlines(ticket, await _tier(session, ticket))
+    if (priority is not None and priority != ticket.priority) or ticket.queue != queue:
+        ticket.priority = priority or ticket.priority
+        set_deadlines(ticket, await _tier(session, ticket), calendar=calendar)  # queue's hours
     ticket.updated_at = now
     first = await session.scalar(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == "inbound").order_by(Message.id))
@@ -173,7 +176,8 @@ async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,
         session.add(SlaPause(ticket_id=ticket.id, started_at=now))
 
 
-async def resume(session: AsyncSession, ticket: Ticket, now: datetime) -> None:
+async def resume(session: AsyncSession, ticket: Ticket, now: datetime, *,
+                 calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """End a wait: the clocks run again and the deadlines move by the paused business time."""
     if ticket.status != "waiting":
         return
@@ -182,17 +186,18 @@ async def resume(session: AsyncSession, ticket: Ticket, now: datetime) -> None:
         if pause.ended_at is None:
             pause.ended_at = now
     spans = [(p.started_at, p.ended_at or now) for p in pauses]
-    set_deadlines(ticket, await _tier(session, ticket), spans)
+    set_deadlines(ticket, await _tier(session, ticket), spans, calendar=calendar)
     ticket.status = "open" if ticket.assignee_id else "queued"
     ticket.updated_at = now
 
 
-async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime) -> None:
+async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime, *,
+                  calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """Mark the ticket resolved; a later customer message opens a new ticket or reopens it."""
     _require_open(ticket)
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may resolve")
-    await resume(session, ticket, now)
+    await resume(session, ticket, now, calendar=calendar)
     ticket.status = "resolved"
     ticket.resolved_at = now
     ticket.updated_at = now

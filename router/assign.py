@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.events import TicketEvent
 from router.actions import resume
-from router.business_time import BusinessCalendar
+from router.calendars import Calendars
 from router.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, set_deadlines
 from router.events import AssignmentEvent, assignment_event_id
 from router.rules import route_queue
@@ -82,7 +82,7 @@ class AssignTickets:
     def __init__(self, sessions: SessionFactory, emit: Emit, clock: Clock, *,
                  overrides: Mapping[str, str] | None = None,
                  sla: SlaPolicy | None = None,
-                 calendar: BusinessCalendar | None = None) -> None:
+                 calendar: Calendars | None = None) -> None:
         self._sessions = sessions
         self._emit = emit
         self._clock = clock
@@ -143,7 +143,7 @@ class AssignTickets:
                                        processed_at=now))
             ticket = tickets[event.ticket_id]
             if event.kind != "created" and ticket.status == "waiting":
-                await resume(session, ticket, now)  # the customer answered: clocks run again
+                await resume(session, ticket, now, calendar=self._calendar)  # clocks run again
             if event.kind == "reopened":  # the customer came back: the clocks start again
                 set_deadlines(ticket, accounts.get(ticket.customer_id or 0, (None,))[0],
                               policy=self._sla, calendar=self._calendar,

@@ -16,7 +16,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import select
 
-from router.business_time import BusinessCalendar
+from router.calendars import Calendars, calendar_for
 from router.deadlines import DEFAULT_CALENDAR
 from router.sla import sla_state
 from storage.db import SessionFactory
@@ -34,7 +34,7 @@ class SweepSla:
     """One sweep over the open tickets' SLA clocks."""
 
     def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime], *,
-                 calendar: BusinessCalendar = DEFAULT_CALENDAR,
+                 calendar: Calendars = DEFAULT_CALENDAR,
                  warning_fraction: float = 0.8) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -66,7 +66,8 @@ class SweepSla:
                 for clock, due in clocks:
                     if due is None:
                         continue
-                    status = sla_state(now, ticket.sla_started_at, due, self._calendar,
+                    status = sla_state(now, ticket.sla_started_at, due,
+                                       calendar_for(self._calendar, ticket.queue),
                                        pauses.get(ticket.id, ()),
                                        warning_fraction=self._warning)
                     kind = {"warning": "warning", "breached": "breach"}.get(status.state)

@@ -88,5 +88,6 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
             app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector))
             if isinstance(connector, ChallengeConnector):
                 app.router.add_get(f"/webhooks/{connector.name}", challenge_handler(connector))
+        app[staff_api.CALENDARS] = settings.calendars
         routes.add_routes(app)
     return app
