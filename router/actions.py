@@ -110,7 +110,8 @@ async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
         ticket.needs_review = False
     if (priority is not None and priority != ticket.priority) or ticket.queue != queue:
         ticket.priority = priority or ticket.priority
-        set_deadlines(ticket, await _tier(session, ticket), calendar=calendar)  # queue's hours
+        waits = await _pause_spans(session, ticket, now)  # waits on the customer still count
+        set_deadlines(ticket, await _tier(session, ticket), waits, calendar=calendar)
     ticket.updated_at = now
     first = await session.scalar(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == "inbound").order_by(Message.id))
@@ -176,17 +177,23 @@ async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,
         session.add(SlaPause(ticket_id=ticket.id, started_at=now))
 
 
+async def _pause_spans(session: AsyncSession, ticket: Ticket,
+                       now: datetime) -> list[tuple[datetime, datetime]]:
+    """The ticket's waits on the customer; one still going counts until ``now``."""
+    pauses = await session.scalars(select(SlaPause).where(SlaPause.ticket_id == ticket.id))
+    return [(p.started_at, p.ended_at or now) for p in pauses]
+
+
 async def resume(session: AsyncSession, ticket: Ticket, now: datetime, *,
                  calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """End a wait: the clocks run again and the deadlines move by the paused business time."""
     if ticket.status != "waiting":
         return
-    pauses = list(await session.scalars(select(SlaPause).where(SlaPause.ticket_id == ticket.id)))
-    for pause in pauses:
-        if pause.ended_at is None:
-            pause.ended_at = now
-    spans = [(p.started_at, p.ended_at or now) for p in pauses]
-    set_deadlines(ticket, await _tier(session, ticket), spans, calendar=calendar)
+    for pause in await session.scalars(select(SlaPause).where(
+            SlaPause.ticket_id == ticket.id, SlaPause.ended_at.is_(None))):
+        pause.ended_at = now
+    set_deadlines(ticket, await _tier(session, ticket), await _pause_spans(session, ticket, now),
+                  calendar=calendar)
     ticket.status = "open" if ticket.assignee_id else "queued"
     ticket.updated_at = now
 

@@ -139,3 +139,26 @@ async def test_a_wait_in_the_new_cycle_counts_from_the_reopening(
         await session.flush()
         await resume(session, ticket, vn(1, 10))  # an hour of waiting
         assert ticket.first_response_due == vn(1, 14, 30)  # pushed by that hour
+
+
+async def test_a_relabel_after_a_wait_keeps_the_waited_time_off_the_clock(
+        sessions: SessionFactory) -> None:
+    """A new priority recomputes the deadlines; the hour spent waiting on the customer is
+    still not counted (it used to be, as if the customer had never been asked)."""
+    from router.actions import relabel, resume
+    from storage.models import SlaPause, Staff
+
+    flow = Flow(sessions)
+    created = await flow.mail(customer_mail("p1@thepviet.vn", vn(0, 8)))
+    async with sessions() as session, session.begin():
+        ticket = await session.get(Ticket, created.ticket_id)
+        assert ticket is not None
+        lead = Staff(name="Hà", role="admin", token_hash="y" * 64)
+        session.add(lead)
+        ticket.status = "waiting"
+        session.add(SlaPause(ticket_id=ticket.id, started_at=vn(0, 9), ended_at=None))
+        await session.flush()
+        await resume(session, ticket, vn(0, 10))  # an hour of waiting
+        assert ticket.first_response_due == vn(0, 14, 30)  # normal: 4 h + the hour waited
+        await relabel(session, lead, ticket, category=None, priority="high", now=vn(0, 10, 5))
+        assert ticket.first_response_due == vn(0, 11)  # high: 2 h from 08:00 + the hour waited
