@@ -81,6 +81,9 @@ class InboundEnvelope(BaseModel):
     # (e.g. a Zalo follow/unfollow, in ``contact_status``); it updates the contact, no ticket.
     kind: Literal["message", "contact"] = "message"
     contact_status: str | None = None
+    # Where the message came in says which queue it belongs to when its text does not (mail
+    # to ketoan@ → accounting); the router decides how much that counts.
+    queue_hint: str | None = Field(None, max_length=64)
 
     @classmethod
     def create(
@@ -102,6 +105,7 @@ class InboundEnvelope(BaseModel):
         priority_floor: Literal["urgent", "high", "normal", "low"] | None = None,
         kind: Literal["message", "contact"] = "message",
         contact_status: str | None = None,
+        queue_hint: str | None = None,
     ) -> InboundEnvelope:
         """Build an envelope whose id is derived from ``channel`` and ``external_id``."""
         return cls(
@@ -122,4 +126,5 @@ class InboundEnvelope(BaseModel):
             priority_floor=priority_floor,
             kind=kind,
             contact_status=contact_status,
+            queue_hint=queue_hint,
         )

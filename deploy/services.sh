@@ -13,13 +13,16 @@
 # <repo>/.services/; PostgreSQL's cluster is Debian's
 # `pg_createcluster <ver> cskh` (data in /var/lib/postgresql/<ver>/cskh).
 # Dovecot is Debian's dovecot-imapd, run as a private instance
-# (`dovecot -c .services/dovecot/dovecot.conf`): plain IMAP, one passwd-file
-# user cskh/cskh, Maildir under .services/dovecot/mail.
+# (`dovecot -c .services/dovecot/dovecot.conf`): plain IMAP and IMAPS (a test CA and a
+# server certificate for 127.0.0.1/localhost made with `openssl` into .services/dovecot/tls),
+# one passwd-file user cskh/cskh, Maildir under .services/dovecot/mail.
 #
 # .services/env holds `export` lines for the services that are up:
 #   CSKH_TEST_KAFKA=127.0.0.1:<port>
 #   CSKH_TEST_POSTGRES_DSN=postgresql://cskh:cskh@127.0.0.1:<port>/postgres
 #   CSKH_TEST_IMAP=127.0.0.1:<port>            (user cskh, password cskh)
+#   CSKH_TEST_IMAPS=127.0.0.1:<port>           the same over TLS (IMAPS)
+#   CSKH_TEST_IMAP_CA=<repo>/.services/dovecot/tls/ca.pem   the CA that signed its certificate
 #
 # Failure handling: with CI=true a service that cannot be installed or
 # started makes `up` exit non-zero. Otherwise a warning goes to stderr, the
@@ -32,6 +35,7 @@
 #   CSKH_TEST_KAFKA_HEAP            "-Xms256m -Xmx512m"
 #   CSKH_TEST_PG_PORT               55432
 #   CSKH_TEST_IMAP_PORT             10143  Dovecot's plain IMAP listener
+#   CSKH_TEST_IMAPS_PORT            10993  Dovecot's IMAPS (TLS) listener
 #   CSKH_TEST_SERVICES_TIMEOUT      90     seconds to wait for a service to answer
 #   CSKH_TEST_KAFKA_KEEP_DATA       unset  set: never wipe old test topics (by default a data dir
 #                                          with over 200 of them is emptied on a cold start)
@@ -50,6 +54,7 @@ PG_CLUSTER="cskh"
 PG_USER="cskh"
 PG_PASSWORD="cskh"
 IMAP_PORT="${CSKH_TEST_IMAP_PORT:-10143}"
+IMAPS_PORT="${CSKH_TEST_IMAPS_PORT:-10993}"
 IMAP_USER="cskh"
 IMAP_PASSWORD="cskh"
 TIMEOUT="${CSKH_TEST_SERVICES_TIMEOUT:-90}"
@@ -60,6 +65,8 @@ DOVECOT_RUN="$DOVECOT_DIR/run"
 DOVECOT_MAIL="$DOVECOT_DIR/mail"
 DOVECOT_LOG="$DOVECOT_DIR/dovecot.log"
 DOVECOT_PIDFILE="$DOVECOT_RUN/master.pid"
+DOVECOT_TLS="$DOVECOT_DIR/tls"
+DOVECOT_CA="$DOVECOT_TLS/ca.pem"
 
 KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
 KAFKA_DIR="$SVC/kafka"
@@ -711,19 +718,62 @@ dovecot_installed() {
     dovecot_bin >/dev/null 2>&1 && [[ -x /usr/lib/dovecot/imap ]]
 }
 
-# IMAP probe: the greeting, then LOGIN as the test user must succeed.
+# IMAP probe: on both listeners the greeting, then LOGIN as the test user must succeed; over
+# IMAPS the certificate must verify against the test CA for 127.0.0.1.
 dovecot_probe() {
     local py
-    py="$(python_bin)" || { port_open "$IMAP_PORT"; return; }
-    "$py" - "$IMAP_PORT" "$IMAP_USER" "$IMAP_PASSWORD" <<'PY'
-import imaplib, sys
+    py="$(python_bin)" || { port_open "$IMAP_PORT" && port_open "$IMAPS_PORT"; return; }
+    "$py" - "$IMAP_PORT" "$IMAPS_PORT" "$DOVECOT_CA" "$IMAP_USER" "$IMAP_PASSWORD" <<'PY'
+import imaplib, ssl, sys
+plain, tls, ca, user, password = sys.argv[1:]
 try:
-    imap = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]), timeout=3)
-    imap.login(sys.argv[2], sys.argv[3])
+    imap = imaplib.IMAP4("127.0.0.1", int(plain), timeout=3)
+    imap.login(user, password)
+    imap.logout()
+    imap = imaplib.IMAP4_SSL("127.0.0.1", int(tls), timeout=3,
+                             ssl_context=ssl.create_default_context(cafile=ca))
+    imap.login(user, password)
     imap.logout()
 except Exception:
     sys.exit(1)
 PY
+}
+
+# A test CA and a server certificate it signed for 127.0.0.1 and localhost, made once (again
+# when missing, unreadable or expiring within a day).
+ensure_dovecot_tls() {
+    local ext
+    if [[ -s "$DOVECOT_CA" && -s "$DOVECOT_TLS/server.pem" && -s "$DOVECOT_TLS/server.key" ]] \
+        && openssl x509 -checkend 86400 -noout -in "$DOVECOT_TLS/server.pem" >/dev/null 2>&1 \
+        && openssl x509 -checkend 86400 -noout -in "$DOVECOT_CA" >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v openssl >/dev/null 2>&1 || apt_install openssl || return 1
+    say "dovecot: making a test CA and a server certificate in $DOVECOT_TLS"
+    rm -rf "$DOVECOT_TLS.tmp"
+    mkdir -p "$DOVECOT_TLS.tmp"
+    ext="$DOVECOT_TLS.tmp/server.ext"
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+        "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >"$ext"
+    if ! { openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+               -subj "/CN=cskh-inbox test CA" -keyout "$DOVECOT_TLS.tmp/ca.key" \
+               -out "$DOVECOT_TLS.tmp/ca.pem" \
+               -addext "basicConstraints=critical,CA:TRUE" \
+               -addext "keyUsage=critical,keyCertSign,cRLSign" \
+           && openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=127.0.0.1" \
+               -keyout "$DOVECOT_TLS.tmp/server.key" -out "$DOVECOT_TLS.tmp/server.csr" \
+           && openssl x509 -req -sha256 -days 3650 -in "$DOVECOT_TLS.tmp/server.csr" \
+               -CA "$DOVECOT_TLS.tmp/ca.pem" -CAkey "$DOVECOT_TLS.tmp/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+               -extfile "$ext" -out "$DOVECOT_TLS.tmp/server.pem"; } >"$DOVECOT_DIR/openssl.log" 2>&1; then
+        cat "$DOVECOT_DIR/openssl.log" >&2
+        err "dovecot: openssl could not make the test certificate"
+        return 1
+    fi
+    chmod 0644 "$DOVECOT_TLS.tmp"/*.pem
+    chmod 0600 "$DOVECOT_TLS.tmp"/*.key
+    rm -rf "$DOVECOT_TLS"
+    mv "$DOVECOT_TLS.tmp" "$DOVECOT_TLS"
 }
 
 # Pid of our Dovecot master (from its pid file, checked against its command line).
@@ -757,13 +807,16 @@ write_dovecot_config() {
     chmod 0644 "$DOVECOT_DIR/passwd"
     cat >"$DOVECOT_CONF.tmp" <<EOF
 # Written by deploy/services.sh; edits are overwritten on the next start.
-# A private Dovecot instance for the test suite: plain IMAP on loopback only.
+# A private Dovecot instance for the test suite: IMAP and IMAPS on loopback only.
 instance_name = cskh-test
 base_dir = $DOVECOT_RUN
 state_dir = $DOVECOT_DIR/state
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+ssl = yes
+ssl_cert = <$DOVECOT_TLS/server.pem
+ssl_key = <$DOVECOT_TLS/server.key
+ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = $DOVECOT_LOG
@@ -790,7 +843,9 @@ service imap-login {
     port = $IMAP_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $IMAPS_PORT
+    ssl = yes
   }
 }
 service pop3-login {
@@ -828,22 +883,27 @@ dovecot_up() {
     local t0 pid bin owner
     t0="$(now)"
     if dovecot_healthy; then
-        say "dovecot: already running (pid $(dovecot_pid)) on 127.0.0.1:$IMAP_PORT"
+        say "dovecot: already running (pid $(dovecot_pid)) on 127.0.0.1:$IMAP_PORT and :$IMAPS_PORT (TLS)"
         return 0
     fi
     if [[ -n "$(dovecot_pid)" ]]; then
         warn "dovecot: pid $(dovecot_pid) does not answer; restarting it"
         dovecot_stop
     fi
-    if port_open "$IMAP_PORT"; then
-        owner="$(port_owner "$IMAP_PORT")"
-        err "dovecot: port 127.0.0.1:$IMAP_PORT is taken by another process${owner:+ (pid $owner: $(cmdline_of "$owner" | cut -c1-160))}; set CSKH_TEST_IMAP_PORT"
-        return 1
-    fi
+    local port knob
+    for port in "$IMAP_PORT" "$IMAPS_PORT"; do
+        if port_open "$port"; then
+            owner="$(port_owner "$port")"
+            knob=CSKH_TEST_IMAP_PORT; [[ "$port" == "$IMAPS_PORT" ]] && knob=CSKH_TEST_IMAPS_PORT
+            err "dovecot: port 127.0.0.1:$port is taken by another process${owner:+ (pid $owner: $(cmdline_of "$owner" | cut -c1-160))}; set $knob"
+            return 1
+        fi
+    done
     dovecot_installed || apt_install dovecot-imapd || return 1
     bin="$(dovecot_bin)" || { err "dovecot: no dovecot binary after installing dovecot-imapd"; return 1; }
+    ensure_dovecot_tls || return 1
     write_dovecot_config
-    say "dovecot: starting on 127.0.0.1:$IMAP_PORT"
+    say "dovecot: starting on 127.0.0.1:$IMAP_PORT and :$IMAPS_PORT (TLS)"
     if ! "$bin" -c "$DOVECOT_CONF" 9>&- >"$DOVECOT_DIR/start.out" 2>&1; then
         cat "$DOVECOT_DIR/start.out" >&2
         tail -n 20 "$DOVECOT_LOG" >&2 2>/dev/null || true
@@ -853,7 +913,7 @@ dovecot_up() {
     local deadline=$(( $(now) + TIMEOUT ))
     until dovecot_probe; do
         if (( $(now) >= deadline )); then
-            err "dovecot: no IMAP login on 127.0.0.1:$IMAP_PORT after ${TIMEOUT}s; last lines of its log:"
+            err "dovecot: no IMAP and IMAPS login on 127.0.0.1:$IMAP_PORT/:$IMAPS_PORT after ${TIMEOUT}s; last lines of its log:"
             tail -n 20 "$DOVECOT_LOG" >&2 2>/dev/null || true
             dovecot_stop
             return 1
@@ -861,7 +921,7 @@ dovecot_up() {
         sleep 0.2
     done
     pid="$(dovecot_pid)"
-    say "dovecot: up (pid ${pid:-?}) on 127.0.0.1:$IMAP_PORT in $(( $(now) - t0 ))s"
+    say "dovecot: up (pid ${pid:-?}) on 127.0.0.1:$IMAP_PORT and :$IMAPS_PORT (TLS) in $(( $(now) - t0 ))s"
 }
 
 dovecot_status() {
@@ -870,9 +930,9 @@ dovecot_status() {
     if [[ -z "$pid" ]]; then
         echo "dovecot:  stopped"
     elif dovecot_probe; then
-        echo "dovecot:  running (pid $pid) 127.0.0.1:$IMAP_PORT, user $IMAP_USER, mail $DOVECOT_MAIL"
+        echo "dovecot:  running (pid $pid) 127.0.0.1:$IMAP_PORT, IMAPS :$IMAPS_PORT (CA $DOVECOT_CA), user $IMAP_USER, mail $DOVECOT_MAIL"
     else
-        echo "dovecot:  process $pid exists but IMAP login fails on 127.0.0.1:$IMAP_PORT"
+        echo "dovecot:  process $pid exists but IMAP or IMAPS login fails on 127.0.0.1:$IMAP_PORT/:$IMAPS_PORT"
     fi
 }
 
@@ -891,6 +951,8 @@ write_env() {
         fi
         if dovecot_healthy; then
             echo "export CSKH_TEST_IMAP=127.0.0.1:$IMAP_PORT"
+            echo "export CSKH_TEST_IMAPS=127.0.0.1:$IMAPS_PORT"
+            echo "export CSKH_TEST_IMAP_CA=$DOVECOT_CA"
         fi
     } >"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"

@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``cskh`` argument parser (every command has ``--help``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, metavar="F",
-                        help="TOML file of settings (CSKH_* environment variables win)")
+                        help="TOML file of settings, e.g. [[mailboxes]] tables of IMAP "
+                             "mailboxes (CSKH_* environment variables win)")
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -283,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the daemon",
-                           description="Run the HTTP app, consumers and pullers in one process.")
+                           description="Run the HTTP app, consumers, pullers and senders in one "
+                           "process. Roles: webhooks (HTTP: webhooks and the staff API), pullers "
+                           "(mailboxes, Asterisk call log), normalizer, router, senders (e-mail "
+                           "replies over CSKH_SMTP_*).")
     serve.add_argument("--role", action="append", choices=ALL_ROLES,
                        help="run only this part (repeatable; default: all roles)")
     serve.add_argument("--host", help="listen address (default: CSKH_HTTP_HOST)")

@@ -1,17 +1,27 @@
-"""Where pullers keep their place: small JSON files replaced atomically and durably."""
+"""Where pullers keep their place: a small JSON document per source.
+
+On one host (the embedded mode) a file replaced atomically and durably (``FileCursor``); with
+PostgreSQL, a row of ``puller_cursors`` (``DbCursor``), so that a puller on another host that
+takes the source's lease over goes on from the same place instead of from the start. Either is
+written only after what it counts is durably on the bus.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from storage.db import SessionFactory
 from storage.log_events import LogEvent
+from storage.models import PullerCursor
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -45,3 +55,58 @@ def save_json_cursor(path: Path, data: Any) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class CursorStore(Protocol):
+    """One source's saved place, as a JSON object."""
+
+    async def load(self) -> dict[str, Any] | None:
+        """The saved document; ``None`` if there is none (or it is unreadable)."""
+        ...
+
+    async def save(self, data: dict[str, Any]) -> None:
+        """Replace the saved document durably."""
+        ...
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError("a cursor is a JSON object")
+    return data
+
+
+class FileCursor:
+    """The cursor in the file at ``path``."""
+
+    def __init__(self, path: Path, *, channel: str) -> None:
+        self.path = path
+        self._channel = channel
+
+    async def load(self) -> dict[str, Any] | None:
+        return await asyncio.to_thread(load_json_cursor, self.path, _object,
+                                       channel=self._channel)
+
+    async def save(self, data: dict[str, Any]) -> None:
+        await asyncio.to_thread(save_json_cursor, self.path, data)
+
+
+class DbCursor:
+    """The cursor in the ``puller_cursors`` row named ``source`` (e.g. ``imap:box/INBOX``)."""
+
+    def __init__(self, sessions: SessionFactory, source: str) -> None:
+        self.source = source
+        self._sessions = sessions
+
+    async def load(self) -> dict[str, Any] | None:
+        async with self._sessions() as session:
+            row = await session.get(PullerCursor, self.source)
+            return dict(row.data) if row is not None else None
+
+    async def save(self, data: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            row = await session.get(PullerCursor, self.source, with_for_update=True)
+            if row is None:
+                session.add(PullerCursor(source=self.source, data=data, updated_at=now))
+            else:
+                row.data, row.updated_at = data, now

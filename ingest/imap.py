@@ -14,12 +14,22 @@ folder from UID 1 again, for the same reason harmlessly.
 
 Dead letters from here have no ``dlq.topic`` (the raw mail is no bus record, so
 ``cskh dlq replay`` leaves them alone); ``dlq.source`` says which mailbox, folder and UID.
+
+When the mailbox moves or flags ingested mail (``move_to``, ``flag``), that happens only to
+UIDs at or below the saved cursor, i.e. after the durable append *and* the cursor: every pass
+first settles whatever the cursor covers and is still in the folder (parked mail stays), so a
+crash between the cursor and the move is finished by the next pass, without a second fetch.
+
+With a ``lease``, every batch first asks ``lease.hold()``; a puller without it fetches
+nothing. ``run`` loops: a pass, then IDLE where the server offers it (a new mail wakes it at
+once) or a sleep of ``interval``; failures back off exponentially with jitter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -31,10 +41,12 @@ from connectors.email import CHANNEL
 from connectors.email.envelope import email_envelope
 from connectors.email.imap import ImapCursor, ImapMailbox, ImapSession, ImapUnavailable
 from connectors.email.parse import DEFAULT_MAX_ATTACHMENT_BYTES, parse_email
+from ingest.backoff import Backoff
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import DLQ, INBOUND
-from ingest.cursors import load_json_cursor, save_json_cursor
+from ingest.cursors import CursorStore, FileCursor, load_json_cursor
 from ingest.keys import Clock
+from ingest.lease import Lease
 from storage.log_events import LogEvent
 
 log = structlog.get_logger(__name__)
@@ -48,22 +60,34 @@ def load_cursor(path: Path) -> ImapCursor | None:
     return load_json_cursor(path, ImapCursor.from_json, channel=CHANNEL)
 
 
-def save_cursor(path: Path, cursor: ImapCursor) -> None:
-    """Replace the cursor at ``path`` atomically and durably."""
-    save_json_cursor(path, cursor.to_json())
+async def _load(store: CursorStore) -> ImapCursor | None:
+    data = await store.load()
+    if data is None:
+        return None
+    try:
+        return ImapCursor.from_json(data)
+    except (KeyError, ValueError, TypeError) as exc:
+        log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL,
+                    error=f"unreadable cursor, starting over: {exc}"[:300])
+        return None
 
 
 class ImapPuller:
     """Moves new mail of ``mailbox`` to the bus, one ``run_once`` at a time."""
 
-    def __init__(self, mailbox: ImapMailbox, bus: Bus, cursor_path: Path, clock: Clock, *,
+    def __init__(self, mailbox: ImapMailbox, bus: Bus, cursor: Path | CursorStore,
+                 clock: Clock, *,
                  attachment_dir: Path | None = None, batch_size: int = DEFAULT_BATCH,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
-                 session: ImapSession | None = None) -> None:
+                 session: ImapSession | None = None, lease: Lease | None = None) -> None:
         self.mailbox = mailbox
+        self.lease = lease
+        self.holding = lease is None
         self._bus = bus
-        self._cursor_path = cursor_path
+        # A path is a cursor file (one host); a store may be a database row (many hosts).
+        self.cursor: CursorStore = (FileCursor(cursor, channel=CHANNEL)
+                                    if isinstance(cursor, Path) else cursor)
         self._clock = clock
         self._attachment_dir = attachment_dir
         self._batch = batch_size
@@ -112,7 +136,8 @@ class ImapPuller:
                                                  uidvalidity, uid))
                 continue
             envelope = email_envelope(parsed, mailbox=self.mailbox.name,
-                                      source=self._source(uidvalidity, uid))
+                                      source=self._source(uidvalidity, uid),
+                                      queue_hint=self.mailbox.queue)
             records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
                                           value=envelope.model_dump_json().encode()))
         return records, parked
@@ -128,22 +153,45 @@ class ImapPuller:
             return ImapCursor(box.name, box.folder, uidvalidity, 0, cursor.parked)
         return ImapCursor(box.name, box.folder, uidvalidity, 0)
 
+    async def _hold(self) -> bool:
+        if self.lease is not None:
+            self.holding = await self.lease.hold()
+            if not self.holding:
+                log.debug(LogEvent.PULLER_LEASE_BUSY, channel=CHANNEL, mailbox=self.mailbox.name,
+                          folder=self.mailbox.folder)
+        return self.holding
+
+    async def _settle(self, cursor: ImapCursor) -> None:
+        """Move or flag the mail the saved ``cursor`` covers (parked mail stays)."""
+        session = self._session
+        parked = [int(p["uid"]) for p in cursor.parked if "uid" in p]
+        uids = await asyncio.to_thread(session.unsettled, cursor.last_uid, parked)
+        if uids:
+            await asyncio.to_thread(session.settle, uids)
+            log.info(LogEvent.PULLER_SETTLED, channel=CHANNEL, mailbox=self.mailbox.name,
+                     folder=self.mailbox.folder, count=len(uids), move_to=self.mailbox.move_to,
+                     flag=self.mailbox.flag)
+
     async def run_once(self) -> int:
         """Append all mail after the cursor; return how many envelopes were appended.
 
-        Raises ``ImapUnavailable`` and ``BusUnavailable`` (the cursor stays where the last
-        durable append left it) and ``OSError`` from the file system.
+        Appends nothing while another puller holds the lease. Raises ``ImapUnavailable`` and
+        ``BusUnavailable`` (the cursor stays where the last durable append left it) and
+        ``OSError`` from the file system.
         """
+        if not await self._hold():
+            return 0
         session = self._session
         appended = 0
         uidvalidity = await asyncio.to_thread(session.select)
         while True:
-            stored = await asyncio.to_thread(load_cursor, self._cursor_path)
+            stored = await _load(self.cursor)
             cursor = self._start(stored, uidvalidity)
+            await self._settle(cursor)
             uids = await asyncio.to_thread(session.uids_after, cursor.last_uid)
             if not uids:
                 if cursor != stored:
-                    await asyncio.to_thread(save_cursor, self._cursor_path, cursor)
+                    await self.cursor.save(cursor.to_json())
                 return appended
             batch = uids[: self._batch]
             sizes = await asyncio.to_thread(session.sizes, batch)
@@ -153,6 +201,8 @@ class ImapPuller:
             heads = await asyncio.to_thread(session.headers, big)
             records, parked = await asyncio.to_thread(
                 self._records, uidvalidity, batch, sizes, bodies, heads, self._clock())
+            if not await self._hold():
+                return appended  # the lease went away while we fetched: someone else goes on
             if records:
                 await self._bus.send_many(records)
             envelopes = sum(1 for r in records if r.topic == INBOUND)
@@ -161,20 +211,67 @@ class ImapPuller:
                      folder=self.mailbox.folder, uids=f"{batch[0]}:{batch[-1]}",
                      envelopes=envelopes, dead_letters=len(records) - envelopes,
                      parked=len(parked))
-            await asyncio.to_thread(save_cursor, self._cursor_path,
-                                    cursor.advanced(batch[-1], parked))
+            await self.cursor.save(cursor.advanced(batch[-1], parked).to_json())
 
-    async def run(self, stop: asyncio.Event, interval: float) -> None:
-        """``run_once`` every ``interval`` seconds until ``stop``; failures are logged, retried."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except (ImapUnavailable, BusUnavailable, OSError) as exc:
-                log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL, mailbox=self.mailbox.name,
-                            error=f"{type(exc).__name__}: {exc}"[:300])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+    async def _wait(self, stop: asyncio.Event, halt: threading.Event, interval: float,
+                    idle: bool) -> None:
+        """Until new mail (IDLE), ``interval`` seconds, or ``stop``."""
+        session = self._session
+        if idle and self.holding and await asyncio.to_thread(session.capable, "IDLE"):
+            if await asyncio.to_thread(session.idle_wait, interval, halt):
+                log.debug(LogEvent.PULLER_IDLE, channel=CHANNEL, mailbox=self.mailbox.name,
+                          folder=self.mailbox.folder)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def run(self, stop: asyncio.Event, interval: float, *, idle: bool = True,
+                  backoff: Backoff | None = None) -> None:
+        """Passes until ``stop``: after each, IDLE (if ``idle`` and the server can) or sleep
+        ``interval``. Failures are logged and retried after an exponential, jittered delay
+        (reset by the next success); a certificate the CA file does not vouch for is logged
+        as ``puller.tls_verify_failed``. Returns within ``IDLE_TICK`` of ``stop``."""
+        backoff = backoff or Backoff()
+        halt = threading.Event()
+
+        async def relay() -> None:
+            await stop.wait()
+            halt.set()
+
+        relayed = asyncio.create_task(relay())
+        box = self.mailbox
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                    if backoff.failures:
+                        log.info(LogEvent.PULLER_RECOVERED, channel=CHANNEL, mailbox=box.name,
+                                 folder=box.folder, failures=backoff.failures)
+                    backoff.reset()
+                    await self._wait(stop, halt, interval, idle)
+                    continue
+                except (ImapUnavailable, BusUnavailable, OSError) as exc:
+                    tls = isinstance(exc, ImapUnavailable) and exc.tls
+                    log.warning(LogEvent.PULLER_TLS_FAILED if tls else LogEvent.PULLER_FAILED,
+                                channel=CHANNEL, mailbox=box.name, folder=box.folder,
+                                error=f"{type(exc).__name__}: {exc}"[:300])
+                delay = backoff.next_delay()
+                log.info(LogEvent.PULLER_BACKOFF, channel=CHANNEL, mailbox=box.name,
+                         folder=box.folder, delay=round(delay, 2), failures=backoff.failures)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            relayed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relayed
 
     def close(self) -> None:
         """Log out of the server (blocking; call from a thread in async code)."""
         self._session.close()
+
+    async def aclose(self) -> None:
+        """Log out and give the lease up."""
+        await asyncio.to_thread(self._session.close)
+        if self.lease is not None:
+            await self.lease.release()
+            self.holding = False

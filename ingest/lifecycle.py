@@ -20,10 +20,11 @@ from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.kafka import KafkaBus
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS
-from ingest.pipeline import consumer_specs, make_loop
+from ingest.pipeline import consumer_specs, make_loop, outbound_publisher
 from ingest.settings import Settings
 from normalizer.classifier import Classifier
 from normalizer.ingest import Classify, Labels
+from router.outbox import EmitPendingReplies
 from router.rebalance import Rebalance
 from router.sweeper import SweepSla
 from storage.db import create_engine, is_sqlite, session_factory, sqlite_path
@@ -133,13 +134,16 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(loop.run(stop), name=f"consumer-{spec.group}")
              for loop, spec in zip(loops, specs, strict=True)]
     if "router" in app[ROLES]:
-        sweep = SweepSla(app[SESSIONS], app[CLOCK])
+        sweep = SweepSla(app[SESSIONS], app[CLOCK], calendar=settings.calendars)
         tasks.append(asyncio.create_task(_every(settings.sla_sweep_seconds, sweep.run_once, stop),
                                          name="sla-sweeper"))
         rebalance = Rebalance(app[SESSIONS], app[CLOCK],
                               grace=timedelta(minutes=settings.release_grace_minutes))
         tasks.append(asyncio.create_task(
             _every(settings.rebalance_seconds, rebalance.run_once, stop), name="rebalance"))
+        outbox = EmitPendingReplies(app[SESSIONS], outbound_publisher(bus), app[CLOCK])
+        tasks.append(asyncio.create_task(
+            _every(settings.rebalance_seconds, outbox.run_once, stop), name="outbox"))
     try:
         yield
     finally:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from connectors.email.send import SmtpTransport
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord, Record
 from ingest.bus.loop import CommitPolicy, ConsumerLoop, Handler
-from ingest.bus.topics import ASSIGNMENTS, INBOUND, TICKETS
+from ingest.bus.topics import ASSIGNMENTS, INBOUND, OUTBOUND, TICKETS
 from ingest.keys import Clock
+from ingest.senders import SENDER_GROUP, SendReplies
 from ingest.settings import Role, Settings
 from normalizer.events import TicketEvent
 from normalizer.ingest import Classify, IngestInboundMessages
 from router.assign import AssignTickets
-from router.events import AssignmentEvent
+from router.events import AssignmentEvent, OutboundMessage
 from storage.db import SessionFactory
 
 NORMALIZER_GROUP = "cskh-normalizer"
@@ -51,7 +54,8 @@ def _values(records: Sequence[Record]) -> list[bytes]:
 
 def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
                    clock: Clock, classify: Classify) -> list[ConsumerSpec]:
-    """The normalizer and router consumers, bound to ``bus``, ``sessions`` and a classifier."""
+    """The normalizer's, the router's and (with ``CSKH_SMTP_HOST``) the e-mail sender's
+    consumers, bound to ``bus``, ``sessions`` and a classifier."""
 
     async def emit_tickets(events: Sequence[TicketEvent]) -> None:
         await bus.send_many([
@@ -69,8 +73,11 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
 
     normalize = IngestInboundMessages(sessions, emit_tickets, classify, clock,
                                       reopen_window=timedelta(days=settings.reopen_days),
-                                      own_addresses=settings.own_addresses)
-    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues)
+                                      own_addresses=settings.own_addresses,
+                                      thread_window=timedelta(hours=settings.thread_window_hours),
+                                      mail_domains=settings.message_id_domains)
+    route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues,
+                          calendar=settings.calendars)
 
     async def normalizer_handler(records: Sequence[Record]) -> None:
         await normalize(_values(records))
@@ -78,10 +85,33 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
     async def router_handler(records: Sequence[Record]) -> None:
         await route(_values(records))
 
-    return [
+    specs = [
         ConsumerSpec("normalizer", NORMALIZER_GROUP, INBOUND, normalizer_handler),
         ConsumerSpec("router", ROUTER_GROUP, TICKETS, router_handler),
     ]
+    transport = smtp_transport(settings)
+    if transport is not None:
+        send = SendReplies(sessions, transport, settings.reply_from or "", clock)
+
+        async def sender_handler(records: Sequence[Record]) -> None:
+            await send(_values(records))
+
+        specs.append(ConsumerSpec("senders", SENDER_GROUP, OUTBOUND, sender_handler))
+    return specs
+
+
+def smtp_transport(settings: Settings) -> SmtpTransport | None:
+    """Where e-mail replies go (``CSKH_SMTP_*``); ``None`` when no SMTP server is set.
+    ``ValueError`` when one is set but no From address (``CSKH_MAIL_FROM``) is known."""
+    if not settings.smtp_host:
+        return None
+    if not settings.reply_from:
+        raise ValueError("CSKH_SMTP_HOST is set: set CSKH_MAIL_FROM (or CSKH_OWN_ADDRESSES) too")
+    context = (ssl.create_default_context(cafile=str(settings.smtp_ca_file))
+               if settings.smtp_ca_file else None)
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpTransport(settings.smtp_host, settings.smtp_port, settings.smtp_user, password,
+                         settings.smtp_tls, context)
 
 
 def make_loop(bus: Bus, spec: ConsumerSpec, settings: Settings) -> ConsumerLoop:
@@ -89,3 +119,16 @@ def make_loop(bus: Bus, spec: ConsumerSpec, settings: Settings) -> ConsumerLoop:
     consumer = bus.consumer(spec.group, [spec.topic])
     return ConsumerLoop(bus, consumer, spec.group, spec.handler, is_transient=is_transient,
                         policy=CommitPolicy(max_records=settings.consumer_batch))
+
+
+def outbound_publisher(bus: Bus) -> Callable[[Sequence[OutboundMessage]], Awaitable[None]]:
+    """Emit staff replies on ``cskh.outbound``, keyed by their ticket's thread."""
+
+    async def publish(messages: Sequence[OutboundMessage]) -> None:
+        await bus.send_many([
+            OutgoingRecord(topic=OUTBOUND, key=m.thread_key.encode(),
+                           value=m.model_dump_json().encode())
+            for m in messages
+        ])
+
+    return publish

@@ -2,7 +2,8 @@
 
 The on-prem PBX: ``CdrPuller`` tails Asterisk's ``Master.csv`` (through the pure
 ``connectors.asterisk.CdrTailer``) and appends each new call's envelope to ``cskh.inbound``;
-and the shared mailbox: ``ingest.imap.ImapPuller`` (same order of effects, its own cursor).
+and the mailboxes: one ``ingest.imap.ImapPuller`` per (mailbox, folder) (same order of
+effects, its own cursor, its own lease from ``ingest.lease``).
 
 Order of effects, per step: read from the persisted cursor → append the envelopes durably →
 only then persist the new cursor (written to a temporary file, fsynced, renamed). A crash
@@ -10,7 +11,9 @@ in between re-reads at most the lines not yet acknowledged; their envelope ids a
 from the call's ``uniqueid``, so the normalizer makes no second ticket of them.
 
 Two pullers on one host would read the same file: an exclusive ``flock`` on ``<cursor>.lock``
-is the lease; whoever does not hold it skips its turn.
+is the lease; whoever does not hold it skips its turn. A mailbox folder's lease is a
+PostgreSQL advisory lock when the database is PostgreSQL (pullers on many hosts), else the
+same kind of ``flock``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -29,10 +33,14 @@ from connectors.asterisk import CdrCursor, CdrTailer
 from connectors.email.imap import ImapMailbox
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
 from ingest.bus.topics import INBOUND
-from ingest.cursors import load_json_cursor, save_json_cursor
+from ingest.cursors import CursorStore, DbCursor, load_json_cursor, save_json_cursor
 from ingest.imap import ImapPuller
-from ingest.keys import BUS, CLOCK, ROLES, SETTINGS, Clock
+from ingest.keys import BUS, CLOCK, ROLES, SESSIONS, SETTINGS, Clock
+from ingest.lease import FlockLease, Lease, PgAdvisoryLease, asyncpg_dsn, lease_key
+from ingest.mailboxes import MailboxConfig, configured, cursor_path
 from ingest.registry import cdr_tailer
+from ingest.settings import Settings
+from storage.db import SessionFactory, is_sqlite
 from storage.log_events import LogEvent
 
 log = structlog.get_logger(__name__)
@@ -121,24 +129,47 @@ class CdrPuller:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def _imap_puller(app: web.Application) -> ImapPuller | None:
-    settings = app[SETTINGS]
-    if not settings.imap_host or not settings.imap_user:
-        return None
-    password = settings.imap_password.get_secret_value() if settings.imap_password else ""
-    mailbox = ImapMailbox(host=settings.imap_host, user=settings.imap_user, password=password,
-                          port=settings.imap_port, folder=settings.imap_folder,
-                          tls=settings.imap_tls)
-    settings.attachment_dir.mkdir(parents=True, exist_ok=True)
-    return ImapPuller(mailbox, app[BUS], settings.imap_cursor_path, app[CLOCK],
-                      attachment_dir=settings.attachment_dir)
+def _mailbox(box: MailboxConfig, folder: str) -> ImapMailbox:
+    context = ssl.create_default_context(cafile=str(box.ca_file)) if box.ca_file else None
+    return ImapMailbox(host=box.host, user=box.user, password=box.password.get_secret_value(),
+                       port=box.port, folder=folder, tls=box.tls, ssl_context=context,
+                       label=box.name, queue=box.queue, move_to=box.move_to, flag=box.flag)
+
+
+def imap_pullers(settings: Settings, bus: Bus, clock: Clock,
+                 sessions: SessionFactory | None = None) -> list[ImapPuller]:
+    """One puller per configured (mailbox, folder), each with its cursor and its lease.
+
+    With PostgreSQL (pullers may run on several hosts): a PostgreSQL advisory lock and the
+    cursor in the database (``sessions``), so whoever takes the lease over goes on from the
+    same place. Otherwise a cursor file and a ``flock`` beside it. ``ValueError`` for a
+    configuration that names one mailbox twice."""
+    pullers: list[ImapPuller] = []
+    postgres = not is_sqlite(settings.database_url)
+    for box, legacy in configured(settings):
+        for folder in box.folders:
+            cursor = cursor_path(settings.imap_cursor_path, box.name, folder, legacy=legacy)
+            lease: Lease = (
+                PgAdvisoryLease(asyncpg_dsn(settings.database_url),
+                                lease_key("imap", box.name, folder), name=f"{box.name}/{folder}")
+                if postgres else FlockLease(cursor.with_name(cursor.name + ".lock")))
+            store: Path | CursorStore = cursor
+            if postgres:
+                if sessions is None:
+                    raise ValueError("pullers on PostgreSQL keep their cursors in the database")
+                store = DbCursor(sessions, f"imap:{box.name}/{folder}")
+            pullers.append(ImapPuller(_mailbox(box, folder), bus, store, clock,
+                                      attachment_dir=settings.attachment_dir, lease=lease))
+    if pullers:
+        settings.attachment_dir.mkdir(parents=True, exist_ok=True)
+    return pullers
 
 
 async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the configured pullers while the app runs (role ``pullers``); stop them first.
 
-    The Asterisk call-log tailer when ``CSKH_HOTLINE_CDR_DIR`` is set, the mailbox when
-    ``CSKH_IMAP_HOST`` is.
+    The Asterisk call-log tailer when ``CSKH_HOTLINE_CDR_DIR`` is set; a puller per folder of
+    each mailbox (``CSKH_IMAP_HOST`` and the TOML file's ``[[mailboxes]]``).
     """
     settings = app[SETTINGS]
     if "pullers" not in app[ROLES]:
@@ -154,12 +185,14 @@ async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(cdr.run(stop, settings.hotline_cdr_poll_seconds),
                                          name="puller-hotline-cdr"))
         log.info(LogEvent.PULLER_STARTED, channel=CHANNEL, directory=str(tailer.directory))
-    imap = _imap_puller(app)
-    if imap is not None:
-        tasks.append(asyncio.create_task(imap.run(stop, settings.imap_poll_seconds),
-                                         name="puller-imap"))
-        log.info(LogEvent.PULLER_STARTED, channel="email", mailbox=imap.mailbox.name,
-                 folder=imap.mailbox.folder)
+    imaps = imap_pullers(settings, app[BUS], app[CLOCK], app[SESSIONS])
+    for imap in imaps:
+        box = imap.mailbox
+        tasks.append(asyncio.create_task(
+            imap.run(stop, settings.imap_poll_seconds, idle=settings.imap_idle),
+            name=f"puller-imap-{box.name}-{box.folder}"))
+        log.info(LogEvent.PULLER_STARTED, channel="email", mailbox=box.name, folder=box.folder,
+                 tls=box.tls, queue=box.queue)
     try:
         yield
     finally:
@@ -173,6 +206,7 @@ async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
         if cdr is not None:
             cdr.release()
             log.info(LogEvent.PULLER_STOPPED, channel=CHANNEL)
-        if imap is not None:
-            await asyncio.to_thread(imap.close)
-            log.info(LogEvent.PULLER_STOPPED, channel="email")
+        for imap in imaps:
+            await imap.aclose()
+            log.info(LogEvent.PULLER_STOPPED, channel="email", mailbox=imap.mailbox.name,
+                     folder=imap.mailbox.folder)

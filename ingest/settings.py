@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -13,8 +13,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-Role = Literal["webhooks", "pullers", "normalizer", "router"]
-ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router")
+from ingest.mailboxes import MailboxConfig, check_unique, configured
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
+from router.calendars import QueueCalendars, QueueCalendarSpec
+
+Role = Literal["webhooks", "pullers", "normalizer", "router", "senders"]
+ALL_ROLES: tuple[Role, ...] = ("webhooks", "pullers", "normalizer", "router", "senders")
 
 
 class Settings(BaseSettings):
@@ -61,8 +65,15 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
     imap_tls: bool = True
+    imap_ca_file: Path | None = Field(None, description="PEM CAs to trust for the IMAP server")
+    imap_queue: str | None = Field(None, description="default queue for this mailbox's mail")
+    imap_move_to: str | None = Field(None, description="move mail here once it is on the bus")
+    imap_flag: str | None = Field(None, description="set this flag once mail is on the bus")
     imap_poll_seconds: float = Field(30.0, gt=0)
+    imap_idle: bool = Field(True, description="wait in IMAP IDLE where the server offers it")
     imap_cursor_path: Path = Path("cskh.imap-cursor.json")
+    mailboxes: list[MailboxConfig] = Field(
+        default_factory=list, description="[[mailboxes]] tables of the TOML file")
     attachment_dir: Path = Path("attachments")
 
     category_queues: dict[str, str] = Field(default_factory=dict)
@@ -72,6 +83,21 @@ class Settings(BaseSettings):
     reopen_days: float = Field(7.0, ge=0)
     own_addresses: list[str] = Field(default_factory=list)
     release_grace_minutes: float = Field(15.0, ge=0)
+    mail_domain: str | None = Field(
+        None, description="domain of our outgoing Message-IDs; default: that of the first "
+        "own address, else cskh.invalid")
+    thread_window_hours: float = Field(72.0, ge=0)
+
+    smtp_host: str | None = Field(None, description="unset: e-mail replies are not sent")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_ca_file: Path | None = None
+    mail_from: str | None = Field(
+        None, description="From of e-mail replies, e.g. 'CSKH Công ty <cskh@congty.vn>'; "
+        "default: the first own address")
+    queue_calendars: dict[str, QueueCalendarSpec] = Field(default_factory=dict)
 
     @field_validator("bus")
     @classmethod
@@ -79,6 +105,57 @@ class Settings(BaseSettings):
         if value == "sqlite" or value.startswith("sqlite:///") or value.startswith("kafka://"):
             return value
         raise ValueError("CSKH_BUS must be 'sqlite', 'sqlite:///PATH' or 'kafka://host:port'")
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _unique_mailboxes(cls, value: list[MailboxConfig]) -> list[MailboxConfig]:
+        return check_unique(value)
+
+    @model_validator(mode="after")
+    def _check_reply_from(self) -> Settings:
+        if self.smtp_host and not self.reply_from:
+            raise ValueError("CSKH_SMTP_HOST is set: set CSKH_MAIL_FROM (or CSKH_OWN_ADDRESSES)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_env_mailbox(self) -> Settings:
+        configured(self)  # the CSKH_IMAP_* mailbox obeys the TOML rules; names stay unique
+        return self
+
+    @property
+    def reply_from(self) -> str | None:
+        """The From of e-mail replies: ``CSKH_MAIL_FROM``, else the first own address."""
+        if self.mail_from and self.mail_from.strip():
+            return self.mail_from.strip()
+        return next((a.strip() for a in self.own_addresses  # an address, not "@domain"
+                     if a.strip().partition("@")[0] and "@" in a), None)
+
+    @property
+    def message_id_domain(self) -> str:
+        """The domain of our outgoing Message-IDs (``CSKH_MAIL_DOMAIN`` or its default)."""
+        if self.mail_domain and self.mail_domain.strip():
+            return self.mail_domain.strip().lower()
+        for own in self.own_addresses:
+            domain = own.strip().rpartition("@")[2].strip().lower()
+            if domain:
+                return domain
+        return DEFAULT_MAIL_DOMAIN
+
+    @property
+    def message_id_domains(self) -> list[str]:
+        """Every domain a Message-ID of ours may carry: ``message_id_domain`` and those of
+        our own addresses (so a change of ``CSKH_MAIL_DOMAIN`` keeps old replies threading)."""
+        found = [self.message_id_domain]
+        for own in self.own_addresses:
+            domain = own.strip().rpartition("@")[2].strip().lower()
+            if domain and domain not in found:
+                found.append(domain)
+        return found
+
+    @property
+    def calendars(self) -> QueueCalendars:
+        """The SLA calendar of each queue (``queue_calendars``) over the design's default."""
+        return QueueCalendars.from_specs(self.queue_calendars)
 
     @property
     def kafka_bootstrap(self) -> str | None:

@@ -9,28 +9,32 @@ router ignores it if it had seen it.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
 from normalizer.events import TicketEvent, TicketEventKind, ticket_event_id
 from normalizer.identity import IdentityResolver, clip
+from normalizer.thread_finder import (
+    CLOSED_STATUSES,
+    NewTicket,
+    Target,
+    ThreadFinder,
+)
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
 from storage.metrics import TICKETS_CREATED
 from storage.models import Contact, Message, ProcessedEvent, Ticket
 
 CONSUMER = "normalizer"
-OPEN_STATUSES = ("new", "queued", "assigned", "open", "waiting")
 _RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
-_TICKET_TAG = re.compile(r"\[#CSKH-0*(\d+)\]", re.IGNORECASE)
 
 Emit = Callable[[Sequence[TicketEvent]], Awaitable[None]]
 
@@ -58,7 +62,6 @@ class Labels(Protocol):
 
 Classify = Callable[[Sequence[tuple[str, str]]], Sequence[Labels]]
 Clock = Callable[[], datetime]
-Thread = tuple[str, str]
 
 log = structlog.get_logger(__name__)
 
@@ -73,13 +76,20 @@ class IngestInboundMessages:
 
     def __init__(self, sessions: SessionFactory, emit: Emit, classify: Classify,
                  clock: Clock, *, reopen_window: timedelta = timedelta(days=7),
-                 own_addresses: Sequence[str] = ()) -> None:
+                 own_addresses: Sequence[str] = (),
+                 thread_window: timedelta = timedelta(hours=72),
+                 mail_domains: Sequence[str] = (DEFAULT_MAIL_DOMAIN,)) -> None:
+        """``reopen_window``: a reply to a ticket resolved less than this ago reopens it.
+        ``thread_window``: how far apart same-sender, same-subject mails may be to thread
+        (0: never). ``mail_domains``: the domains of our own outgoing Message-IDs."""
         self._sessions = sessions
         self._emit = emit
         self._classify = classify
         self._clock = clock
         self._reopen_window = reopen_window
         self._own = tuple(a.strip().lower() for a in own_addresses if a.strip())
+        self._thread_window = thread_window
+        self._domains = frozenset(d.strip().lower() for d in mail_domains if d.strip())
 
     def _machine(self, envelope: InboundEnvelope) -> bool:
         """Whether no customer wrote this: an auto-reply, bulk mail or bounce (flagged by the
@@ -138,41 +148,6 @@ class IngestInboundMessages:
             out[envelope.id] = _event(envelope, ticket, message, kind)
         return out
 
-    async def _thread_tickets(self, session: AsyncSession, said: Sequence[InboundEnvelope],
-                              now: datetime) -> tuple[dict[Thread, Ticket], set[Thread]]:
-        """The ticket each thread continues, and the threads whose ticket is reopened.
-
-        A ``[#CSKH-000123]`` tag in the subject wins; then the thread's open ticket; then its
-        ticket resolved within the reopen window, which is reopened rather than replaced.
-        """
-        found: dict[Thread, Ticket] = {}
-        tagged = {(e.channel, e.thread_key): int(m.group(1)) for e in said
-                  if e.subject and (m := _TICKET_TAG.search(e.subject))}
-        if tagged:
-            by_id = {t.id: t for t in await session.scalars(
-                select(Ticket).where(Ticket.id.in_(set(tagged.values()))))}
-            found.update({thread: by_id[i] for thread, i in tagged.items() if i in by_id})
-        threads = {(e.channel, e.thread_key) for e in said} - set(found)
-        if threads:
-            for ticket in await session.scalars(
-                    select(Ticket).where(tuple_(Ticket.channel, Ticket.thread_key).in_(threads),
-                                         Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)):
-                found[(ticket.channel, ticket.thread_key)] = ticket  # the newest open one wins
-        threads -= set(found)
-        if threads and self._reopen_window:
-            for ticket in await session.scalars(
-                    select(Ticket).where(tuple_(Ticket.channel, Ticket.thread_key).in_(threads),
-                                         Ticket.status == "resolved",
-                                         Ticket.resolved_at >= now - self._reopen_window)
-                    .order_by(Ticket.id)):
-                found[(ticket.channel, ticket.thread_key)] = ticket
-        reopened = set()
-        for thread, ticket in found.items():
-            if ticket.status in ("resolved", "closed") and (
-                    ticket.resolved_at is None or ticket.resolved_at >= now - self._reopen_window):
-                reopened.add(thread)
-        return found, reopened
-
     async def _apply(self, session: AsyncSession,
                      envelopes: Sequence[InboundEnvelope]) -> dict[uuid.UUID, TicketEvent]:
         now = self._clock()
@@ -189,60 +164,59 @@ class IngestInboundMessages:
         if not said:
             return {}
 
-        tickets, reopening = await self._thread_tickets(session, [e for e, _ in said], now)
-        # The first message of each new thread starts its ticket and is the one classified.
-        starting: dict[Thread, InboundEnvelope] = {}
-        for envelope, _ in said:
-            if (envelope.channel, envelope.thread_key) not in tickets and not self._machine(
-                    envelope):
-                starting.setdefault((envelope.channel, envelope.thread_key), envelope)
-        verdicts = dict(zip((e.id for e in starting.values()), self._classify([
-            ("\n".join(p for p in (e.subject, e.text) if p), e.channel)
-            for e in starting.values()]), strict=True))
-        placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
-        machine: list[tuple[InboundEnvelope, Ticket, Message]] = []
+        finder = ThreadFinder(now, reopen_window=self._reopen_window,
+                              thread_window=self._thread_window, mail_domains=self._domains)
+        await finder.load(session, said)
+        # Where each message goes; the first message of each new ticket is the one classified.
+        targets: list[Target | None] = []
         for envelope, contact in said:
-            thread = (envelope.channel, envelope.thread_key)
-            kind: TicketEventKind = "message_added"
-            ticket = tickets.get(thread)
-            if self._machine(envelope):
-                # Out-of-office, bulk mail, bounces, our own mail coming back: never a ticket,
-                # never an event that would look like the customer answering; kept on an open
-                # ticket of the thread, else dropped.
-                if ticket is not None:
-                    machine.append((envelope, ticket, _message(envelope)))
-                else:
-                    session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
-                                               processed_at=now))
-                    log.info(LogEvent.MESSAGE_DISCARDED, channel=envelope.channel,
-                             message_id=str(envelope.id),
-                             reason=envelope.raw.get("auto") or "own_address")
-                continue
-            if ticket is not None and ticket.status in ("resolved", "closed"):
-                if thread not in reopening:
-                    ticket = None  # resolved too long ago: a new matter, a new ticket
-                else:
-                    reopening.discard(thread)
-                    ticket.status = "open" if ticket.assignee_id else "queued"
-                    ticket.resolved_at = ticket.first_responded_at = None
-                    kind = "reopened"
-            if ticket is None:
-                verdict = verdicts.get(envelope.id) or self._classify(
-                    [("\n".join(p for p in (envelope.subject, envelope.text) if p),
-                      envelope.channel)])[0]
-                ticket = self._new_ticket(envelope, contact, verdict, now)
-                session.add(ticket)
-                tickets[thread] = ticket
-                kind = "created"
-            else:
-                ticket.updated_at = now
-            placed.append((envelope, ticket, kind, _message(envelope)))
+            target = finder.find(envelope, contact)
+            if target is None and not self._machine(envelope):
+                target = NewTicket(envelope, contact)
+            if target is not None:
+                finder.remember(envelope, contact, target)
+            targets.append(target)
+        starting = list({id(t): t for t in targets if isinstance(t, NewTicket)}.values())
+        verdicts = self._classify([
+            ("\n".join(p for p in (n.envelope.subject, n.envelope.text) if p), n.envelope.channel)
+            for n in starting]) if starting else []
+        for new, verdict in zip(starting, verdicts, strict=True):
+            new.ticket = self._new_ticket(new.envelope, new.contact, verdict, now)
+            session.add(new.ticket)
         await session.flush()  # ticket ids
-        for envelope, ticket, message in [(e, t, m) for e, t, _, m in placed] + machine:
-            message.ticket_id = ticket.id
-            session.add(message)
+
+        placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
+        for (envelope, _), target in zip(said, targets, strict=True):
             session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
                                        processed_at=now))
+            if target is None:
+                # Out-of-office, bulk mail, bounces, our own mail coming back, with no ticket
+                # to keep them on: dropped.
+                log.info(LogEvent.MESSAGE_DISCARDED, channel=envelope.channel,
+                         message_id=str(envelope.id),
+                         reason=envelope.raw.get("auto") or "own_address")
+                continue
+            ticket = target.ticket if isinstance(target, NewTicket) else target
+            assert ticket is not None
+            message = _message(envelope)
+            message.ticket_id = ticket.id
+            session.add(message)
+            if self._machine(envelope):
+                # Never an event that would look like the customer answering, never a reopening.
+                continue
+            kind: TicketEventKind = "message_added"
+            if isinstance(target, NewTicket) and target.envelope is envelope:
+                kind = "created"
+            elif ticket.status in CLOSED_STATUSES:
+                ticket.status = "open" if ticket.assignee_id else "queued"
+                ticket.resolved_at = ticket.first_responded_at = None
+                ticket.reopened_at = now  # a new SLA cycle starts (router.sweeper)
+                ticket.reopen_count = (ticket.reopen_count or 0) + 1
+                ticket.updated_at = now
+                kind = "reopened"
+            else:
+                ticket.updated_at = now
+            placed.append((envelope, ticket, kind, message))
         await session.flush()  # message ids
         out: dict[uuid.UUID, TicketEvent] = {}
         for envelope, ticket, kind, message in placed:
@@ -267,6 +241,7 @@ class IngestInboundMessages:
             sentiment_confidence=verdict.sentiment_confidence, needs_review=verdict.needs_review,
             entities=verdict.entities, customer_id=contact.customer_id, contact_id=contact.id,
             subject=clip(subject, 500) or None, created_at=now, updated_at=now,
+            queue_hint=envelope.queue_hint,
         )
         if envelope.category_hint:
             ticket.category, ticket.category_confidence = envelope.category_hint, 1.0

@@ -12,8 +12,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.deadlines import set_deadlines
-from router.events import OutboundMessage, outbound_message_id
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
+from router.calendars import Calendars
+from router.deadlines import DEFAULT_CALENDAR, set_deadlines
+from router.events import OutboundMessage
+from router.outbound_mail import bare, reply_headers
+from router.outbox import outbound_event
 from router.rules import CATEGORIES, queue_for
 from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, open_loads
 from storage.models import (
@@ -89,7 +93,8 @@ async def claim(session: AsyncSession, staff: Staff, ticket: Ticket, now: dateti
 
 
 async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
-                  category: str | None, priority: str | None, now: datetime) -> None:
+                  category: str | None, priority: str | None, now: datetime,
+                  calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """Correct the category and/or priority; the correction becomes a training example."""
     if category is not None and category not in CATEGORIES:
         raise ActionError(400, "invalid_category", f"category must be one of {CATEGORIES}")
@@ -98,13 +103,15 @@ async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may relabel")
     previous = {"category": ticket.category, "priority": ticket.priority}
+    queue = ticket.queue
     if category is not None:
         ticket.category = category
         ticket.queue = queue_for(category)
         ticket.needs_review = False
-    if priority is not None and priority != ticket.priority:
-        ticket.priority = priority
-        set_deadlines(ticket, await _tier(session, ticket))
+    if (priority is not None and priority != ticket.priority) or ticket.queue != queue:
+        ticket.priority = priority or ticket.priority
+        waits = await _pause_spans(session, ticket, now)  # waits on the customer still count
+        set_deadlines(ticket, await _tier(session, ticket), waits, calendar=calendar)
     ticket.updated_at = now
     first = await session.scalar(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == "inbound").order_by(Message.id))
@@ -116,24 +123,38 @@ async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
 
 
 async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
-                now: datetime) -> OutboundMessage:
-    """Store an outbound message; the caller emits the returned event on ``cskh.outbound``."""
+                now: datetime, *, mail_domain: str = DEFAULT_MAIL_DOMAIN) -> OutboundMessage:
+    """Store an outbound message; the caller emits the returned event on ``cskh.outbound``.
+
+    On an e-mail ticket the reply gets our own Message-ID (``cskh.{ticket}.{token}@``
+    ``mail_domain``), stored as the message's ``external_id`` so the customer's answer threads
+    back, plus In-Reply-To/References of the customer's latest message and a subject with the
+    ticket tag; all of it travels in the event's ``email``.
+    """
     _require_open(ticket)
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may reply")
     if not text.strip():
         raise ActionError(400, "empty_reply", "the reply has no text")
-    last_in = await session.scalar(select(Message).where(
+    recent_in = list(await session.scalars(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == "inbound")
-        .order_by(Message.id.desc()).limit(1))
+        .order_by(Message.id.desc()).limit(10)))
+    # the customer's latest own message: not an out-of-office or a bounce
+    last_in = next((m for m in recent_in if not (m.raw or {}).get("auto")),
+                   recent_in[0] if recent_in else None)
     contact = await session.get(Contact, ticket.contact_id) if ticket.contact_id else None
     public_id = uuid.uuid4()
+    mail = reply_headers(ticket, last_in, mail_domain) if ticket.channel == "email" else None
     message = Message(
         ticket_id=ticket.id, envelope_id=public_id, direction="outbound", channel=ticket.channel,
-        external_id=f"cskh-{public_id}", sender_name=staff.name, subject=ticket.subject,
+        external_id=bare(mail.message_id) if mail else f"cskh-{public_id}",
+        sender_name=staff.name, subject=mail.subject if mail else ticket.subject,
         text=text, attachments={"files": []},
         in_reply_to=last_in.external_id if last_in else None, sent_at=now, received_at=now,
-        raw={"staff_id": staff.id})
+        raw={"staff_id": staff.id, "emitted": False, **({"headers": {
+            "message_id": bare(mail.message_id), "in_reply_to": bare(mail.in_reply_to),
+            "references": [r.strip("<>") for r in (mail.references or "").split()],
+            "subject": mail.subject}} if mail else {})})
     session.add(message)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = now
@@ -141,13 +162,7 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
         ticket.status = "open"
     ticket.updated_at = now
     await session.flush()
-    return OutboundMessage(
-        event_id=outbound_message_id(public_id), ticket_id=ticket.id,
-        ticket_number=ticket.number, message_id=message.id, channel=ticket.channel,
-        thread_key=ticket.thread_key, to_email=contact.email if contact else None,
-        to_phone=contact.phone if contact else None, in_reply_to=message.in_reply_to,
-        subject=ticket.subject, text=text, staff_id=staff.id, staff_name=staff.name,
-        created_at=now)
+    return outbound_event(ticket, message, contact)
 
 
 async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,
@@ -162,26 +177,34 @@ async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,
         session.add(SlaPause(ticket_id=ticket.id, started_at=now))
 
 
-async def resume(session: AsyncSession, ticket: Ticket, now: datetime) -> None:
+async def _pause_spans(session: AsyncSession, ticket: Ticket,
+                       now: datetime) -> list[tuple[datetime, datetime]]:
+    """The ticket's waits on the customer; one still going counts until ``now``."""
+    pauses = await session.scalars(select(SlaPause).where(SlaPause.ticket_id == ticket.id))
+    return [(p.started_at, p.ended_at or now) for p in pauses]
+
+
+async def resume(session: AsyncSession, ticket: Ticket, now: datetime, *,
+                 calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """End a wait: the clocks run again and the deadlines move by the paused business time."""
     if ticket.status != "waiting":
         return
-    pauses = list(await session.scalars(select(SlaPause).where(SlaPause.ticket_id == ticket.id)))
-    for pause in pauses:
-        if pause.ended_at is None:
-            pause.ended_at = now
-    spans = [(p.started_at, p.ended_at or now) for p in pauses]
-    set_deadlines(ticket, await _tier(session, ticket), spans)
+    for pause in await session.scalars(select(SlaPause).where(
+            SlaPause.ticket_id == ticket.id, SlaPause.ended_at.is_(None))):
+        pause.ended_at = now
+    set_deadlines(ticket, await _tier(session, ticket), await _pause_spans(session, ticket, now),
+                  calendar=calendar)
     ticket.status = "open" if ticket.assignee_id else "queued"
     ticket.updated_at = now
 
 
-async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime) -> None:
+async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime, *,
+                  calendar: Calendars = DEFAULT_CALENDAR) -> None:
     """Mark the ticket resolved; a later customer message opens a new ticket or reopens it."""
     _require_open(ticket)
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may resolve")
-    await resume(session, ticket, now)
+    await resume(session, ticket, now, calendar=calendar)
     ticket.status = "resolved"
     ticket.resolved_at = now
     ticket.updated_at = now

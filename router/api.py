@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from router.auth import authenticate, visible
-from router.staff import ACTIVE_TICKET_STATUSES
+from router.calendars import QueueCalendars
+from router.queue_filters import FilterError, QueueQuery
 from router.views import tickets_json
 from storage.db import SessionFactory
 from storage.models import Ticket
@@ -22,26 +23,49 @@ from storage.models import Ticket
 SESSIONS = web.AppKey("router.sessions", SessionFactory)
 Clock = Callable[[], datetime]
 CLOCK: web.AppKey[Clock] = web.AppKey("router.clock")
+# Optional, set before the routes are added: the SLA calendar of each queue.
+CALENDARS: web.AppKey[QueueCalendars] = web.AppKey("router.calendars", QueueCalendars)
 
 
 async def my_queue(request: web.Request) -> web.Response:
-    """``GET /api/v1/queue``: the caller's active assigned tickets, earliest due first."""
+    """``GET /api/v1/queue``: the caller's tickets, filtered, earliest resolution due first.
+
+    Without filters: the caller's active assigned tickets. A bad filter answers 400 with the
+    reason; see ``router.queue_filters`` for the parameters.
+    """
+    params = {name: request.query.getall(name) for name in request.query}
     async with request.app[SESSIONS]() as session:
         staff = await authenticate(request, session)
+        try:
+            query = QueueQuery.parse(params)
+        except FilterError as exc:
+            return web.json_response({"error": "invalid_filter", "reason": str(exc)},
+                                     status=400)
+        where = query.where(staff, request.app[CLOCK]())
+        total = int(await session.scalar(select(func.count(Ticket.id)).where(where)) or 0)
         tickets = list(await session.scalars(
-            select(Ticket).where(Ticket.assignee_id == staff.id,
-                                 Ticket.status.in_(ACTIVE_TICKET_STATUSES))
+            select(Ticket).where(where)
             .order_by(Ticket.resolution_due.is_(None), Ticket.resolution_due, Ticket.id)
+            .limit(query.limit).offset(query.offset)
         ))
         body = await tickets_json(session, tickets)
+    end = query.offset + len(body)
     return web.json_response({"staff": {"id": staff.id, "name": staff.name},
-                              "count": len(body), "tickets": body})
+                              "count": len(body), "total": total,
+                              "next_offset": end if end < total else None,
+                              "tickets": body})
+
+
+MAX_ID = 2**63 - 1  # BIGINT; SQLite's INTEGER too
 
 
 def ticket_key(raw: str) -> int | None:
-    """The ticket id in a path segment: ``42`` or ``CSKH-000042``."""
+    """The ticket id in a path segment: ``42`` or ``CSKH-000042``; ``None`` if it is no id."""
     value = raw.upper().removeprefix("CSKH-")
-    return int(value) if value.isdigit() else None
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 async def ticket_detail(request: web.Request) -> web.Response:

@@ -10,21 +10,32 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import structlog
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router import actions
-from router.api import CLOCK, SESSIONS, ticket_key
+from router.api import CALENDARS, CLOCK, SESSIONS, ticket_key
 from router.auth import authenticate, visible
+from router.calendars import Calendars
+from router.deadlines import DEFAULT_CALENDAR
 from router.events import OutboundMessage
+from router.outbox import mark_emitted
+from router.text_input import unstorable
 from router.views import tickets_json
+from storage.log_events import LogEvent
 from storage.models import Staff, Ticket
 
+log = structlog.get_logger(__name__)
 PublishOutbound = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
 PUBLISH_OUTBOUND: web.AppKey[PublishOutbound] = web.AppKey("router.publish_outbound")
+# The domain of our outgoing Message-IDs (``CSKH_MAIL_DOMAIN``); ``cskh.invalid`` when unset.
+MAIL_DOMAIN: web.AppKey[str] = web.AppKey("router.mail_domain")
 
 Action = Callable[[AsyncSession, Staff, Ticket, dict[str, Any], datetime],
                   Awaitable[OutboundMessage | None]]
@@ -40,10 +51,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise actions.ActionError(400, "invalid_json", f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise actions.ActionError(400, "invalid_json", "the body must be a JSON object")
+    reason = unstorable(data)
+    if reason:
+        raise actions.ActionError(400, "invalid_text", reason)
     return data
 
 
@@ -73,7 +87,13 @@ async def _act(request: web.Request, action: Action) -> web.Response:
     except actions.ActionError as exc:
         return _error(exc.status, exc.code, exc.reason)
     if outbound is not None:
-        await request.app[PUBLISH_OUTBOUND]([outbound])
+        try:
+            await request.app[PUBLISH_OUTBOUND]([outbound])
+            await mark_emitted(request.app[SESSIONS], [outbound.message_id])
+        except Exception as exc:
+            # the router's outbox (router.outbox) emits it once the bus is back.
+            log.warning(LogEvent.OUTBOUND_EMIT_DEFERRED, message_id=outbound.message_id,
+                        ticket=outbound.ticket_number, error=f"{type(exc).__name__}: {exc}"[:300])
     return web.json_response(body)
 
 
@@ -83,17 +103,23 @@ async def _claim(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
 
 
 async def _relabel(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
-                   now: datetime) -> None:
+                   now: datetime, calendar: Calendars = DEFAULT_CALENDAR) -> None:
     category = _text(b, "category", required=False)
     priority = _text(b, "priority", required=False)
     if category is None and priority is None:
         raise actions.ActionError(400, "nothing_to_change", "give category and/or priority")
-    await actions.relabel(s, staff, t, category=category, priority=priority, now=now)
+    await actions.relabel(s, staff, t, category=category, priority=priority, now=now,
+                          calendar=calendar)
 
 
-async def _reply(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
-                 now: datetime) -> OutboundMessage:
-    return await actions.reply(s, staff, t, _text(b, "text") or "", now)
+async def _reply(request: web.Request) -> web.Response:
+    domain = request.app.get(MAIL_DOMAIN, DEFAULT_MAIL_DOMAIN)
+
+    async def reply(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
+                    now: datetime) -> OutboundMessage:
+        return await actions.reply(s, staff, t, _text(b, "text") or "", now, mail_domain=domain)
+
+    return await _act(request, reply)
 
 
 async def _wait(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
@@ -102,8 +128,8 @@ async def _wait(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
 
 
 async def _resolve(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
-                   now: datetime) -> None:
-    await actions.resolve(s, staff, t, now)
+                   now: datetime, calendar: Calendars = DEFAULT_CALENDAR) -> None:
+    await actions.resolve(s, staff, t, now, calendar=calendar)
 
 
 async def _reassign(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
@@ -136,10 +162,11 @@ async def my_status(request: web.Request) -> web.Response:
 def add_action_routes(app: web.Application) -> None:
     """Mount the action routes (``app`` must hold SESSIONS, CLOCK and PUBLISH_OUTBOUND)."""
     base = "/api/v1/tickets/{ticket_id}"
+    calendar = app.get(CALENDARS, DEFAULT_CALENDAR)  # deadlines run on the queue's hours
     app.router.add_post(f"{base}/claim", _route(_claim))
-    app.router.add_patch(base, _route(_relabel))
-    app.router.add_post(f"{base}/reply", _route(_reply))
+    app.router.add_patch(base, _route(partial(_relabel, calendar=calendar)))
+    app.router.add_post(f"{base}/reply", _reply)
     app.router.add_post(f"{base}/waiting", _route(_wait))
-    app.router.add_post(f"{base}/resolve", _route(_resolve))
+    app.router.add_post(f"{base}/resolve", _route(partial(_resolve, calendar=calendar)))
     app.router.add_post(f"{base}/reassign", _route(_reassign))
     app.router.add_put("/api/v1/me/status", my_status)

@@ -1,6 +1,8 @@
 """``AssignTickets``: ticket events from ``cskh.tickets`` become assignments to officers.
 
-A new ticket goes to its category's queue: to the account's owner when they are online, serve
+A new ticket goes to its queue (``router.rules.route_queue``: the account's override, then
+the channel's queue hint when the category is unsure or ``other``, then the category's
+queue): to the account's owner when they are online, serve
 that queue and have capacity, else to the least-loaded online officer of the queue who is under
 capacity; ties go to whoever was assigned least recently (round robin). When
 nobody is eligible the ticket waits in the queue (status ``queued``). One batch is one
@@ -20,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.events import TicketEvent
 from router.actions import resume
-from router.business_time import BusinessCalendar
+from router.calendars import Calendars
 from router.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, set_deadlines
 from router.events import AssignmentEvent, assignment_event_id
-from router.rules import queue_for
+from router.rules import route_queue
 from router.sla import SlaPolicy
 from router.staff import open_loads
 from storage.db import SessionFactory
@@ -80,7 +82,7 @@ class AssignTickets:
     def __init__(self, sessions: SessionFactory, emit: Emit, clock: Clock, *,
                  overrides: Mapping[str, str] | None = None,
                  sla: SlaPolicy | None = None,
-                 calendar: BusinessCalendar | None = None) -> None:
+                 calendar: Calendars | None = None) -> None:
         self._sessions = sessions
         self._emit = emit
         self._clock = clock
@@ -141,14 +143,16 @@ class AssignTickets:
                                        processed_at=now))
             ticket = tickets[event.ticket_id]
             if event.kind != "created" and ticket.status == "waiting":
-                await resume(session, ticket, now)  # the customer answered: clocks run again
+                await resume(session, ticket, now, calendar=self._calendar)  # clocks run again
             if event.kind == "reopened":  # the customer came back: the clocks start again
                 set_deadlines(ticket, accounts.get(ticket.customer_id or 0, (None,))[0],
-                              policy=self._sla, calendar=self._calendar, start=now)
+                              policy=self._sla, calendar=self._calendar,
+                              start=ticket.reopened_at or now)
             if ticket.status not in ASSIGNABLE or ticket.assignee_id is not None:
                 continue  # follow-ups stay with the ticket's assignee
             tier, owner_id, own_queues = accounts.get(ticket.customer_id or 0, (None, None, {}))
-            queue = queue_for(ticket.category, {**self._overrides, **own_queues})
+            queue = route_queue(ticket.category, configured=self._overrides, account=own_queues,
+                                hint=ticket.queue_hint, confident=not ticket.needs_review)
             ticket.queue = queue
             if tier == "key" and ticket.priority in ("normal", "low"):
                 ticket.priority = "high"  # key accounts are never left waiting behind others

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from router.business_time import BusinessCalendar
+from router.calendars import Calendars, calendar_for
 from router.sla import Priority, SlaPolicy, Tier, compute_due
 from storage.models import Ticket
 
@@ -18,14 +19,16 @@ DEFAULT_CALENDAR = BusinessCalendar()
 def set_deadlines(ticket: Ticket, tier: str | None = None,
                   pauses: Iterable[tuple[datetime, datetime]] = (), *,
                   policy: SlaPolicy = DEFAULT_POLICY,
-                  calendar: BusinessCalendar = DEFAULT_CALENDAR,
+                  calendar: Calendars = DEFAULT_CALENDAR,
                   start: datetime | None = None) -> None:
-    """Set ``first_response_due`` and ``resolution_due`` in business time from creation (or
-    from ``start``, e.g. when a resolved ticket is reopened).
+    """Set ``first_response_due`` and ``resolution_due`` in business time from the start of
+    the ticket's current SLA cycle (its creation, or its last reopening), or from ``start``.
 
-    An unknown priority counts as ``normal`` and an unknown tier as none.
+    The clocks run on ``calendar``, or on the calendar of the ticket's queue when it is a
+    ``QueueCalendars``. An unknown priority counts as ``normal`` and an unknown tier as none.
     """
-    due = compute_due(start or ticket.created_at, PRIORITIES.get(ticket.priority, "normal"),
-                      TIERS.get(tier or ""), policy, calendar, pauses)
+    due = compute_due(start or ticket.sla_started_at, PRIORITIES.get(ticket.priority, "normal"),
+                      TIERS.get(tier or ""), policy, calendar_for(calendar, ticket.queue),
+                      pauses)
     ticket.first_response_due = due.first_response_due
     ticket.resolution_due = due.resolution_due

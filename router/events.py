@@ -32,8 +32,28 @@ def outbound_message_id(message_public_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(message_public_id, "cskh.outbound")
 
 
+class OutboundEmail(BaseModel):
+    """The threading headers of a reply on an e-mail ticket, ready to send as they are.
+
+    ``message_id`` is ours (``<cskh.{ticket id}.{token}@{CSKH_MAIL_DOMAIN}>``), so the
+    customer's answer threads to the ticket; ``in_reply_to`` and ``references`` point at the
+    customer's latest message (absent when it had no Message-ID of its own); ``subject``
+    carries one "Re:" and the ticket tag ``[#CSKH-000123]``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: str
+    in_reply_to: str | None
+    references: str | None
+    subject: str
+
+
 class OutboundMessage(BaseModel):
-    """An officer's reply, to be sent back on the customer's own channel (``cskh.outbound``)."""
+    """An officer's reply, to be sent back on the customer's own channel (``cskh.outbound``).
+
+    ``email`` is set for e-mail tickets: the headers to send the reply with.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -51,3 +71,4 @@ class OutboundMessage(BaseModel):
     staff_id: int
     staff_name: str
     created_at: AwareDatetime
+    email: OutboundEmail | None = None

@@ -1,7 +1,9 @@
 """``SweepSla``: find tickets whose SLA clocks reach 80% of their budget or run out.
 
-Each (ticket, clock, kind) is recorded once as an ``SlaEvent`` — which the staff stream shows
-to the assignee and to the queue's leads — and raises the ticket's priority one step. Paused
+Each (ticket, clock, kind) is recorded once per SLA cycle as an ``SlaEvent`` — which the staff
+stream shows to the assignee and to the queue's leads — and raises the ticket's priority one
+step. A ticket's cycle is its ``reopen_count``: a reopened ticket's clocks run afresh from
+``reopened_at`` and warn and breach again; the old cycle's events do not suppress them. Paused
 time (waiting on the customer) does not count. Driven one step at a time with ``run_once`` and
 an injected clock.
 """
@@ -14,7 +16,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import select
 
-from router.business_time import BusinessCalendar
+from router.calendars import Calendars, calendar_for
 from router.deadlines import DEFAULT_CALENDAR
 from router.sla import sla_state
 from storage.db import SessionFactory
@@ -32,7 +34,7 @@ class SweepSla:
     """One sweep over the open tickets' SLA clocks."""
 
     def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime], *,
-                 calendar: BusinessCalendar = DEFAULT_CALENDAR,
+                 calendar: Calendars = DEFAULT_CALENDAR,
                  warning_fraction: float = 0.8) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -49,8 +51,9 @@ class SweepSla:
             if not tickets:
                 return []
             ids = [t.id for t in tickets]
-            seen = {(e.ticket_id, e.clock, e.kind) for e in await session.scalars(
-                select(SlaEvent).where(SlaEvent.ticket_id.in_(ids)))}
+            seen = {(t, c, k, n) for t, c, k, n in await session.execute(
+                select(SlaEvent.ticket_id, SlaEvent.clock, SlaEvent.kind, SlaEvent.cycle)
+                .where(SlaEvent.ticket_id.in_(ids)))}
             pauses: dict[int, list[tuple[datetime, datetime]]] = {}
             for pause in await session.scalars(select(SlaPause).where(
                     SlaPause.ticket_id.in_(ids))):
@@ -63,16 +66,21 @@ class SweepSla:
                 for clock, due in clocks:
                     if due is None:
                         continue
-                    status = sla_state(now, ticket.created_at, due, self._calendar,
+                    status = sla_state(now, ticket.sla_started_at, due,
+                                       calendar_for(self._calendar, ticket.queue),
                                        pauses.get(ticket.id, ()),
                                        warning_fraction=self._warning)
                     kind = {"warning": "warning", "breached": "breach"}.get(status.state)
-                    if kind is None or (ticket.id, clock, kind) in seen:
+                    if kind is None:
                         continue
-                    seen.add((ticket.id, clock, kind))
+                    key = (ticket.id, clock, kind, ticket.reopen_count)
+                    if key in seen:
+                        continue
+                    seen.add(key)
                     event = SlaEvent(ticket_id=ticket.id, queue=ticket.queue,
                                      assignee_id=ticket.assignee_id, clock=clock, kind=kind,
-                                     fraction=round(status.fraction, 4), at=now)
+                                     fraction=round(status.fraction, 4), at=now,
+                                     cycle=ticket.reopen_count)
                     session.add(event)
                     made.append(event)
                     ticket.priority = RAISED.get(ticket.priority, ticket.priority)

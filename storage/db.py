@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.search_fold import fold
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -32,6 +34,7 @@ def sqlite_path(url: str) -> str | None:
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, full fsync and write-intent transactions.
 
+    SQLite connections offer ``cskh_fold(text)`` (``storage.search_fold``) for text search.
     SQLite write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the
     busy timeout instead of failing with ``database is locked`` when a reader upgrades.
     """
@@ -49,6 +52,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            dbapi_conn.create_function("cskh_fold", 1, fold, deterministic=True)
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:

@@ -166,6 +166,8 @@ class Ticket(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     entities: Mapped[dict[str, Any]] = mapped_column(default=dict)
     queue: Mapped[str | None] = mapped_column(String(64))
+    # The queue the channel suggested (a mailbox's default queue); ``router.rules.route_queue``.
+    queue_hint: Mapped[str | None] = mapped_column(String(64))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
@@ -178,6 +180,15 @@ class Ticket(Base):
     resolution_due: Mapped[datetime | None] = mapped_column()
     first_responded_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # A customer reply reopened the resolved ticket: its SLA clocks start again from here, as
+    # cycle ``reopen_count`` (0 = never reopened, the clocks run from ``created_at``).
+    reopened_at: Mapped[datetime | None] = mapped_column()
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def sla_started_at(self) -> datetime:
+        """When the current SLA cycle began: the last reopening, else the creation."""
+        return self.reopened_at or self.created_at
 
     @property
     def number(self) -> str:
@@ -186,9 +197,14 @@ class Ticket(Base):
 
 
 class Message(Base):
-    """One message of a ticket, inbound or outbound; inbound ones are unique by envelope id."""
+    """One message of a ticket, inbound or outbound; inbound ones are unique by envelope id.
+
+    ``external_id`` is the provider's id; for mail, the Message-ID without angle brackets,
+    ours (``cskh.{ticket}.{token}@domain``) on outbound mail: replies are threaded by it.
+    """
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_channel_external_id", "channel", "external_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
@@ -262,11 +278,15 @@ class SlaPause(Base):
 
 
 class SlaEvent(Base):
-    """A ticket's SLA clock reached its warning point (80% of the budget) or was breached."""
+    """A ticket's SLA clock reached its warning point (80% of the budget) or was breached.
+
+    Once per clock, kind and ``cycle`` (the ticket's ``reopen_count`` at the time): a reopened
+    ticket's new cycle warns and breaches again.
+    """
 
     __tablename__ = "sla_events"
-    __table_args__ = (UniqueConstraint("ticket_id", "clock", "kind",
-                                       name="uq_sla_events_ticket_clock_kind"),)
+    __table_args__ = (UniqueConstraint("ticket_id", "clock", "kind", "cycle",
+                                       name="uq_sla_events_ticket_clock_kind_cycle"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
@@ -276,6 +296,7 @@ class SlaEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     fraction: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column()
+    cycle: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CustomerDomain(Base):
@@ -286,3 +307,14 @@ class CustomerDomain(Base):
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"),
                                              index=True)
+
+
+class PullerCursor(Base):
+    """How far a pulled source (one mailbox folder) has been read, kept in the database so that
+    a puller on another host that takes the lease over goes on from the same place."""
+
+    __tablename__ = "puller_cursors"
+
+    source: Mapped[str] = mapped_column(String(512), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()

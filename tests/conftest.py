@@ -207,6 +207,31 @@ class ImapServer:
     password: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class ImapsServer(ImapServer):
+    """The same Dovecot's IMAPS listener and the CA that signed its certificate."""
+
+    ca_file: Path = Path()
+
+
+@pytest.fixture(scope="session")
+def imaps_server() -> ImapsServer:
+    """Dovecot's IMAPS listener (``CSKH_TEST_IMAPS=host:port``, ``CSKH_TEST_IMAP_CA``)."""
+    host, _, port = _need("Dovecot over TLS", "CSKH_TEST_IMAPS").rpartition(":")
+    ca = Path(_need_file("the test IMAP CA", "CSKH_TEST_IMAP_CA"))
+    return ImapsServer(host=host, port=int(port), user="cskh", password="cskh", ca_file=ca)
+
+
+def _need_file(what: str, variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if value and Path(value).is_file():
+        return value
+    problem = f"{what} is not available: {variable}={value!r} is no file (run `make services`)"
+    if IN_CI:
+        pytest.fail(f"{problem}; under CI every service is mandatory", pytrace=False)
+    pytest.skip(problem)
+
+
 @pytest.fixture(scope="session")
 def imap_server() -> ImapServer:
     """Dovecot's plain-IMAP listener, user ``cskh``/``cskh`` (``CSKH_TEST_IMAP=host:port``)."""

@@ -30,6 +30,14 @@ def _cap(text: str) -> str:
     return text if len(text) <= MAX_RAW_TEXT else text[:MAX_RAW_TEXT] + "…"
 
 
+def _trimmed(references: list[str] | tuple[str, ...]) -> list[str]:
+    """At most ``MAX_REFERENCES`` ids: the thread's root and the newest (the ones a reply is
+    threaded by), the middle left out as RFC 5322 §3.6.4 allows."""
+    if len(references) <= MAX_REFERENCES:
+        return list(references)
+    return [references[0], *references[-(MAX_REFERENCES - 1):]]
+
+
 def auto_kind(parsed: ParsedEmail) -> str | None:
     """``bounce``, ``auto_reply``, ``bulk`` or ``None``: what kind of machine wrote this."""
     if parsed.bounce:
@@ -51,7 +59,7 @@ def email_raw(parsed: ParsedEmail, *, mailbox: str,
             "message_id": parsed.message_id,
             "message_id_generated": parsed.message_id_generated,
             "in_reply_to": parsed.in_reply_to,
-            "references": list(parsed.references[:MAX_REFERENCES]),
+            "references": _trimmed(parsed.references),
             "from": parsed.from_address, "from_name": parsed.from_name,
             "to": list(parsed.to), "cc": list(parsed.cc), "reply_to": parsed.reply_to,
             "subject": parsed.subject,
@@ -73,8 +81,10 @@ def email_raw(parsed: ParsedEmail, *, mailbox: str,
 
 
 def email_envelope(parsed: ParsedEmail, *, mailbox: str,
-                   source: Mapping[str, Any] | None = None) -> InboundEnvelope:
-    """The envelope of one parsed mail; ``source`` (e.g. IMAP folder and UID) goes to ``raw``."""
+                   source: Mapping[str, Any] | None = None,
+                   queue_hint: str | None = None) -> InboundEnvelope:
+    """The envelope of one parsed mail; ``source`` (e.g. IMAP folder and UID) goes to ``raw``,
+    ``queue_hint`` (the mailbox's default queue) to the envelope."""
     return InboundEnvelope.create(
         channel=CHANNEL,
         external_id=parsed.message_id,
@@ -88,4 +98,5 @@ def email_envelope(parsed: ParsedEmail, *, mailbox: str,
         attachments=parsed.attachments,
         in_reply_to=parsed.in_reply_to,
         raw=email_raw(parsed, mailbox=mailbox, source=source),
+        queue_hint=queue_hint,
     )

@@ -1,9 +1,11 @@
 """An IMAP mailbox folder, read by UID with imapclient (blocking: callers run it in a thread).
 
 ``ImapSession`` only talks IMAP: select a folder, list UIDs after a cursor, read sizes, whole
-messages (``BODY.PEEK[]``, so nothing is marked seen) or headers only. It never deletes,
-moves or flags mail. The bus and the cursor file belong to the puller
-(``ingest.imap.ImapPuller``); the cursor's shape is here, beside what it counts.
+messages (``BODY.PEEK[]``, so nothing is marked seen) or headers only, wait in IDLE. It moves
+or flags mail only when the mailbox asks for it (``move_to``, ``flag``) and only when the
+puller says a message is safely on the bus (``settle``); only then is the folder selected
+read-write. The bus and the cursor file belong to the puller (``ingest.imap.ImapPuller``);
+the cursor's shape is here, beside what it counts.
 
 UIDs only have meaning together with the folder's UIDVALIDITY (RFC 3501 §2.3.1.1): when it
 changes, every UID may have been reassigned and the folder is read again from the start.
@@ -14,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,8 +31,22 @@ MAX_FETCH_BYTES = 32 * 1024 * 1024
 MAX_PARKED = 100
 
 
+IDLE_RENEW = 25 * 60.0  # re-issue IDLE well before servers drop it (RFC 2177: 29 minutes)
+IDLE_TICK = 0.5  # how often a waiting IDLE looks at its stop flag
+_SYSTEM_FLAGS = {"\\seen": "SEEN", "\\answered": "ANSWERED", "\\flagged": "FLAGGED",
+                 "\\deleted": "DELETED", "\\draft": "DRAFT"}
+
+
 class ImapUnavailable(Exception):
-    """The server could not be reached, refused us, or broke off; retry later."""
+    """The server could not be reached, refused us, or broke off; retry later.
+
+    ``tls`` is true when the server's certificate could not be verified (a wrong or missing
+    CA): retrying will not help until the configuration changes.
+    """
+
+    def __init__(self, message: str, *, tls: bool = False) -> None:
+        super().__init__(message)
+        self.tls = tls
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +61,20 @@ class ImapMailbox:
     tls: bool = True
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     timeout: float = DEFAULT_TIMEOUT
+    label: str | None = None
+    queue: str | None = None
+    move_to: str | None = None
+    flag: str | None = None
 
     @property
     def name(self) -> str:
-        """The mailbox as logs and cursors name it: ``user@host``."""
-        return f"{self.user}@{self.host}"
+        """The mailbox as logs, cursors and the lease name it: its label, else ``user@host``."""
+        return self.label or f"{self.user}@{self.host}"
+
+    @property
+    def settles(self) -> bool:
+        """Whether ingested mail is moved or flagged (the folder is then opened read-write)."""
+        return bool(self.move_to or self.flag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +161,8 @@ class ImapSession:
         except (TimeoutError, IMAPClientError, imaplib.IMAP4.error, OSError) as exc:
             self.close()
             box = self.mailbox
-            raise ImapUnavailable(f"{box.name} {box.folder}: {type(exc).__name__}: {exc}") \
-                from exc
+            raise ImapUnavailable(f"{box.name} {box.folder}: {type(exc).__name__}: {exc}",
+                                  tls=isinstance(exc, ssl.SSLCertVerificationError)) from exc
 
     def close(self) -> None:
         """Log out (or drop the connection); the next call reconnects."""
@@ -144,9 +171,89 @@ class ImapSession:
             self._shutdown(client)
 
     def select(self) -> int:
-        """Select the folder read-only; return its UIDVALIDITY."""
-        info = self._call(lambda c: c.select_folder(self.mailbox.folder, readonly=True))
+        """Select the folder (read-only unless mail is to be moved or flagged); return its
+        UIDVALIDITY."""
+        box = self.mailbox
+        info = self._call(lambda c: c.select_folder(box.folder, readonly=not box.settles))
         return int(info[b"UIDVALIDITY"])
+
+    def capable(self, capability: str) -> bool:
+        """Whether the server announces ``capability`` (e.g. ``IDLE``, ``MOVE``)."""
+        return bool(self._call(lambda c: c.has_capability(capability)))
+
+    def unsettled(self, last_uid: int, skip: Iterable[int] = ()) -> list[int]:
+        """UIDs up to ``last_uid`` (already on the bus) not yet moved or flagged, but ``skip``.
+
+        Empty when the mailbox neither moves nor flags. A crash between the cursor and the
+        move leaves such mail behind; the next pass settles it without fetching it again.
+        """
+        box = self.mailbox
+        if not box.settles or last_uid < 1:
+            return []
+        criteria: list[Any] = ["UID", f"1:{last_uid}"]
+        if not box.move_to and box.flag:
+            flag = box.flag
+            system = _SYSTEM_FLAGS.get(flag.lower())
+            criteria += ["NOT", system] if system else ["UNKEYWORD", flag]
+        found = self._call(lambda c: c.search(criteria))
+        skipped = set(skip)
+        return sorted(int(u) for u in found if 0 < int(u) <= last_uid and int(u) not in skipped)
+
+    def settle(self, uids: list[int]) -> None:
+        """Flag, then move ``uids`` as the mailbox says: MOVE where the server has it (RFC
+        6851), else COPY + \\Deleted + UID EXPUNGE (RFC 4315; plain EXPUNGE without UIDPLUS,
+        which also removes other mail already marked \\Deleted)."""
+        box = self.mailbox
+        if not uids or not box.settles:
+            return
+        target = box.move_to
+
+        def run(client: Any) -> None:
+            if box.flag:
+                client.add_flags(uids, [box.flag], silent=True)
+            if target is None:
+                return
+            if not client.folder_exists(target):
+                with contextlib.suppress(IMAPClientError):  # a racing puller made it
+                    client.create_folder(target)
+            if client.has_capability("MOVE"):
+                client.move(uids, target)
+                return
+            client.copy(uids, target)
+            client.add_flags(uids, [b"\\Deleted"], silent=True)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(uids)
+            else:
+                client.expunge()
+
+        self._call(run)
+
+    def idle_wait(self, timeout: float, halt: threading.Event) -> bool:
+        """Wait in IDLE on the selected folder until new mail is announced (``EXISTS`` or
+        ``RECENT``: return true), ``timeout`` seconds pass or ``halt`` is set (false).
+
+        IDLE is re-issued every ``IDLE_RENEW`` seconds; ``halt`` is looked at every
+        ``IDLE_TICK``, so a shutdown never waits for a long IDLE.
+        """
+        def run(client: Any) -> bool:
+            end = time.monotonic() + timeout
+            while not halt.is_set():
+                renew = min(end, time.monotonic() + IDLE_RENEW)
+                client.idle()
+                news = False
+                try:
+                    while not halt.is_set() and not news and time.monotonic() < renew:
+                        for resp in client.idle_check(timeout=IDLE_TICK):
+                            news = news or (len(resp) > 1 and resp[1] in (b"EXISTS", b"RECENT"))
+                finally:
+                    client.idle_done()
+                if news:
+                    return True
+                if time.monotonic() >= end:
+                    return False
+            return False
+
+        return self._call(run)
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than ``last_uid`` in the selected folder, ascending."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import sqlite3
@@ -43,14 +44,23 @@ _SCHEMA = (
         grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
         "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID""",
 )
-_INSERT = ('INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
-           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT = 'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) VALUES '
+_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+# Rows per INSERT statement (7 parameters each; SQLite allows 32,766 since 3.32). One statement
+# for many rows, because the sqlite3 module gives up and takes back the GIL around every
+# statement step: row by row, a writer thread waits for a busy event loop once per record.
+_ROWS_PER_INSERT = 500
 _ADVANCE = ("INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (?, ?, ?) "
             "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset")
 _COMMIT = ('INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (?, ?, ?, ?) '
            'ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"')
 _READ = ('SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
          'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?')
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ", ".join([_ROW] * rows)
 
 
 def partition_for(key: bytes | None, partitions: int, counter: itertools.count[int]) -> int:
@@ -100,8 +110,10 @@ class _Log:
                 next_offsets[(topic, partition)] = offset + 1
                 headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers])
                 rows.append((topic, partition, offset, rec.key, rec.value, headers, now_ms))
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start:start + _ROWS_PER_INSERT]
+                conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
             if rows:
-                conn.executemany(_INSERT, rows)
                 conn.executemany(_ADVANCE, [(t, p, n) for (t, p), n in next_offsets.items()])
             if commits:
                 conn.executemany(_COMMIT, commits)

@@ -107,14 +107,20 @@ class KafkaBus:
         producer = self._producer
         if producer is None:
             raise BusUnavailable("Kafka bus is not started")
+        futures: list[asyncio.Future[Any]] = []
         try:
-            futures = [
-                await producer.send(self.physical(r.topic), value=r.value, key=r.key,
-                                    headers=list(r.headers))
-                for r in records
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), self._send_timeout)
+            # ``asyncio.timeout`` rather than ``wait_for(gather(…))``: no task per call.
+            async with asyncio.timeout(self._send_timeout):
+                for r in records:
+                    futures.append(await producer.send(
+                        self.physical(r.topic), value=r.value, key=r.key,
+                        headers=list(r.headers)))
+                for future in futures:
+                    await future
         except (KafkaError, OSError, TimeoutError) as exc:
+            for future in futures:  # the others' failures are the same news: mark them seen
+                if future.done() and not future.cancelled():
+                    future.exception()
             raise BusUnavailable(f"Kafka did not acknowledge: {exc}") from exc
         for r in records:
             BUS_APPENDED.labels(r.topic).inc()

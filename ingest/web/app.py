@@ -11,17 +11,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from connectors.base import ChallengeConnector
-from ingest.bus.base import BusUnavailable, OutgoingRecord
-from ingest.bus.topics import OUTBOUND
+from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
+from ingest.pipeline import outbound_publisher
 from ingest.pullers import pullers_ctx
 from ingest.registry import webhook_connectors
 from ingest.settings import ALL_ROLES, Role, Settings
 from ingest.web.webhooks import challenge_handler, webhook_handler
 from router import api as staff_api
 from router import api_actions, routes
-from router.events import OutboundMessage
 
 log = structlog.get_logger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
@@ -61,18 +60,10 @@ async def metrics(_request: web.Request) -> web.Response:
 
 
 async def _share_with_router(app: web.Application) -> None:
-    bus = app[BUS]
     app[staff_api.SESSIONS] = app[SESSIONS]
     app[staff_api.CLOCK] = app[CLOCK]
-
-    async def publish_outbound(messages: Sequence[OutboundMessage]) -> None:
-        await bus.send_many([
-            OutgoingRecord(topic=OUTBOUND, key=m.thread_key.encode(),
-                           value=m.model_dump_json().encode())
-            for m in messages
-        ])
-
-    app[api_actions.PUBLISH_OUTBOUND] = publish_outbound
+    app[api_actions.PUBLISH_OUTBOUND] = outbound_publisher(app[BUS])
+    app[api_actions.MAIL_DOMAIN] = app[SETTINGS].message_id_domain
 
 
 def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
@@ -84,7 +75,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app[CLOCK] = clock
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(bus_ctx)
-    if {"normalizer", "router"} & set(roles):
+    if {"normalizer", "router"} & set(roles) or ("senders" in roles and settings.smtp_host):
         app.cleanup_ctx.append(consumers_ctx)
     if "pullers" in roles and (settings.hotline_cdr_dir is not None or settings.imap_host):
         app.cleanup_ctx.append(pullers_ctx)
@@ -97,5 +88,6 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
             app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector))
             if isinstance(connector, ChallengeConnector):
                 app.router.add_get(f"/webhooks/{connector.name}", challenge_handler(connector))
+        app[staff_api.CALENDARS] = settings.calendars
         routes.add_routes(app)
     return app

@@ -38,12 +38,18 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 def webhook_handler(connector: WebhookConnector) -> Handler:
     """The aiohttp handler of one push channel."""
     channel = connector.name
+    latency = WEBHOOK_LATENCY.labels(channel)
+    counters: dict[int, Any] = {}  # status → labelled counter, looked up once
 
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         response = await _handle(request)
-        WEBHOOK_REQUESTS.labels(channel, str(response.status)).inc()
-        WEBHOOK_LATENCY.labels(channel).observe(time.perf_counter() - started)
+        counter = counters.get(response.status)
+        if counter is None:
+            counter = counters[response.status] = WEBHOOK_REQUESTS.labels(
+                channel, str(response.status))
+        counter.inc()
+        latency.observe(time.perf_counter() - started)
         return response
 
     async def _handle(request: web.Request) -> web.Response:

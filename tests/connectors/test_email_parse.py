@@ -212,3 +212,11 @@ def test_duplicates_have_one_envelope_id() -> None:
     a, b = parse(fixture("duplicate__a.eml")), parse(fixture("duplicate__b.eml"))
     assert a is not None and b is not None
     assert email_envelope(a, mailbox=MAILBOX).id == email_envelope(b, mailbox=MAILBOX).id
+
+
+def test_a_long_references_header_keeps_its_root_and_newest_ids() -> None:
+    parsed = parse(fixture("thread__long_references.eml"))
+    assert parsed is not None
+    kept = email_envelope(parsed, mailbox=MAILBOX).raw["headers"]["references"]
+    assert len(kept) == 20
+    assert kept[0] == "r0@abc.vn" and kept[-1] == "r29@abc.vn"  # the one a reply threads by

@@ -45,16 +45,17 @@ def rec(topic: str, key: str, value: str) -> OutgoingRecord:
 
 
 async def test_per_key_order_is_kept(bus: Bus) -> None:
+    # 1,200 records in one append: more than one multi-row INSERT of the embedded log.
     keys = [f"thread-{i}" for i in range(6)]
-    await bus.send_many([rec(INBOUND, keys[i % 6], f"{keys[i % 6]}:{i}") for i in range(120)])
+    await bus.send_many([rec(INBOUND, keys[i % 6], f"{keys[i % 6]}:{i}") for i in range(1200)])
     consumer = bus.consumer("g-order", [INBOUND])
     await consumer.start()
-    got = await drain(consumer, 120)
+    got = await drain(consumer, 1200)
     await consumer.close()
-    assert len(got) == 120
+    assert len(got) == 1200
     for key in keys:
         seq = [int(r.value.decode().split(":")[1]) for r in got if r.key == key.encode()]
-        assert seq == sorted(seq) and len(seq) == 20
+        assert seq == sorted(seq) and len(seq) == 200
     partitions = {r.key: r.partition for r in got}
     assert all(r.partition == partitions[r.key] for r in got)
 

@@ -363,3 +363,15 @@ async def test_our_own_mail_coming_back_never_opens_a_ticket(
                                  own_addresses=["@congty.vn"])
     await ours(wire(envelope("loop-1", channel="email", email="cskh@congty.vn")))
     assert await count(sessions, Ticket) == 0 and emitted.events == []
+
+
+async def test_the_queue_hint_stays_on_the_ticket_its_first_message_opened(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    first = envelope("qh-1", thread_key="t:qh").model_copy(update={"queue_hint": "accounting"})
+    follow_up = envelope("qh-2", thread_key="t:qh").model_copy(update={"queue_hint": "sales"})
+    plain = envelope("qh-3")
+    await ingest(wire(first))
+    await ingest(wire(follow_up, plain))
+    async with sessions() as session:
+        hints = dict((await session.execute(select(Ticket.thread_key, Ticket.queue_hint))).all())
+    assert hints == {"t:qh": "accounting", "t:qh-3": None}

@@ -16,7 +16,7 @@ from router.assign import AssignTickets
 from router.events import AssignmentEvent
 from router.staff import add_staff
 from storage.db import SessionFactory
-from storage.models import Assignment, Staff, Ticket
+from storage.models import Assignment, Customer, Staff, Ticket
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
@@ -325,3 +325,37 @@ async def test_fairness_over_a_thousand_tickets(assign: AssignTickets,
     assert sum(counts.values()) == 999
     for officer in officers:
         assert abs(counts[officer] - 333) <= 333 * 0.05
+
+
+async def hinted(sessions: SessionFactory, category: str, hint: str | None, *,
+                 needs_review: bool = False, overrides: dict[str, str] | None = None) -> int:
+    async with sessions() as session, session.begin():
+        customer = Customer(name=f"KH {uuid.uuid4().hex[:6]}", name_key=uuid.uuid4().hex,
+                            queue_overrides=overrides or {})
+        session.add(customer)
+        await session.flush()
+        row = Ticket(public_id=uuid.uuid4(), channel="email", thread_key=uuid.uuid4().hex,
+                     category=category, needs_review=needs_review, queue_hint=hint,
+                     customer_id=customer.id, created_at=NOW, updated_at=NOW)
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def test_the_mailbox_queue_hint_decides_when_the_category_does_not(
+        assign: AssignTickets, sessions: SessionFactory, emitted: Emitted) -> None:
+    """Mail to ketoan@ (hint ``accounting``): the hint wins over ``other`` and over an unsure
+    category; a confident category keeps its queue; the account's own override beats both."""
+    for queue in ("cskh", "sales", "accounting", "technical"):
+        await staff(sessions, f"officer-{queue}", queue)
+    cases = {
+        await hinted(sessions, "other", "accounting"): "accounting",
+        await hinted(sessions, "usage", "accounting", needs_review=True): "accounting",
+        await hinted(sessions, "warranty", "accounting"): "technical",
+        await hinted(sessions, "other", None): "cskh",
+        await hinted(sessions, "other", "accounting", overrides={"other": "sales"}): "sales",
+    }
+    await assign([event(t) for t in cases])
+    assert {e.ticket_id: e.queue for e in emitted.events} == cases
+    for ticket_id, queue in cases.items():
+        assert (await ticket_row(sessions, ticket_id)).queue == queue

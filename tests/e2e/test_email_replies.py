@@ -1,0 +1,279 @@
+"""Staff replies on e-mail tickets leave by SMTP (the ``senders`` role), on both backend pairs.
+
+A real SMTP server (aiosmtpd) on 127.0.0.1 receives them; the customer's mail comes in through
+Dovecot as in production. Sent once per event (a redelivered event sends nothing), retried
+while the server is away, dead-lettered when it refuses the recipient for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from imapclient import IMAPClient
+
+from connectors.email.send import SendRefused, compose_reply
+from ingest.bus.base import OutgoingRecord
+from ingest.bus.topics import DLQ, OUTBOUND
+from ingest.keys import BUS
+from ingest.web.app import create_app
+from router.staff import add_staff
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+
+Client = TestClient[web.Request, web.Application]
+AiohttpClient = Callable[[web.Application], Awaitable[Client]]
+CUSTOMER = "an.nguyen@thepviet.vn"
+
+
+class Mailroom:
+    """An aiosmtpd handler: keeps what it accepts, refuses ``refused`` recipients (550)."""
+
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if address in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        parsed = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.received.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class SmtpServer:
+    """aiosmtpd on a fixed port of 127.0.0.1 that can go away and come back."""
+
+    def __init__(self) -> None:
+        self.room = Mailroom()
+        self.port = free_port()
+        self._running: Controller | None = None
+
+    def start(self) -> None:
+        self._running = Controller(self.room, hostname="127.0.0.1", port=self.port)
+        self._running.start()
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def folder(imap_server: Any) -> Iterator[str]:
+    name = f"cskhsend{uuid.uuid4().hex[:10]}"
+    with IMAPClient(imap_server.host, port=imap_server.port, ssl=False, timeout=10) as imap:
+        imap.login(imap_server.user, imap_server.password)
+        imap.create_folder(name)
+        try:
+            yield name
+        finally:
+            imap.delete_folder(name)
+
+
+def customer_mail(message_id: str, subject: str, body: str, sender: str = CUSTOMER) -> bytes:
+    return (f'From: "Nguyễn Thị An" <{sender}>\r\nTo: cskh@congty.vn\r\n'
+            f"Message-ID: <{message_id}>\r\nDate: Mon, 30 Nov 2026 09:15:00 +0700\r\n"
+            f"Subject: {subject}\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            f"\r\n{body}\r\n").encode()
+
+
+def append(server: Any, folder: str, *messages: bytes) -> None:
+    with IMAPClient(server.host, port=server.port, ssl=False, timeout=10) as imap:
+        imap.login(server.user, server.password)
+        for raw in messages:
+            imap.append(folder, raw)
+
+
+@pytest.fixture
+async def desk(backend: Any, imap_server: Any, folder: str, tmp_path: Path,
+               aiohttp_client: AiohttpClient, smtp: SmtpServer,
+               wait_for: Callable[..., Awaitable[Any]]) -> AsyncIterator[Desk]:
+    engine = create_engine(backend.database_url)
+    await upgrade(engine)
+    async with session_factory(engine)() as session, session.begin():
+        queues = ["cskh", "sales", "accounting", "warehouse", "technical"]
+        token = (await add_staff(session, "Lan", queues, role="admin", capacity=50)).token
+    await engine.dispose()
+    settings = backend.settings(
+        imap_host=imap_server.host, imap_port=imap_server.port, imap_user=imap_server.user,
+        imap_password=imap_server.password, imap_folder=folder, imap_tls=False,
+        imap_poll_seconds=0.2, imap_cursor_path=tmp_path / "imap.json",
+        attachment_dir=tmp_path / "files", mail_domain="congty.vn",
+        smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none",
+        mail_from="Chăm sóc khách hàng <cskh@congty.vn>")
+    client = await aiohttp_client(create_app(settings))
+    yield Desk(client, {"Authorization": f"Bearer {token}"}, imap_server, folder, smtp.room,
+               wait_for)
+
+
+class Desk:
+    """The service under test, its Dovecot folder and the SMTP server's mailroom."""
+
+    def __init__(self, client: Client, auth: dict[str, str], imap: Any, folder: str,
+                 room: Mailroom, wait_for: Callable[..., Awaitable[Any]]) -> None:
+        self.client, self.auth, self.imap, self.folder = client, auth, imap, folder
+        self.room, self.wait_for = room, wait_for
+
+    async def ticket_from(self, message_id: str, subject: str, body: str,
+                          sender: str = CUSTOMER) -> dict[str, Any]:
+        append(self.imap, self.folder, customer_mail(message_id, subject, body, sender))
+
+        async def found() -> dict[str, Any] | None:
+            resp = await self.client.get("/api/v1/queue", headers=self.auth)
+            return next((t for t in (await resp.json())["tickets"]
+                         if t["messages"][0]["external_id"] == message_id), None)
+
+        ticket: dict[str, Any] = await self.wait_for(found, attempts=600)
+        return ticket
+
+    async def reply(self, ticket: dict[str, Any], text: str) -> None:
+        resp = await self.client.post(f"/api/v1/tickets/{ticket['id']}/reply",
+                                      headers=self.auth, json={"text": text})
+        assert resp.status == 200, await resp.text()
+
+    async def received(self, count: int) -> list[EmailMessage]:
+        async def enough() -> list[EmailMessage] | None:
+            return list(self.room.received) if len(self.room.received) >= count else None
+
+        got: list[EmailMessage] = await self.wait_for(enough, attempts=600)
+        return got
+
+
+async def test_a_reply_goes_out_once_by_smtp_and_the_answer_threads_back(desk: Desk) -> None:
+    ticket = await desk.ticket_from("hd1@thepviet.vn", "Hóa đơn sai mã số thuế",
+                                    "Hóa đơn VAT số 0000789 ghi sai MST 0312345678.")
+    await desk.reply(ticket, "Dạ em đã xuất lại hóa đơn ạ.")
+    (sent,) = await desk.received(1)
+    assert sent["To"].addresses[0].addr_spec == CUSTOMER
+    assert sent["From"].addresses[0].display_name == "Chăm sóc khách hàng"
+    assert sent["Subject"] == f"Re: [#{ticket['number']}] Hóa đơn sai mã số thuế"
+    assert sent["In-Reply-To"] == "<hd1@thepviet.vn>"
+    assert sent["Message-ID"].startswith(f"<cskh.{ticket['id']}.")
+    assert sent["X-CSKH-Ticket"] == ticket["number"]
+    body = sent.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "Dạ em đã xuất lại hóa đơn ạ."
+
+    # The event delivered again (a consumer crash before its commit): nothing sent twice.
+    bus = desk.client.app[BUS]
+    reader = bus.consumer(f"test-{uuid.uuid4().hex[:6]}", [OUTBOUND])
+    await reader.start()
+    records = await reader.poll(10, 5.0)
+    await reader.close()
+    await bus.send_many([OutgoingRecord(topic=OUTBOUND, key=r.key, value=r.value)
+                         for r in records])
+    # …and a later reply on the same ticket still goes out: the loop went past the copy.
+    await desk.reply(ticket, "Em gửi kèm biên bản điều chỉnh ạ.")
+    first, second = await desk.received(2)
+    assert first["Message-ID"] == sent["Message-ID"] != second["Message-ID"]
+    await asyncio.sleep(0.5)
+    assert len(desk.room.received) == 2
+
+    # The customer answers our reply: it threads to the ticket by our Message-ID.
+    answer = customer_mail("tl1@thepviet.vn", "Cam on", "Cảm ơn em.").replace(
+        b"Subject: Cam on", f"In-Reply-To: {second['Message-ID']}\r\nSubject: Cam on".encode())
+    append(desk.imap, desk.folder, answer)
+
+    async def threaded() -> list[dict[str, Any]] | None:
+        resp = await desk.client.get(f"/api/v1/tickets/{ticket['id']}", headers=desk.auth)
+        messages: list[dict[str, Any]] = (await resp.json())["messages"]
+        return messages if len(messages) == 4 else None
+
+    messages = await desk.wait_for(threaded, attempts=600)
+    assert [m["direction"] for m in messages] == ["inbound", "outbound", "outbound", "inbound"]
+
+
+async def test_a_refused_recipient_is_dead_lettered_and_the_next_reply_still_goes(
+        desk: Desk) -> None:
+    desk.room.refused.add("sai.dia.chi@thepviet.vn")
+    bad = await desk.ticket_from("x1@thepviet.vn", "Báo giá", "Cho xin báo giá 200 thùng.",
+                                 sender="sai.dia.chi@thepviet.vn")
+    good = await desk.ticket_from("x2@thepviet.vn", "Giao hàng", "Đơn 123 giao chậm.")
+    await desk.reply(bad, "Dạ em gửi báo giá ạ.")
+    await desk.reply(good, "Dạ em kiểm tra ngay ạ.")
+    (sent,) = await desk.received(1)
+    assert sent["In-Reply-To"] == "<x2@thepviet.vn>"
+
+    reader = desk.client.app[BUS].consumer(f"test-{uuid.uuid4().hex[:6]}", [DLQ])
+    await reader.start()
+
+    async def dead() -> list[Any] | None:
+        found = [r for r in await reader.poll(10, 0.5) if r.header("dlq.topic") == b"cskh.outbound"]
+        return found or None
+
+    try:
+        (letter,) = await desk.wait_for(dead, attempts=60)
+    finally:
+        await reader.close()
+    error = (letter.header("dlq.error") or b"").decode()
+    assert "SendRefused" in error and "550" in error
+    assert f'"ticket_id":{bad["id"]}'.encode() in letter.value  # the event, byte for byte
+
+
+async def test_replies_wait_while_the_smtp_server_is_away(desk: Desk, smtp: SmtpServer) -> None:
+    ticket = await desk.ticket_from("w1@thepviet.vn", "Bảo hành", "Máy lỗi, còn bảo hành không?")
+    smtp.stop()  # the mail server goes away before the reply is written
+    await desk.reply(ticket, "Dạ máy còn bảo hành ạ.")
+    await asyncio.sleep(1.0)  # the sender meets a closed port and backs off
+    assert smtp.room.received == []
+    smtp.start()
+    (sent,) = await desk.received(1)
+    assert sent["In-Reply-To"] == "<w1@thepviet.vn>"
+
+
+def test_compose_reply_encodes_vietnamese_and_refuses_unusable_addresses() -> None:
+    from datetime import UTC, datetime
+
+    message = compose_reply(
+        sender="Chăm sóc khách hàng <cskh@congty.vn>", to="An <an@thepviet.vn>",
+        subject="Re: [#CSKH-000001] Hóa đơn", text="Dạ vâng ạ.\n",
+        message_id="<cskh.1.abc@congty.vn>", in_reply_to="<a@b.vn>",
+        references="<root@b.vn> <a@b.vn>", date=datetime(2026, 11, 30, 2, 0, tzinfo=UTC),
+        ticket_number="CSKH-000001")
+    wire = message.as_bytes(policy=policy.SMTP)
+    assert b"=?utf-8?" in wire  # the subject and the display name are RFC 2047 words
+    again = email.message_from_bytes(wire, policy=policy.default)
+    assert again["Subject"] == "Re: [#CSKH-000001] Hóa đơn"
+    assert again["References"] == "<root@b.vn> <a@b.vn>"
+    for bad in ("", "no-at-sign", "a@b.vn, c@d.vn", "x@y.vn\r\nBcc: z@w.vn"):
+        with pytest.raises(SendRefused):
+            compose_reply(sender="cskh@congty.vn", to=bad, subject="s", text="t",
+                          message_id="<m@c>", in_reply_to=None, references=None,
+                          date=datetime(2026, 11, 30, tzinfo=UTC), ticket_number="CSKH-1")

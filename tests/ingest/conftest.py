@@ -1,0 +1,88 @@
+"""Helpers of the IMAP puller tests (as fixtures: test modules cannot import each other).
+
+``mail_folder`` makes a fresh folder on the test Dovecot (deleted afterwards, with any
+``<folder>-done`` folder a test moved mail to); ``mailbox`` is an ``ImapMailbox`` on it;
+``imap`` runs a callable on a logged-in imapclient; ``embedded_bus`` and ``read_topic`` are
+the embedded log and a reader of one of its topics.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imapclient import IMAPClient
+
+from connectors.email.imap import ImapMailbox
+from ingest.bus.base import Record
+from ingest.bus.embedded import EmbeddedBus
+
+Imap = Callable[[Callable[[IMAPClient], Any]], Any]
+ReadTopic = Callable[[EmbeddedBus, str], Awaitable[list[Record]]]
+
+
+@pytest.fixture
+def imap(imap_server: Any) -> Imap:
+    """``imap(fn)``: ``fn(client)`` on a fresh plain-IMAP login, logged out afterwards."""
+    def run(fn: Callable[[IMAPClient], Any]) -> Any:
+        client = IMAPClient(imap_server.host, port=imap_server.port, ssl=False, timeout=10)
+        client.login(imap_server.user, imap_server.password)
+        try:
+            return fn(client)
+        finally:
+            client.logout()
+    return run
+
+
+@pytest.fixture
+def mail_folder(imap: Imap) -> Iterator[str]:
+    name = f"cskhtest{uuid.uuid4().hex[:10]}"
+    imap(lambda c: c.create_folder(name))
+    yield name
+
+    def clean(client: IMAPClient) -> None:
+        for folder in (name, f"{name}-done"):
+            if client.folder_exists(folder):
+                client.delete_folder(folder)
+    imap(clean)
+
+
+@pytest.fixture
+def mailbox(imap_server: Any, mail_folder: str) -> Callable[..., ImapMailbox]:
+    """``mailbox(**fields)``: the test folder as an ``ImapMailbox`` (plain IMAP)."""
+    def make(**fields: Any) -> ImapMailbox:
+        values: dict[str, Any] = {"host": imap_server.host, "port": imap_server.port,
+                                  "user": imap_server.user, "password": imap_server.password,
+                                  "folder": mail_folder, "tls": False}
+        values.update(fields)
+        return ImapMailbox(**values)
+    return make
+
+
+@pytest.fixture
+async def embedded_bus(tmp_path: Path) -> AsyncIterator[EmbeddedBus]:
+    bus = EmbeddedBus(str(tmp_path / "bus.db"))
+    await bus.start()
+    yield bus
+    await bus.close()
+
+
+async def _read(bus: EmbeddedBus, topic: str) -> list[Record]:
+    consumer = bus.consumer(f"reader-{uuid.uuid4().hex[:8]}", [topic])
+    await consumer.start()
+    found: list[Record] = []
+    try:
+        while batch := await consumer.poll(500, 0.2):
+            found.extend(batch)
+    finally:
+        await consumer.close()
+    return found
+
+
+@pytest.fixture
+def read_topic() -> ReadTopic:
+    """``await read_topic(bus, topic)``: every record of ``topic`` so far."""
+    return _read
