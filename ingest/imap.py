@@ -7,6 +7,9 @@ A crash in between fetches the same UIDs again; their envelope ids derive from t
 Message-ID, so the normalizer makes no second ticket of them. A UIDVALIDITY change reads the
 folder from UID 1 again, for the same reason harmlessly.
 
+Parsing (``ingest.mail_records``) runs in a worker thread, or in worker processes when a
+``parse_pool`` is given (``CSKH_IMAP_PARSE_WORKERS``).
+
 * Mail that parses → one envelope on ``cskh.inbound``, keyed by its thread root.
 * Mail in which nothing can be read → ``cskh.dlq`` with its whole raw bytes.
 * Mail over ``max_message_bytes`` (by ``RFC822.SIZE``) is *parked*: never fetched whole,
@@ -30,27 +33,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from connectors.email import CHANNEL
-from connectors.email.envelope import email_envelope
 from connectors.email.imap import ImapCursor, ImapMailbox, ImapSession, ImapUnavailable
-from connectors.email.parse import DEFAULT_MAX_ATTACHMENT_BYTES, parse_email
+from connectors.email.parse import DEFAULT_MAX_ATTACHMENT_BYTES
 from ingest.backoff import Backoff
-from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord
-from ingest.bus.topics import DLQ, INBOUND
+from ingest.bus.base import Bus, BusUnavailable
+from ingest.bus.topics import INBOUND
 from ingest.cursors import CursorStore, FileCursor, load_json_cursor
 from ingest.keys import Clock
 from ingest.lease import Lease
+from ingest.mail_records import Fetched, MakeRecords, ParsePool
 from storage.log_events import LogEvent
 
 log = structlog.get_logger(__name__)
-DLQ_GROUP = "puller:email"
 DEFAULT_BATCH = 200
 DEFAULT_MAX_MESSAGE_BYTES = 40 * 1024 * 1024
 
@@ -80,7 +79,8 @@ class ImapPuller:
                  attachment_dir: Path | None = None, batch_size: int = DEFAULT_BATCH,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
-                 session: ImapSession | None = None, lease: Lease | None = None) -> None:
+                 session: ImapSession | None = None, lease: Lease | None = None,
+                 parse_pool: ParsePool | None = None) -> None:
         self.mailbox = mailbox
         self.lease = lease
         self.holding = lease is None
@@ -89,58 +89,12 @@ class ImapPuller:
         self.cursor: CursorStore = (FileCursor(cursor, channel=CHANNEL)
                                     if isinstance(cursor, Path) else cursor)
         self._clock = clock
-        self._attachment_dir = attachment_dir
         self._batch = batch_size
         self._max_message = max_message_bytes
-        self._max_attachment = max_attachment_bytes
+        self._make = MakeRecords(mailbox.name, mailbox.folder, mailbox.queue, attachment_dir,
+                                 max_message_bytes, max_attachment_bytes)
+        self._pool = parse_pool  # None: parse in a worker thread
         self._session = session or ImapSession(mailbox)
-
-    def _source(self, uidvalidity: int, uid: int) -> dict[str, Any]:
-        return {"mailbox": self.mailbox.name, "folder": self.mailbox.folder,
-                "uidvalidity": uidvalidity, "uid": uid}
-
-    def _dead_letter(self, value: bytes, error: str, uidvalidity: int, uid: int,
-                     extra: Sequence[tuple[str, bytes]] = ()) -> OutgoingRecord:
-        box = self.mailbox
-        source = f"imap://{box.name}/{box.folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
-        headers = (("dlq.error", error[:2000].encode()), ("dlq.group", DLQ_GROUP.encode()),
-                   ("dlq.source", source.encode()), *extra)
-        return OutgoingRecord(topic=DLQ, value=value, key=source.encode(), headers=headers)
-
-    def _records(self, uidvalidity: int, batch: list[int], sizes: dict[int, int],
-                 bodies: dict[int, bytes], heads: dict[int, bytes],
-                 received_at: datetime) -> tuple[list[OutgoingRecord], list[dict[str, Any]]]:
-        """Parse (in a worker thread: CPU and attachment files) and build the records."""
-        records: list[OutgoingRecord] = []
-        parked: list[dict[str, Any]] = []
-        for uid in batch:
-            if uid in heads:
-                size = sizes.get(uid, 0)
-                header = parse_email(heads[uid], mailbox=self.mailbox.name,
-                                     received_at=received_at, max_attachment_bytes=0)
-                parked.append({"uid": uid, "size": size,
-                               "message_id": header.message_id if header else None})
-                records.append(self._dead_letter(
-                    heads[uid], f"oversize: {size} bytes > {self._max_message}; headers only",
-                    uidvalidity, uid, (("dlq.parked", b"oversize"),
-                                       ("imap.size", str(size).encode()))))
-                continue
-            raw = bodies.get(uid)
-            if raw is None:
-                continue  # expunged between SEARCH and FETCH
-            parsed = parse_email(raw, mailbox=self.mailbox.name, received_at=received_at,
-                                 attachment_dir=self._attachment_dir,
-                                 max_attachment_bytes=self._max_attachment)
-            if parsed is None:
-                records.append(self._dead_letter(raw, "unparseable: nothing readable as mail",
-                                                 uidvalidity, uid))
-                continue
-            envelope = email_envelope(parsed, mailbox=self.mailbox.name,
-                                      source=self._source(uidvalidity, uid),
-                                      queue_hint=self.mailbox.queue)
-            records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
-                                          value=envelope.model_dump_json().encode()))
-        return records, parked
 
     def _start(self, cursor: ImapCursor | None, uidvalidity: int) -> ImapCursor:
         box = self.mailbox
@@ -199,8 +153,11 @@ class ImapPuller:
             small = [u for u in batch if u not in big]
             bodies = await asyncio.to_thread(session.messages, small, sizes)
             heads = await asyncio.to_thread(session.headers, big)
-            records, parked = await asyncio.to_thread(
-                self._records, uidvalidity, batch, sizes, bodies, heads, self._clock())
+            fetched = Fetched(uidvalidity, tuple(batch), sizes, bodies, heads)
+            if self._pool is not None:
+                records, parked = await self._pool.make(self._make, fetched, self._clock())
+            else:
+                records, parked = await asyncio.to_thread(self._make, fetched, self._clock())
             if not await self._hold():
                 return appended  # the lease went away while we fetched: someone else goes on
             if records:

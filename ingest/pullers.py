@@ -37,6 +37,7 @@ from ingest.cursors import CursorStore, DbCursor, load_json_cursor, save_json_cu
 from ingest.imap import ImapPuller
 from ingest.keys import BUS, CLOCK, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lease import FlockLease, Lease, PgAdvisoryLease, asyncpg_dsn, lease_key
+from ingest.mail_records import ParsePool
 from ingest.mailboxes import MailboxConfig, configured, cursor_path
 from ingest.registry import cdr_tailer
 from ingest.settings import Settings
@@ -137,7 +138,8 @@ def _mailbox(box: MailboxConfig, folder: str) -> ImapMailbox:
 
 
 def imap_pullers(settings: Settings, bus: Bus, clock: Clock,
-                 sessions: SessionFactory | None = None) -> list[ImapPuller]:
+                 sessions: SessionFactory | None = None,
+                 parse_pool: ParsePool | None = None) -> list[ImapPuller]:
     """One puller per configured (mailbox, folder), each with its cursor and its lease.
 
     With PostgreSQL (pullers may run on several hosts): a PostgreSQL advisory lock and the
@@ -159,7 +161,8 @@ def imap_pullers(settings: Settings, bus: Bus, clock: Clock,
                     raise ValueError("pullers on PostgreSQL keep their cursors in the database")
                 store = DbCursor(sessions, f"imap:{box.name}/{folder}")
             pullers.append(ImapPuller(_mailbox(box, folder), bus, store, clock,
-                                      attachment_dir=settings.attachment_dir, lease=lease))
+                                      attachment_dir=settings.attachment_dir, lease=lease,
+                                      parse_pool=parse_pool))
     if pullers:
         settings.attachment_dir.mkdir(parents=True, exist_ok=True)
     return pullers
@@ -185,7 +188,10 @@ async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(cdr.run(stop, settings.hotline_cdr_poll_seconds),
                                          name="puller-hotline-cdr"))
         log.info(LogEvent.PULLER_STARTED, channel=CHANNEL, directory=str(tailer.directory))
-    imaps = imap_pullers(settings, app[BUS], app[CLOCK], app[SESSIONS])
+    has_mail = bool(settings.imap_host or settings.mailboxes)
+    pool = ParsePool(settings.imap_parse_workers) if has_mail and settings.imap_parse_workers \
+        else None
+    imaps = imap_pullers(settings, app[BUS], app[CLOCK], app[SESSIONS], pool)
     for imap in imaps:
         box = imap.mailbox
         tasks.append(asyncio.create_task(
@@ -210,3 +216,5 @@ async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
             await imap.aclose()
             log.info(LogEvent.PULLER_STOPPED, channel="email", mailbox=imap.mailbox.name,
                      folder=imap.mailbox.folder)
+        if pool is not None:
+            await asyncio.to_thread(pool.close)

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     imap_move_to: str | None = Field(None, description="move mail here once it is on the bus")
     imap_flag: str | None = Field(None, description="set this flag once mail is on the bus")
     imap_poll_seconds: float = Field(30.0, gt=0)
+    imap_parse_workers: int = Field(
+        1, ge=0, le=32, description="processes that parse fetched mail; 0: a thread of the "
+        "service's own process")
     imap_idle: bool = Field(True, description="wait in IMAP IDLE where the server offers it")
     imap_cursor_path: Path = Path("cskh.imap-cursor.json")
     mailboxes: list[MailboxConfig] = Field(

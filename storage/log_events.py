@@ -38,6 +38,7 @@ class LogEvent(StrEnum):
     PULLER_TLS_FAILED = "puller.tls_verify_failed"
     PULLER_SETTLED = "puller.moved_or_flagged"
     PULLER_IDLE = "puller.idle_new_mail"
+    PULLER_PARSER_CRASHED = "puller.parser_crashed"
 
     OUTBOUND_SENT = "outbound.sent"
     OUTBOUND_NO_SENDER = "outbound.no_sender"

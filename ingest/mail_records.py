@@ -1,0 +1,169 @@
+"""Fetched mail → bus records: parse each message and build its envelope or its dead letter.
+
+This is the CPU-heavy part of pulling a mailbox (MIME parsing, charset detection, HTML to
+text, attachment files), so it runs away from the event loop: in a worker thread, or — with
+``CSKH_IMAP_PARSE_WORKERS`` > 0 — in worker processes (``ParsePool``), which also leaves the
+service's own process (its consumers, in the embedded mode) its whole core. ``MakeRecords`` is
+a plain picklable value for that reason.
+
+A message that crashes a worker process (a parser bug in native code, say) costs only itself:
+the batch is parsed again one message per task, and the one that breaks the pool again becomes
+a dead letter with its raw bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connectors.email.envelope import email_envelope
+from connectors.email.parse import parse_email
+from ingest.bus.base import OutgoingRecord
+from ingest.bus.topics import DLQ, INBOUND
+from storage.log_events import LogEvent
+
+log = structlog.get_logger(__name__)
+DLQ_GROUP = "puller:email"
+Made = tuple[list[OutgoingRecord], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What one pass fetched of a folder: UIDs in order, sizes, whole messages, and headers
+    only for the mail too large to fetch."""
+
+    uidvalidity: int
+    uids: tuple[int, ...]
+    sizes: dict[int, int]
+    bodies: dict[int, bytes]
+    heads: dict[int, bytes]
+
+    def part(self, uids: Sequence[int]) -> Fetched:
+        """The same fetch restricted to ``uids``."""
+        keep = set(uids)
+        return Fetched(self.uidvalidity, tuple(uids),
+                       {u: s for u, s in self.sizes.items() if u in keep},
+                       {u: b for u, b in self.bodies.items() if u in keep},
+                       {u: h for u, h in self.heads.items() if u in keep})
+
+
+@dataclass(frozen=True, slots=True)
+class MakeRecords:
+    """Turns a ``Fetched`` of one folder into (records, parked mail)."""
+
+    mailbox: str
+    folder: str
+    queue: str | None
+    attachment_dir: Path | None
+    max_message: int
+    max_attachment: int
+
+    def source(self, uidvalidity: int, uid: int) -> str:
+        """Where a mail came from, as the dead-letter header ``dlq.source`` names it."""
+        return f"imap://{self.mailbox}/{self.folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
+
+    def dead_letter(self, value: bytes, error: str, uidvalidity: int, uid: int,
+                    extra: Sequence[tuple[str, bytes]] = ()) -> OutgoingRecord:
+        """A raw mail for ``cskh.dlq``, keyed by where it came from."""
+        source = self.source(uidvalidity, uid)
+        headers = (("dlq.error", error[:2000].encode()), ("dlq.group", DLQ_GROUP.encode()),
+                   ("dlq.source", source.encode()), *extra)
+        return OutgoingRecord(topic=DLQ, value=value, key=source.encode(), headers=headers)
+
+    def __call__(self, fetched: Fetched, received_at: datetime) -> Made:
+        records: list[OutgoingRecord] = []
+        parked: list[dict[str, Any]] = []
+        uidvalidity = fetched.uidvalidity
+        for uid in fetched.uids:
+            if uid in fetched.heads:
+                size = fetched.sizes.get(uid, 0)
+                head = fetched.heads[uid]
+                header = parse_email(head, mailbox=self.mailbox, received_at=received_at,
+                                     max_attachment_bytes=0)
+                parked.append({"uid": uid, "size": size,
+                               "message_id": header.message_id if header else None})
+                records.append(self.dead_letter(
+                    head, f"oversize: {size} bytes > {self.max_message}; headers only",
+                    uidvalidity, uid, (("dlq.parked", b"oversize"),
+                                       ("imap.size", str(size).encode()))))
+                continue
+            raw = fetched.bodies.get(uid)
+            if raw is None:
+                continue  # expunged between SEARCH and FETCH
+            parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
+                                 attachment_dir=self.attachment_dir,
+                                 max_attachment_bytes=self.max_attachment)
+            if parsed is None:
+                records.append(self.dead_letter(raw, "unparseable: nothing readable as mail",
+                                                uidvalidity, uid))
+                continue
+            envelope = email_envelope(
+                parsed, mailbox=self.mailbox, queue_hint=self.queue,
+                source={"mailbox": self.mailbox, "folder": self.folder,
+                        "uidvalidity": uidvalidity, "uid": uid})
+            records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
+                                          value=envelope.model_dump_json().encode()))
+        return records, parked
+
+
+class ParsePool:
+    """Worker processes for ``MakeRecords`` (``forkserver``: no fork of a threaded service).
+
+    ``make`` splits a fetch into one task per worker and keeps the mail order.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers,
+                                   mp_context=multiprocessing.get_context("forkserver"))
+
+    def _renew(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._new()
+
+    async def _run(self, maker: MakeRecords, parts: Sequence[Fetched],
+                   received_at: datetime) -> list[Made]:
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*(
+            loop.run_in_executor(self._executor, maker, part, received_at) for part in parts)))
+
+    async def make(self, maker: MakeRecords, fetched: Fetched, received_at: datetime) -> Made:
+        """``maker(fetched)`` in the workers; see the module docstring for a crashing mail."""
+        uids = fetched.uids
+        step = -(-len(uids) // self.workers) if uids else 1
+        parts = [fetched.part(uids[i:i + step]) for i in range(0, len(uids), step)]
+        try:
+            made = await self._run(maker, parts, received_at)
+        except BrokenProcessPool:
+            self._renew()
+            made = []
+            for uid in uids:  # one mail per task: the one that breaks the pool again is it
+                try:
+                    made += await self._run(maker, [fetched.part([uid])], received_at)
+                except BrokenProcessPool:
+                    self._renew()
+                    raw = fetched.bodies.get(uid) or fetched.heads.get(uid) or b""
+                    log.error(LogEvent.PULLER_PARSER_CRASHED, mailbox=maker.mailbox,
+                              folder=maker.folder, uid=uid)
+                    made.append(([maker.dead_letter(
+                        raw, "parser crashed: the worker process died on this mail",
+                        fetched.uidvalidity, uid)], []))
+        records = [r for rs, _ in made for r in rs]
+        parked = [p for _, ps in made for p in ps]
+        return records, parked
+
+    def close(self) -> None:
+        """Stop the workers (they finish nothing more)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
