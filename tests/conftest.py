@@ -246,7 +246,8 @@ def imap_server() -> ImapServer:
 # The real Graph API and Zalo OpenAPI cannot be reached from tests; these answer a request the
 # way the provider documents: same path, token check, JSON shape, text limit, and the provider's
 # own success and error bodies. ``script`` queues answers for the next valid requests (a rate
-# limit, an outage); ``refuse`` answers one recipient with a permanent error every time.
+# limit, an outage; ``None`` lets one through); ``refuse`` answers one recipient with a
+# permanent error every time.
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -268,7 +269,7 @@ class StandIn:
     url: str = ""
     sent: list[tuple[str, str]] = field(default_factory=list)  # (recipient, text)
     attempts: int = 0
-    script: list[Answer] = field(default_factory=list)
+    script: list[Answer | None] = field(default_factory=list)  # None: answer as usual
     refuse: dict[str, Answer] = field(default_factory=dict)
 
     def texts(self, recipient: str) -> list[str]:
