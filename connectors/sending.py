@@ -69,11 +69,12 @@ def split_text(text: str, limit: int) -> list[str]:
         while utf16_len(window) > limit:  # astral characters count two
             window = window[:-1]
         cut = len(window)
-        for mark in _BREAKS:
-            at = window.rfind(mark)
-            if at > 0:
-                cut = at + len(mark.rstrip(" "))
-                break
+        if not rest[cut].isspace():  # the window ends inside a word: back to a break
+            for mark in _BREAKS:
+                at = window.rfind(mark)
+                if at > 0:
+                    cut = at + len(mark.rstrip(" "))
+                    break
         piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
         pieces.append(piece)
     pieces.append(rest)
