@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,12 +10,11 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from connectors.email.send import SmtpTransport
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord, Record
 from ingest.bus.loop import CommitPolicy, ConsumerLoop, Handler
 from ingest.bus.topics import ASSIGNMENTS, INBOUND, OUTBOUND, TICKETS
 from ingest.keys import Clock
-from ingest.senders import SENDER_GROUP, SendReplies
+from ingest.senders import SENDER_GROUP, SendReplies, reply_senders
 from ingest.settings import Role, Settings
 from normalizer.events import TicketEvent
 from normalizer.ingest import Classify, IngestInboundMessages
@@ -54,8 +52,8 @@ def _values(records: Sequence[Record]) -> list[bytes]:
 
 def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
                    clock: Clock, classify: Classify) -> list[ConsumerSpec]:
-    """The normalizer's, the router's and (with ``CSKH_SMTP_HOST``) the e-mail sender's
-    consumers, bound to ``bus``, ``sessions`` and a classifier."""
+    """The normalizer's, the router's and (when a reply sender is configured: SMTP, Messenger,
+    Zalo) the senders' consumers, bound to ``bus``, ``sessions`` and a classifier."""
 
     async def emit_tickets(events: Sequence[TicketEvent]) -> None:
         await bus.send_many([
@@ -89,29 +87,15 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
         ConsumerSpec("normalizer", NORMALIZER_GROUP, INBOUND, normalizer_handler),
         ConsumerSpec("router", ROUTER_GROUP, TICKETS, router_handler),
     ]
-    transport = smtp_transport(settings)
-    if transport is not None:
-        send = SendReplies(sessions, transport, settings.reply_from or "", clock)
+    senders = reply_senders(settings)
+    if senders:
+        send = SendReplies(sessions, senders, clock)
 
         async def sender_handler(records: Sequence[Record]) -> None:
             await send(_values(records))
 
         specs.append(ConsumerSpec("senders", SENDER_GROUP, OUTBOUND, sender_handler))
     return specs
-
-
-def smtp_transport(settings: Settings) -> SmtpTransport | None:
-    """Where e-mail replies go (``CSKH_SMTP_*``); ``None`` when no SMTP server is set.
-    ``ValueError`` when one is set but no From address (``CSKH_MAIL_FROM``) is known."""
-    if not settings.smtp_host:
-        return None
-    if not settings.reply_from:
-        raise ValueError("CSKH_SMTP_HOST is set: set CSKH_MAIL_FROM (or CSKH_OWN_ADDRESSES) too")
-    context = (ssl.create_default_context(cafile=str(settings.smtp_ca_file))
-               if settings.smtp_ca_file else None)
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    return SmtpTransport(settings.smtp_host, settings.smtp_port, settings.smtp_user, password,
-                         settings.smtp_tls, context)
 
 
 def make_loop(bus: Bus, spec: ConsumerSpec, settings: Settings) -> ConsumerLoop:

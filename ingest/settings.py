@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     mail_from: str | None = Field(
         None, description="From of e-mail replies, e.g. 'CSKH Công ty <cskh@congty.vn>'; "
         "default: the first own address")
+    facebook_page_token: SecretStr | None = Field(
+        None, description="Page access token for Messenger replies; unset: not sent")
+    facebook_graph_url: str = Field(
+        "https://graph.facebook.com/v21.0", description="Graph API base, with its version")
+    zalo_oa_access_token: SecretStr | None = Field(
+        None, description="OA access token for Zalo consultation replies; unset: not sent")
+    zalo_api_url: str = Field("https://openapi.zalo.me", description="Zalo OpenAPI base")
     queue_calendars: dict[str, QueueCalendarSpec] = Field(default_factory=dict)
 
     @field_validator("bus")

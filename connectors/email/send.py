@@ -23,16 +23,11 @@ from typing import Literal
 import aiosmtplib
 
 from connectors.envelope import nfc
+from connectors.sending import SendRefused, SendUnavailable
+
+__all__ = ["SendRefused", "SendUnavailable", "SmtpTransport", "compose_reply"]
 
 TlsMode = Literal["starttls", "tls", "none"]
-
-
-class SendUnavailable(ConnectionError):
-    """The SMTP server could not be reached or deferred the message (4xx): retry later."""
-
-
-class SendRefused(ValueError):
-    """The SMTP server refused the message for good (5xx), or it cannot be addressed."""
 
 
 def _address(value: str) -> Address:

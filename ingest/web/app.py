@@ -17,6 +17,7 @@ from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
 from ingest.pipeline import outbound_publisher
 from ingest.pullers import pullers_ctx
 from ingest.registry import webhook_connectors
+from ingest.senders import reply_senders
 from ingest.settings import ALL_ROLES, Role, Settings
 from ingest.web.webhooks import challenge_handler, webhook_handler
 from router import api as staff_api
@@ -75,7 +76,8 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app[CLOCK] = clock
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(bus_ctx)
-    if {"normalizer", "router"} & set(roles) or ("senders" in roles and settings.smtp_host):
+    if {"normalizer", "router"} & set(roles) or ("senders" in roles
+                                                  and reply_senders(settings)):
         app.cleanup_ctx.append(consumers_ctx)
     if "pullers" in roles and (settings.hotline_cdr_dir is not None or settings.imap_host):
         app.cleanup_ctx.append(pullers_ctx)
