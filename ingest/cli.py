@@ -24,6 +24,7 @@ from router.staff import (
     STATUSES,
     StaffError,
     add_staff,
+    set_shift,
     set_status,
 )
 from router.views import tickets_json
@@ -108,7 +109,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_staff_add(args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> Any:
         return await add_staff(session, args.name, args.queue, capacity=args.capacity,
-                               role=args.role)
+                               role=args.role, shift=args.shift)
 
     made = asyncio.run(_with_session(_settings(args), work))
     _print(args, {"id": made.id, "name": made.name, "token": made.token},
@@ -126,13 +127,14 @@ def cmd_staff_ls(args: argparse.Namespace) -> int:
         )).all())
         return [{"id": s.id, "name": s.name, "role": s.role, "status": s.status,
                  "capacity": s.capacity, "open_tickets": loads.get(s.id, 0),
-                 "queues": [q.name for q in s.queues]} for s in staff]
+                 "queues": [q.name for q in s.queues], "shift": s.shift} for s in staff]
 
     rows = asyncio.run(_with_session(_settings(args), work))
-    _print(args, rows, [f"{'ID':>4}  {'NAME':<24} {'ROLE':<6} {'STATUS':<7} {'LOAD':>9}  QUEUES"]
+    _print(args, rows, [f"{'ID':>4}  {'NAME':<24} {'ROLE':<6} {'STATUS':<7} {'LOAD':>9}  "
+                        f"{'QUEUES':<24} SHIFT"]
            + [f"{r['id']:>4}  {r['name']:<24} {r['role']:<6} {r['status']:<7} "
-              f"{r['open_tickets']:>4}/{r['capacity']:<4}  {','.join(r['queues'])}"
-              for r in rows])
+              f"{r['open_tickets']:>4}/{r['capacity']:<4}  {','.join(r['queues']):<24} "
+              f"{r['shift'] or '(always)'}" for r in rows])
     return 0
 
 
@@ -143,6 +145,16 @@ def cmd_staff_set_status(args: argparse.Namespace) -> int:
 
     row = asyncio.run(_with_session(_settings(args), work))
     _print(args, row, [f"{row['name']}: {row['status']}"])
+    return 0
+
+
+def cmd_staff_set_shift(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        staff = await set_shift(session, args.name, args.shift)
+        return {"id": staff.id, "name": staff.name, "shift": staff.shift}
+
+    row = asyncio.run(_with_session(_settings(args), work))
+    _print(args, row, [f"{row['name']}: shift {row['shift'] or 'none (always on shift)'}"])
     return 0
 
 
@@ -269,6 +281,11 @@ def cmd_customers_import(args: argparse.Namespace) -> int:
 
 # -- parser ------------------------------------------------------------------------------------
 
+SHIFT_HELP = ("days and hours in Asia/Ho_Chi_Minh, parts separated by ';', e.g. "
+              "'mon-sat 07:30-11:30,13:00-17:00' or 'mon-fri 08:00-17:00; sat 08:00-12:00' "
+              "(days mon..sun as ranges or lists; no period crosses midnight; public "
+              "holidays are not taken off)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cskh`` argument parser (every command has ``--help``)."""
@@ -309,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--capacity", type=int, default=20,
                      help="most active tickets at once (default 20)")
     add.add_argument("--role", choices=ROLES, default="agent")
+    add.add_argument("--shift", metavar="SPEC", help=f"weekly shift: {SHIFT_HELP} "
+                     "(default: none, always on shift)")
     add.set_defaults(func=cmd_staff_add)
     ls = staff.add_parser("ls", parents=[common, out], help="list staff members")
     ls.set_defaults(func=cmd_staff_ls)
@@ -316,6 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("name")
     status.add_argument("status", choices=STATUSES)
     status.set_defaults(func=cmd_staff_set_status)
+    shift = staff.add_parser(
+        "set-shift", parents=[common, out], help="set or clear a weekly shift",
+        description="Officers get new tickets only while online and on shift. "
+                    f"SPEC: {SHIFT_HELP}. 'none': no shift, always on shift. An officer off shift "
+                    "for CSKH_RELEASE_GRACE_MINUTES hands back the tickets they have not "
+                    "answered yet; when a shift starts, the router's next pass gives them "
+                    "waiting tickets, oldest due first.")
+    shift.add_argument("name")
+    shift.add_argument("shift", metavar="SPEC|none")
+    shift.set_defaults(func=cmd_staff_set_shift)
 
     queue = sub.add_parser("queue", help="queues").add_subparsers(
         dest="queue_command", required=True, metavar="ACTION")

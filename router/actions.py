@@ -19,6 +19,7 @@ from router.events import OutboundMessage
 from router.outbound_mail import bare, reply_headers
 from router.outbox import outbound_event
 from router.rules import CATEGORIES, queue_for
+from router.shifts import on_shift
 from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, open_loads
 from storage.models import (
     Assignment,
@@ -231,8 +232,9 @@ async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: 
 
 
 async def take_backlog(session: AsyncSession, staff: Staff, now: datetime) -> list[Ticket]:
-    """Give an online officer waiting tickets of their queues, oldest due first, up to capacity."""
-    if staff.status != "online":
+    """Give an officer who is online and on shift at ``now`` waiting tickets of their queues,
+    oldest due first, up to capacity; nothing otherwise."""
+    if staff.status != "online" or not on_shift(staff.shift, now):
         return []
     room = staff.capacity - (await open_loads(session, [staff.id]))[staff.id]
     if room <= 0:
@@ -249,7 +251,8 @@ async def take_backlog(session: AsyncSession, staff: Staff, now: datetime) -> li
 
 async def set_my_status(session: AsyncSession, staff: Staff, status: str,
                         now: datetime) -> list[Ticket]:
-    """Change one's availability; coming online takes waiting tickets, oldest due first."""
+    """Change one's availability; coming online on shift takes waiting tickets, oldest due
+    first (off shift, they come when the shift starts)."""
     if status not in STATUSES:
         raise ActionError(400, "invalid_status", f"status must be one of {STATUSES}")
     if staff.status != status:

@@ -26,6 +26,7 @@ from router.calendars import Calendars
 from router.deadlines import DEFAULT_CALENDAR
 from router.events import OutboundMessage
 from router.outbox import mark_emitted
+from router.shifts import on_shift
 from router.text_input import unstorable
 from router.views import tickets_json
 from storage.log_events import LogEvent
@@ -145,7 +146,8 @@ def _route(action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def my_status(request: web.Request) -> web.Response:
-    """``PUT /api/v1/me/status`` ``{"status": "online|away|off"}``; online takes the backlog."""
+    """``PUT /api/v1/me/status`` ``{"status": "online|away|off"}``; online on shift takes the
+    backlog; the answer says the caller's shift and whether they are on it."""
     now = request.app[CLOCK]()
     try:
         async with request.app[SESSIONS]() as session, session.begin():
@@ -153,6 +155,7 @@ async def my_status(request: web.Request) -> web.Response:
             status = _text(await _body(request), "status") or ""
             taken = await actions.set_my_status(session, staff, status, now)
             body = {"id": staff.id, "name": staff.name, "status": staff.status,
+                    "shift": staff.shift, "on_shift": on_shift(staff.shift, now),
                     "assigned": [t.number for t in taken]}
     except actions.ActionError as exc:
         return _error(exc.status, exc.code, exc.reason)

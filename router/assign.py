@@ -2,9 +2,9 @@
 
 A new ticket goes to its queue (``router.rules.route_queue``: the account's override, then
 the channel's queue hint when the category is unsure or ``other``, then the category's
-queue): to the account's owner when they are online, serve
-that queue and have capacity, else to the least-loaded online officer of the queue who is under
-capacity; ties go to whoever was assigned least recently (round robin). When
+queue): to the account's owner when they are online and on shift (``router.shifts``), serve
+that queue and have capacity, else to the least-loaded officer of the queue who is online, on
+shift and under capacity; ties go to whoever was assigned least recently (round robin). When
 nobody is eligible the ticket waits in the queue (status ``queued``). One batch is one
 transaction and a handful of queries. Follow-up messages of an
 assigned ticket stay with its assignee. A redelivered event re-emits the same assignment.
@@ -26,6 +26,7 @@ from router.calendars import Calendars
 from router.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, set_deadlines
 from router.events import AssignmentEvent, assignment_event_id
 from router.rules import route_queue
+from router.shifts import on_shift
 from router.sla import SlaPolicy
 from router.staff import open_loads
 from storage.db import SessionFactory
@@ -44,7 +45,8 @@ log = structlog.get_logger(__name__)
 
 
 class Roster:
-    """Online officers by queue and their loads, loaded once and kept current within a batch.
+    """Officers online and on shift, by queue, and their loads, loaded once and kept current
+    within a batch.
 
     One load table serves every queue, so an officer of two queues is never counted twice.
     """
@@ -54,17 +56,19 @@ class Roster:
         self.loads = loads
 
     @classmethod
-    async def load(cls, session: AsyncSession) -> Roster:
+    async def load(cls, session: AsyncSession, at: datetime) -> Roster:
+        """The officers who may be given tickets at ``at``: online and on shift."""
         by_queue: dict[str, list[Staff]] = {}
-        staff = list(await session.scalars(
-            select(Staff).where(Staff.status == "online").order_by(Staff.id)))
+        staff = [s for s in await session.scalars(
+            select(Staff).where(Staff.status == "online").order_by(Staff.id))
+            if on_shift(s.shift, at)]
         for member in staff:
             for queue in member.queues:
                 by_queue.setdefault(queue.name, []).append(member)
         return cls(by_queue, await open_loads(session, [s.id for s in staff]))
 
     def pick(self, queue: str, owner_id: int | None = None) -> tuple[Staff, str] | None:
-        """The account owner if online, serving ``queue`` and under capacity; else the
+        """The account owner if on the roster, serving ``queue`` and under capacity; else the
         least-loaded eligible officer (ties: whoever was assigned least recently)."""
         eligible = [s for s in self.by_queue.get(queue, ()) if self.loads[s.id] < s.capacity]
         if not eligible:
@@ -159,7 +163,7 @@ class AssignTickets:
             if ticket.first_response_due is None:
                 set_deadlines(ticket, tier,
                               policy=self._sla, calendar=self._calendar)
-            roster = roster or await Roster.load(session)
+            roster = roster or await Roster.load(session, now)
             picked = roster.pick(queue, owner_id)
             if picked is None:
                 ticket.status = "queued"

@@ -48,6 +48,9 @@ def parse_hours(text: str) -> Shift:
     if match is None:
         raise ValueError(f"hours: {text!r} is not a period like 07:30-11:30")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if (h2, m2) <= (h1, m1):
+        raise ValueError(f"hours: {text.strip()!r} must end after it starts "
+                         "(a period cannot cross midnight)")
     try:
         return Shift(start=time(h1, m1), end=time(h2, m2))
     except ValueError as exc:  # an impossible time, or an end before the start

@@ -83,8 +83,11 @@ QUEUE_PAGE = _object(
     next_offset=_nullable({"type": "integer", "minimum": 1}),
     tickets={"type": "array", "items": _TICKET_REF})
 
-MY_STATUS = _object(["id", "name", "status", "assigned"], id=_INT, name=_STR,
-                    status={"enum": list(STATUSES)},
+MY_STATUS = _object(["id", "name", "status", "shift", "on_shift", "assigned"], id=_INT,
+                    name=_STR, status={"enum": list(STATUSES)},
+                    shift={**_nullable(_STR), "description": "weekly shift, e.g. "
+                           "'mon-sat 07:30-11:30,13:00-17:00'; null: always on shift"},
+                    on_shift={"type": "boolean"},
                     assigned={"type": "array", "items": _STR})
 
 
@@ -183,7 +186,7 @@ DOCUMENT: dict[str, Any] = {
             "Hand to another officer of the queue (leads); 400 for an unknown officer", 409,
             body=_STAFF_BODY)},
         "/api/v1/me/status": {"put": {
-            "summary": "My availability; coming online takes waiting tickets",
+            "summary": "My availability; coming online on shift takes waiting tickets",
             "requestBody": _body({"type": "object", "required": ["status"], "properties": {
                 "status": {"enum": list(STATUSES)}}}),
             "responses": _answers(MY_STATUS, 400)}},

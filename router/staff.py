@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.shifts import ShiftError, normalize_shift
 from storage.models import Queue, Staff, Ticket, utcnow
 
 ROLES = ("agent", "lead", "admin")
@@ -40,9 +41,21 @@ class NewStaff:
     token: str
 
 
+def _shift(spec: str | None) -> str | None:
+    try:
+        return normalize_shift(spec)
+    except ShiftError as exc:
+        raise StaffError(str(exc)) from exc
+
+
 async def add_staff(session: AsyncSession, name: str, queues: Sequence[str], *,
-                    capacity: int = 20, role: str = "agent") -> NewStaff:
-    """Create a staff member serving ``queues``; the token is returned once, never stored."""
+                    capacity: int = 20, role: str = "agent",
+                    shift: str | None = None) -> NewStaff:
+    """Create a staff member serving ``queues``; the token is returned once, never stored.
+
+    ``shift``: a weekly shift spec (``router.shifts``); ``None`` or ``"none"``: always on shift.
+    """
+    stored_shift = _shift(shift)
     if role not in ROLES:
         raise StaffError(f"role must be one of {', '.join(ROLES)}")
     if capacity < 1:
@@ -55,7 +68,7 @@ async def add_staff(session: AsyncSession, name: str, queues: Sequence[str], *,
         raise StaffError(f"unknown queue(s): {', '.join(missing)}")
     token = new_token()
     staff = Staff(name=name, role=role, capacity=capacity, status="online",
-                  token_hash=hash_token(token), queues=found)
+                  shift=stored_shift, token_hash=hash_token(token), queues=found)
     session.add(staff)
     await session.flush()
     return NewStaff(id=staff.id, name=name, token=token)
@@ -70,6 +83,17 @@ async def set_status(session: AsyncSession, name: str, status: str) -> Staff:
         raise StaffError(f"no staff member called {name!r}")
     if staff.status != status:
         staff.status, staff.status_changed_at = status, utcnow()
+    return staff
+
+
+async def set_shift(session: AsyncSession, name: str, spec: str | None) -> Staff:
+    """Give a staff member a weekly shift (stored in canonical form), or clear it with ``None``
+    or ``"none"`` (always on shift). Never moves tickets: the router's next pass does."""
+    stored = _shift(spec)
+    staff = await session.scalar(select(Staff).where(Staff.name == name))
+    if staff is None:
+        raise StaffError(f"no staff member called {name!r}")
+    staff.shift = stored
     return staff
 
 

@@ -84,6 +84,8 @@ class Staff(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_assigned_at: Mapped[datetime | None] = mapped_column()
     status_changed_at: Mapped[datetime | None] = mapped_column()
+    # weekly shift spec (router.shifts), canonical form; NULL: always on shift
+    shift: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     queues: Mapped[list[Queue]] = relationship(secondary=staff_queues, lazy="selectin")

@@ -151,6 +151,7 @@ async def test_coming_online_takes_the_backlog(desk: Desk, wait_for: Wait) -> No
     await wait_for(queued)
     status, body = await desk.call("PUT", "/api/v1/me/status", "an", {"status": "online"})
     assert status == 200
+    assert (body["shift"], body["on_shift"]) == (None, True)  # no shift: always on shift
     numbers = body["assigned"]
     assert len(numbers) == 1
     mine = await desk.queue("an")

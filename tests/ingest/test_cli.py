@@ -83,7 +83,8 @@ def test_staff_ls_and_set_status(db: Path, capsys: pytest.CaptureFixture[str]) -
                     "--capacity", "5", "--role", "lead")
     (row,) = run_json(capsys, "staff", "ls")
     assert row == {"id": made["id"], "name": AN, "role": "lead", "status": "online",
-                   "capacity": 5, "open_tickets": 0, "queues": ["cskh", "sales"]}
+                   "capacity": 5, "open_tickets": 0, "queues": ["cskh", "sales"],
+                   "shift": None}
     changed = run_json(capsys, "staff", "set-status", AN, "away")
     assert changed == {"id": made["id"], "name": AN, "status": "away"}
     (row,) = run_json(capsys, "staff", "ls")
@@ -102,6 +103,48 @@ def test_set_status_rejects_unknown_status(db: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exited:
         main(["staff", "set-status", AN, "busy"])
     assert exited.value.code == 2
+
+
+def test_staff_shift_set_listed_and_cleared(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    made = run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh",
+                    "--shift", "sat 08:00-12:00; Mon-Fri 8:00-17:00")
+    (row,) = run_json(capsys, "staff", "ls")
+    assert row["shift"] == "mon-fri 08:00-17:00; sat 08:00-12:00"  # stored in canonical form
+    code, out, _ = run(capsys, "staff", "ls")
+    assert code == 0 and "mon-fri 08:00-17:00; sat 08:00-12:00" in out
+    changed = run_json(capsys, "staff", "set-shift", AN, "mon-sat 07:30-11:30,13:00-17:00")
+    assert changed == {"id": made["id"], "name": AN, "shift": "mon-sat 07:30-11:30,13:00-17:00"}
+    assert run_json(capsys, "staff", "ls")[0]["shift"] == "mon-sat 07:30-11:30,13:00-17:00"
+    code, out, _ = run(capsys, "staff", "set-shift", AN, "none")
+    assert code == 0 and "always on shift" in out
+    (row,) = run_json(capsys, "staff", "ls")
+    assert row["shift"] is None
+    code, out, _ = run(capsys, "staff", "ls")
+    assert "(always)" in out
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("mon-fri", "needs days and hours"),
+    ("mon-fri 17:00-08:00", "cannot cross midnight"),
+    ("thu-mon 08:00-12:00", "runs backwards"),
+    ("mon-fri 08:00-12:00,11:00-13:00", "overlap"),
+])
+def test_a_bad_shift_is_refused_with_a_reason(db: Path, capsys: pytest.CaptureFixture[str],
+                                              spec: str, says: str) -> None:
+    code, out, err = run(capsys, "staff", "add", "--name", AN, "--queue", "cskh", "--shift", spec)
+    assert code == 2 and out == ""
+    assert err.startswith("cskh: error: shift: ") and says in err
+    assert run_json(capsys, "staff", "ls") == []  # nothing half-made
+    run_json(capsys, "staff", "add", "--name", AN, "--queue", "cskh", "--shift", "mon 08:00-09:00")
+    code, _, err = run(capsys, "staff", "set-shift", AN, spec)
+    assert code == 2 and says in err
+    assert run_json(capsys, "staff", "ls")[0]["shift"] == "mon 08:00-09:00"  # unchanged
+
+
+def test_set_shift_of_unknown_staff_is_an_error(
+        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "staff", "set-shift", "Không Có Ai", "mon-fri 08:00-17:00")
+    assert code == 2 and "Không Có Ai" in err
 
 
 def test_queue_ls_lists_the_five_queues(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,7 +181,7 @@ def test_missing_config_file_is_an_error(db: Path, tmp_path: Path,
 
 @pytest.mark.parametrize("argv", [
     [], ["serve"], ["migrate"], ["staff"], ["staff", "add"], ["staff", "ls"],
-    ["staff", "set-status"], ["queue"], ["queue", "ls"], ["queue", "show"],
+    ["staff", "set-status"], ["staff", "set-shift"], ["queue"], ["queue", "ls"], ["queue", "show"],
     ["model"], ["model", "train"], ["model", "eval"], ["dlq"], ["dlq", "ls"], ["dlq", "replay"],
 ], ids=lambda argv: " ".join(argv) or "cskh")
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:

@@ -72,7 +72,7 @@ def test_deadlines_run_on_the_queue_calendar(queue: str, first_response_due: dat
     ({"days": "sat-mon"}, "'sat-mon' runs backwards"),
     ({"hours": ["7-12"]}, "'7-12' is not a period like 07:30-11:30"),
     ({"hours": ["25:00-26:00"]}, "'25:00-26:00'"),
-    ({"hours": ["12:00-07:00"]}, "shift must end after it starts"),
+    ({"hours": ["12:00-07:00"]}, "'12:00-07:00' must end after it starts"),
     ({"hours": "07:00-12:00,11:00-17:00"}, "shifts overlap"),
     ({"hours": []}, "at least 1 item"),
     ({"timezone": "Asia/Hanoi_City"}, "unknown time zone 'Asia/Hanoi_City'"),
