@@ -302,9 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", parents=[common], help="run the daemon",
                            description="Run the HTTP app, consumers, pullers and senders in one "
-                           "process. Roles: webhooks (HTTP: webhooks and the staff API), pullers "
-                           "(mailboxes, Asterisk call log), normalizer, router, senders (e-mail "
-                           "replies over CSKH_SMTP_*).")
+                           "process. Roles: webhooks (HTTP: webhooks and the staff API), "
+                           "pullers (mailboxes, Asterisk call log), normalizer, router, senders "
+                           "(replies by e-mail, Messenger and Zalo OA).")
     serve.add_argument("--role", action="append", choices=ALL_ROLES,
                        help="run only this part (repeatable; default: all roles)")
     serve.add_argument("--host", help="listen address (default: CSKH_HTTP_HOST)")
