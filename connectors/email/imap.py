@@ -235,19 +235,26 @@ class ImapSession:
         IDLE is re-issued every ``IDLE_RENEW`` seconds; ``halt`` is looked at every
         ``IDLE_TICK``, so a shutdown never waits for a long IDLE.
         """
+        def announced(responses: Iterable[Any]) -> bool:
+            return any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")
+                       for r in responses)
+
         def run(client: Any) -> bool:
             end = time.monotonic() + timeout
             while not halt.is_set():
                 renew = min(end, time.monotonic() + IDLE_RENEW)
+                # Mail that arrived since our last command is announced by NOOP, not by IDLE
+                # (Dovecot reports it only when the IDLE ends): ask first.
+                if announced(client.noop()[1]):
+                    return True
                 client.idle()
                 news = False
                 try:
                     while not halt.is_set() and not news and time.monotonic() < renew:
-                        for resp in client.idle_check(timeout=IDLE_TICK):
-                            news = news or (len(resp) > 1 and resp[1] in (b"EXISTS", b"RECENT"))
+                        news = announced(client.idle_check(timeout=IDLE_TICK))
                 finally:
-                    client.idle_done()
-                if news:
+                    _text, during = client.idle_done()
+                if news or announced(during):
                     return True
                 if time.monotonic() >= end:
                     return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,26 @@ async def test_mail_appended_while_idling_is_fetched_without_waiting_for_the_pol
         pull.close()
     assert bus.ids() == ["loop-1@abc.vn", "loop-2@abc.vn"]
     assert events.named(LogEvent.PULLER_IDLE)
+
+
+async def test_mail_that_came_just_before_idle_started_wakes_it(
+        mailbox: Callable[..., ImapMailbox], mail_folder: str, imap: Callable[..., Any],
+        wait_for: Callable[..., Any]) -> None:
+    """Dovecot announces mail that arrived after our last command only when the IDLE ends:
+    without asking first, it waited for the poll interval (30 s by default)."""
+    session = ImapSession(mailbox())
+    session.select()
+    assert session.uids_after(0) == []
+    imap(lambda c: c.append(mail_folder, mail(9)))  # lands between the search and the IDLE
+    halt = threading.Event()
+    waiting = asyncio.create_task(asyncio.to_thread(session.idle_wait, FOREVER, halt))
+    try:
+        await wait_for(waiting.done, attempts=200)
+        assert waiting.result() is True
+    finally:
+        halt.set()
+        await asyncio.wait([waiting])
+        session.close()
 
 
 async def test_without_idle_it_polls(
