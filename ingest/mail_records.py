@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -115,8 +118,21 @@ class MakeRecords:
         return records, parked
 
 
+def _exit_with(parent: int) -> None:
+    """In a worker: exit as soon as the service that started it is gone (a ``kill -9`` leaves
+    no orphan parsing on; a worker blocked on its task queue would never see EOF)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class ParsePool:
-    """Worker processes for ``MakeRecords`` (``forkserver``: no fork of a threaded service).
+    """Worker processes for ``MakeRecords``: ``spawn``ed (no fork of a threaded service), each
+    the service's own child, gone when it is.
 
     ``make`` splits a fetch into one task per worker and keeps the mail order.
     """
@@ -127,7 +143,8 @@ class ParsePool:
 
     def _new(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers,
-                                   mp_context=multiprocessing.get_context("forkserver"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_exit_with, initargs=(os.getpid(),))
 
     def _renew(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

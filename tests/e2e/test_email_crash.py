@@ -27,37 +27,24 @@ from typing import Any
 
 import aiohttp
 import pytest
-from imapclient import IMAPClient
 from sqlalchemy import func, select
 
 from storage.db import create_engine, session_factory
 from storage.models import Message, PullerCursor, Ticket
+from tests.support.imap import fresh_folder, login
 from tests.support.mail_corpus import GARBAGE, corpus
-from tests.support.service import Service
+from tests.support.service import Service, alive
 
 pytestmark = pytest.mark.slow
 MAILS = 300
 QUEUES = ("cskh", "sales", "accounting", "warehouse", "technical")
 
 
-def imap(server: Any) -> IMAPClient:
-    client = IMAPClient(server.host, port=server.port, ssl=False, timeout=30)
-    client.login(server.user, server.password)
-    return client
-
-
 @pytest.fixture
 def folder(imap_server: Any) -> Iterator[str]:
     """A fresh Dovecot folder, deleted afterwards."""
-    name = f"cskhcrash{uuid.uuid4().hex[:10]}"
-    client = imap(imap_server)
-    client.create_folder(name)
-    try:
+    with fresh_folder(imap_server, "cskhcrash") as name:
         yield name
-    finally:
-        if client.folder_exists(name):
-            client.delete_folder(name)
-        client.logout()
 
 
 @pytest.fixture
@@ -85,7 +72,7 @@ async def test_kill_9_while_pulling_mail_loses_nothing_and_duplicates_nothing(
     mails = corpus(MAILS - 1, run=f"k{uuid.uuid4().hex[:8]}")
     raws = [m.raw for m in mails]
     raws.insert(250, GARBAGE)  # in the second batch, the one the first kill interrupts
-    client = imap(imap_server)
+    client = login(imap_server)
     for start in range(0, len(raws), 50):
         client.multiappend(folder, raws[start:start + 50])
     client.logout()
@@ -115,6 +102,12 @@ async def test_kill_9_while_pulling_mail_loses_nothing_and_duplicates_nothing(
     await service.start(http)
     await wait_for(saved_uid, attempts=3000, interval=0.01)
     service.kill()
+    assert service.orphans, "the puller parses in a process of its own"
+
+    async def orphans_gone() -> bool:  # its mail parser does not outlive a kill -9
+        return not any(alive(pid) for pid in service.orphans)
+
+    await wait_for(orphans_gone, attempts=100, interval=0.1)
     first = await saved_uid() or 0, await message_count(db)
     assert first[0] < len(raws) or first[1] < len(mails), "the kill came after all the work"
 

@@ -13,6 +13,35 @@ from pathlib import Path
 import aiohttp
 
 CSKH = str(Path(sys.executable).with_name("cskh"))
+_RUNNING: set[Service] = set()
+
+
+def children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (read from ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def kill_leftovers() -> None:
+    """SIGKILL every service a failed test left running."""
+    for service in list(_RUNNING):
+        service.kill()
 
 
 def free_port() -> int:
@@ -32,6 +61,7 @@ class Service:
                     "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
+        self.orphans: set[int] = set()
 
     @property
     def url(self) -> str:
@@ -49,6 +79,7 @@ class Service:
         log = (self.cwd / "serve.log").open("ab")
         self.proc = subprocess.Popen([CSKH, "serve", *args], env=self.env, cwd=self.cwd,
                                      stdout=log, stderr=log)
+        _RUNNING.add(self)
         for _ in range(600):
             assert self.proc.poll() is None, (self.cwd / "serve.log").read_text()
             try:
@@ -61,9 +92,12 @@ class Service:
         raise AssertionError("service did not become ready")
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
-        """Send ``sig`` and wait for the process to end; its exit code."""
+        """Send ``sig`` and wait for the process to end; its exit code. The processes it had
+        started (mail parsers) are kept in ``self.orphans`` for tests to watch them go."""
         assert self.proc is not None
+        self.orphans = children(self.proc.pid)
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout=60)
         self.proc = None
+        _RUNNING.discard(self)
         return code
