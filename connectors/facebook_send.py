@@ -26,14 +26,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
-
-import aiohttp
 
 from connectors.facebook import CHANNEL
-from connectors.sending import SendRefused, SendUnavailable, as_mapping, scrub, split_text
+from connectors.sending import (
+    SendRefused,
+    SendUnavailable,
+    as_mapping,
+    json_answer,
+    post_json,
+    split_text,
+)
 
 GRAPH_URL = "https://graph.facebook.com/v21.0"
 TEXT_LIMIT = 2000
@@ -70,25 +73,15 @@ class MessengerSender:
         url = f"{self.graph_url.rstrip('/')}/{page_id}/messages"
         body = {"recipient": {"id": psid}, "messaging_type": "RESPONSE",
                 "message": {"text": text}}
-        where = urlsplit(self.graph_url).netloc
-        try:
-            async with aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=self.timeout)) as session, \
-                    session.post(url, params={"access_token": self.page_token},
-                                 json=body) as resp:
-                status, raw = resp.status, await resp.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            said = scrub(f"{type(exc).__name__}: {exc}", self.page_token)
-            raise SendUnavailable(f"Messenger {where}: {said}") from exc
+        status, raw = await post_json(url, body, params={"access_token": self.page_token},
+                                      secret=self.page_token, provider="Messenger",
+                                      seconds=self.timeout)
         return answer(status, raw)
 
 
 def answer(status: int, raw: bytes) -> str:
     """The ``message_id`` of a Send API answer, or the error it stands for."""
-    try:
-        data = as_mapping(json.loads(raw))
-    except ValueError:
-        data = {}
+    data = json_answer(raw)
     message_id = data.get("message_id")
     if status == 200 and isinstance(message_id, str) and message_id:
         return message_id

@@ -10,8 +10,12 @@ unknown permanent error taken for a transient one would hold every later reply b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
 
 from connectors.envelope import nfc
 
@@ -92,3 +96,29 @@ def scrub(text: str, *secrets: str) -> str:
 def as_mapping(value: object) -> Mapping[str, object]:
     """``value`` when it is a JSON object, else an empty one."""
     return value if isinstance(value, dict) else {}
+
+
+async def post_json(url: str, body: Mapping[str, object], *, secret: str, provider: str,
+                    seconds: float, params: Mapping[str, str] | None = None,
+                    headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    """POST ``body`` as JSON; the answer's status and bytes, whatever the status.
+
+    ``SendUnavailable`` when no answer came (network, timeout), its reason naming the host and
+    never ``secret`` (a token may travel in the URL or a header).
+    """
+    try:
+        async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=seconds)) as session, \
+                session.post(url, json=body, params=params, headers=headers) as resp:
+            return resp.status, await resp.read()
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        said = scrub(f"{type(exc).__name__}: {exc}", secret)
+        raise SendUnavailable(f"{provider} {urlsplit(url).netloc}: {said}") from exc
+
+
+def json_answer(raw: bytes) -> Mapping[str, object]:
+    """A provider's answer as a JSON object; empty when it is not one (an HTML error page)."""
+    try:
+        return as_mapping(json.loads(raw))
+    except ValueError:
+        return {}

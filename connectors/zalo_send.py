@@ -19,13 +19,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-import aiohttp
-
-from connectors.sending import SendRefused, SendUnavailable, as_mapping, scrub, split_text
+from connectors.sending import (
+    SendRefused,
+    SendUnavailable,
+    as_mapping,
+    json_answer,
+    post_json,
+    split_text,
+)
 from connectors.zalo import CHANNEL
 
 API_URL = "https://openapi.zalo.me"
@@ -63,25 +66,16 @@ class ZaloOaSender:
     async def send(self, thread_key: str, text: str) -> str:
         """POST one consultation message; its ``message_id``. Errors: module docstring."""
         body = {"recipient": {"user_id": self.recipient(thread_key)}, "message": {"text": text}}
-        where = urlsplit(self.api_url).netloc
-        try:
-            async with aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=self.timeout)) as session, \
-                    session.post(self.api_url.rstrip("/") + PATH, json=body,
-                                 headers={"access_token": self.access_token}) as resp:
-                status, raw = resp.status, await resp.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            said = scrub(f"{type(exc).__name__}: {exc}", self.access_token)
-            raise SendUnavailable(f"Zalo {where}: {said}") from exc
+        status, raw = await post_json(self.api_url.rstrip("/") + PATH, body,
+                                      headers={"access_token": self.access_token},
+                                      secret=self.access_token, provider="Zalo",
+                                      seconds=self.timeout)
         return answer(status, raw)
 
 
 def answer(status: int, raw: bytes) -> str:
     """The ``message_id`` of a consultation-message answer, or the error it stands for."""
-    try:
-        data = as_mapping(json.loads(raw))
-    except ValueError:
-        data = {}
+    data = json_answer(raw)
     said_http = f"Zalo HTTP {status}: {raw[:200].decode('utf-8', 'replace')}"
     if status >= 500 or status == 429:
         raise SendUnavailable(said_http)
