@@ -11,20 +11,18 @@ in between re-reads at most the lines not yet acknowledged; their envelope ids a
 from the call's ``uniqueid``, so the normalizer makes no second ticket of them.
 
 Two pullers on one host would read the same file: an exclusive ``flock`` on ``<cursor>.lock``
-is the lease; whoever does not hold it skips its turn. A mailbox folder's lease is a
-PostgreSQL advisory lock when the database is PostgreSQL (pullers on many hosts), else the
-same kind of ``flock``.
+(``ingest.lease.FlockLease``) is the lease; whoever does not hold it skips its turn. A mailbox
+folder's lease is a PostgreSQL advisory lock when the database is PostgreSQL (pullers on many
+hosts), else the same kind of ``flock``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
 
 import structlog
 from aiohttp import web
@@ -66,25 +64,11 @@ class CdrPuller:
         self._bus = bus
         self._cursor_path = cursor_path
         self._clock = clock
-        self._lease: IO[str] | None = None
-
-    def _take_lease(self) -> bool:
-        if self._lease is not None:
-            return True
-        handle = self._cursor_path.with_name(self._cursor_path.name + ".lock").open("a")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._lease = handle
-        return True
+        self._lease = FlockLease(cursor_path.with_name(cursor_path.name + ".lock"))
 
     def release(self) -> None:
         """Give the lease up (closing the file drops the lock)."""
-        if self._lease is not None:
-            self._lease.close()
-            self._lease = None
+        self._lease.release_now()
 
     async def run_once(self) -> int:
         """Append what is new since the cursor; return how many envelopes were appended.
@@ -92,7 +76,7 @@ class CdrPuller:
         Raises ``BusUnavailable`` (nothing persisted; the same lines come again next time)
         and ``OSError`` from the file system.
         """
-        if not await asyncio.to_thread(self._take_lease):
+        if not await self._lease.hold():
             log.debug(LogEvent.PULLER_LEASE_BUSY, channel=CHANNEL)
             return 0
         appended = 0
