@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from imapclient import IMAPClient
 
 from ingest.bus.topics import OUTBOUND
 from ingest.keys import BUS
@@ -20,6 +18,7 @@ from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import PullerCursor
+from tests.support.imap import append, fresh_folder
 
 Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
@@ -43,23 +42,8 @@ def mail(message_id: str, body: str, *, refs: str | None = None, extra: str = ""
 
 @pytest.fixture
 def folder(imap_server: Any) -> Iterator[str]:
-    name = f"cskhe2e{uuid.uuid4().hex[:10]}"
-    imap = IMAPClient(imap_server.host, port=imap_server.port, ssl=False, timeout=10)
-    imap.login(imap_server.user, imap_server.password)
-    imap.create_folder(name)
-    try:
+    with fresh_folder(imap_server, "cskhe2e") as name:
         yield name
-    finally:
-        imap.delete_folder(name)
-        imap.logout()
-
-
-def append(server: Any, folder: str, *messages: bytes) -> None:
-    imap = IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
-    imap.login(server.user, server.password)
-    for raw in messages:
-        imap.append(folder, raw)
-    imap.logout()
 
 
 async def test_mail_becomes_threaded_tickets_and_machine_mail_no_ticket(

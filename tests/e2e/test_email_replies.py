@@ -22,7 +22,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from imapclient import IMAPClient
 
 from connectors.email.send import SendRefused, compose_reply
 from ingest.bus.base import OutgoingRecord
@@ -32,6 +31,7 @@ from ingest.web.app import create_app
 from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from tests.support.imap import append, fresh_folder
 
 Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
@@ -97,14 +97,8 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def folder(imap_server: Any) -> Iterator[str]:
-    name = f"cskhsend{uuid.uuid4().hex[:10]}"
-    with IMAPClient(imap_server.host, port=imap_server.port, ssl=False, timeout=10) as imap:
-        imap.login(imap_server.user, imap_server.password)
-        imap.create_folder(name)
-        try:
-            yield name
-        finally:
-            imap.delete_folder(name)
+    with fresh_folder(imap_server, "cskhsend") as name:
+        yield name
 
 
 def customer_mail(message_id: str, subject: str, body: str, sender: str = CUSTOMER) -> bytes:
@@ -113,13 +107,6 @@ def customer_mail(message_id: str, subject: str, body: str, sender: str = CUSTOM
             f"Subject: {subject}\r\nMIME-Version: 1.0\r\n"
             "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
             f"\r\n{body}\r\n").encode()
-
-
-def append(server: Any, folder: str, *messages: bytes) -> None:
-    with IMAPClient(server.host, port=server.port, ssl=False, timeout=10) as imap:
-        imap.login(server.user, server.password)
-        for raw in messages:
-            imap.append(folder, raw)
 
 
 @pytest.fixture

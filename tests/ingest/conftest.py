@@ -8,7 +8,6 @@ the embedded log and a reader of one of its topics.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from imapclient import IMAPClient
 from connectors.email.imap import ImapMailbox
 from ingest.bus.base import Record
 from ingest.bus.embedded import EmbeddedBus
+from tests.support.bus import read_all
+from tests.support.imap import fresh_folder, login
 
 Imap = Callable[[Callable[[IMAPClient], Any]], Any]
 ReadTopic = Callable[[EmbeddedBus, str], Awaitable[list[Record]]]
@@ -28,8 +29,7 @@ ReadTopic = Callable[[EmbeddedBus, str], Awaitable[list[Record]]]
 def imap(imap_server: Any) -> Imap:
     """``imap(fn)``: ``fn(client)`` on a fresh plain-IMAP login, logged out afterwards."""
     def run(fn: Callable[[IMAPClient], Any]) -> Any:
-        client = IMAPClient(imap_server.host, port=imap_server.port, ssl=False, timeout=10)
-        client.login(imap_server.user, imap_server.password)
+        client = login(imap_server)
         try:
             return fn(client)
         finally:
@@ -38,16 +38,9 @@ def imap(imap_server: Any) -> Imap:
 
 
 @pytest.fixture
-def mail_folder(imap: Imap) -> Iterator[str]:
-    name = f"cskhtest{uuid.uuid4().hex[:10]}"
-    imap(lambda c: c.create_folder(name))
-    yield name
-
-    def clean(client: IMAPClient) -> None:
-        for folder in (name, f"{name}-done"):
-            if client.folder_exists(folder):
-                client.delete_folder(folder)
-    imap(clean)
+def mail_folder(imap_server: Any) -> Iterator[str]:
+    with fresh_folder(imap_server) as name:
+        yield name
 
 
 @pytest.fixture
@@ -70,19 +63,7 @@ async def embedded_bus(tmp_path: Path) -> AsyncIterator[EmbeddedBus]:
     await bus.close()
 
 
-async def _read(bus: EmbeddedBus, topic: str) -> list[Record]:
-    consumer = bus.consumer(f"reader-{uuid.uuid4().hex[:8]}", [topic])
-    await consumer.start()
-    found: list[Record] = []
-    try:
-        while batch := await consumer.poll(500, 0.2):
-            found.extend(batch)
-    finally:
-        await consumer.close()
-    return found
-
-
 @pytest.fixture
 def read_topic() -> ReadTopic:
     """``await read_topic(bus, topic)``: every record of ``topic`` so far."""
-    return _read
+    return read_all

@@ -9,20 +9,21 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from imapclient import IMAPClient
 
 from connectors.email.imap import ImapMailbox
 from connectors.envelope import InboundEnvelope
-from ingest.bus.base import BusUnavailable, Consumer, OutgoingRecord, Record
+from ingest.bus.base import BusUnavailable, Consumer, OutgoingRecord
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.topics import DLQ, INBOUND
 from ingest.imap import ImapPuller, load_cursor
+from tests.support.bus import read_all
+from tests.support.imap import append, login
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
 EXPECTED: dict[str, dict[str, Any]] = json.loads(
@@ -36,56 +37,18 @@ def clock() -> datetime:
     return NOW
 
 
-def client(server: Any) -> IMAPClient:
-    imap = IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
-    imap.login(server.user, server.password)
-    return imap
+@pytest.fixture
+def folder(mail_folder: str) -> str:
+    return mail_folder
 
 
 @pytest.fixture
-def folder(imap_server: Any) -> Iterator[str]:
-    name = f"cskhtest{uuid.uuid4().hex[:10]}"
-    imap = client(imap_server)
-    imap.create_folder(name)
-    try:
-        yield name
-    finally:
-        if imap.folder_exists(name):
-            imap.delete_folder(name)
-        imap.logout()
-
-
-def append(server: Any, folder: str, *messages: bytes) -> None:
-    imap = client(server)
-    try:
-        for raw in messages:
-            imap.append(folder, raw)
-    finally:
-        imap.logout()
-
-
-@pytest.fixture
-async def bus(tmp_path: Path) -> AsyncIterator[EmbeddedBus]:
-    embedded = EmbeddedBus(str(tmp_path / "bus.db"))
-    await embedded.start()
-    yield embedded
-    await embedded.close()
-
-
-async def read(bus: EmbeddedBus, topic: str) -> list[Record]:
-    consumer = bus.consumer(f"reader-{uuid.uuid4().hex[:8]}", [topic])
-    await consumer.start()
-    found: list[Record] = []
-    try:
-        while batch := await consumer.poll(500, 0.2):
-            found.extend(batch)
-    finally:
-        await consumer.close()
-    return found
+def bus(embedded_bus: EmbeddedBus) -> EmbeddedBus:
+    return embedded_bus
 
 
 async def envelopes(bus: EmbeddedBus) -> list[InboundEnvelope]:
-    return [InboundEnvelope.model_validate_json(r.value) for r in await read(bus, INBOUND)]
+    return [InboundEnvelope.model_validate_json(r.value) for r in await read_all(bus, INBOUND)]
 
 
 def puller(server: Any, folder: str, bus: Any, tmp_path: Path, **kwargs: Any) -> ImapPuller:
@@ -149,7 +112,7 @@ async def test_every_parseable_mail_becomes_one_envelope_and_garbage_a_dead_lett
     dup_a = next(e for u, e in by_uid.items() if names[u - 1] == "duplicate__a.eml")
     dup_b = next(e for u, e in by_uid.items() if names[u - 1] == "duplicate__b.eml")
     assert dup_a.id == dup_b.id
-    (dead,) = await read(bus, DLQ)
+    (dead,) = await read_all(bus, DLQ)
     assert crlf(dead.value) == crlf(GARBAGE)
     assert (dead.header("dlq.error") or b"").startswith(b"unparseable")
     assert b"UID=%d" % (len(names) + 1) in (dead.header("dlq.source") or b"")
@@ -194,7 +157,7 @@ async def test_a_uidvalidity_change_resyncs_without_loss(
     before = load_cursor(tmp_path / "imap-cursor.json")
     assert before is not None
 
-    imap = client(imap_server)
+    imap = login(imap_server)
     imap.delete_folder(folder)
     imap.create_folder(folder)
     imap.logout()
@@ -231,7 +194,7 @@ async def test_oversize_mail_is_parked_with_its_headers_not_dropped(
     finally:
         pull.close()
     assert {e.external_id for e in await envelopes(bus)} == {"kd49@abc.vn", "png16@abc.vn"}
-    (parked,) = await read(bus, DLQ)
+    (parked,) = await read_all(bus, DLQ)
     assert parked.header("dlq.parked") == b"oversize"
     assert b"Message-ID: <big-5mb@abc.vn>" in parked.value
     assert len(parked.value) < 4096  # the headers only
