@@ -23,7 +23,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 # A calendar that stays closed this long is misconfigured; searching further would only hang.
 _MAX_CLOSED_RUN_DAYS = 400
@@ -75,6 +75,8 @@ class BusinessCalendar(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # the UTC working intervals of each local date asked about (the calendar never changes)
+    _days: dict[date, list[tuple[datetime, datetime]]] = PrivateAttr(default_factory=dict)
 
     timezone: str = "Asia/Ho_Chi_Minh"
     weekdays: frozenset[int] = frozenset(range(6))
@@ -176,15 +178,25 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a tz-aware datetime, got naive {value!r}")
 
 
+_CACHED_DAYS = 4096
+
+
 def _intervals_on(cal: BusinessCalendar, day: date) -> list[_Interval]:
+    cached = cal._days.get(day)
+    if cached is not None:
+        return cached
     tz = cal.tz
-    return [
+    intervals = [
         (
             datetime.combine(day, shift.start, tz).astimezone(UTC),
             datetime.combine(day, shift.end, tz).astimezone(UTC),
         )
         for shift in cal.shifts_on(day)
     ]
+    if len(cal._days) >= _CACHED_DAYS:
+        cal._days.clear()
+    cal._days[day] = intervals
+    return intervals
 
 
 def _open_days(cal: BusinessCalendar, first: date) -> Iterator[list[_Interval]]:
