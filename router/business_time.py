@@ -131,6 +131,12 @@ class BusinessCalendar(BaseModel):
             raise ValueError(f"dates both closed and working: {sorted(both)}")
         return self
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when the fields are (the private day cache does not count)."""
+        if not isinstance(other, BusinessCalendar):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
     @property
     def tz(self) -> ZoneInfo:
         """The calendar's zone (``ZoneInfo`` caches instances, so this is cheap)."""
