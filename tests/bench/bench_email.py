@@ -4,9 +4,9 @@ For each backend pair: N mails of ``tests.support.mail_corpus`` (new threads, re
 out-of-office answers, scanned PDFs, the fixture corpus's charsets and broken MIME) are
 APPENDed (MULTIAPPEND, 100 a command) to a staging folder; the service starts pointed at an
 empty folder (its puller idles there), and the clock starts when all the staged mail is MOVEd
-into it at once. Printed: emails per second from that moment to the last assignment; per stage, when the
-last mail was fetched (the puller's ``received_at``), the last ticket written and the last
-one assigned, with p50/p99 of fetched → ticket and ticket → assigned; and each service
+into it at once. Printed: emails per second from that moment to the last assignment; per
+stage, when the last mail was fetched (the puller's ``received_at``), the last ticket written
+and the last one assigned, with p50/p99 of fetched → ticket and ticket → assigned; and each service
 process's peak RSS (VmHWM), sampled RSS at half-way, to show that the first sync streams.
 
     make bench BENCH_ARGS="email"
