@@ -76,17 +76,20 @@ class EmitPendingReplies:
         """Emit what is pending; return how many replies were emitted."""
         now = self._clock()
         async with self._sessions() as session:
+            # ids and marks first (small), the whole rows only of the replies still pending
+            marks = (await session.execute(
+                select(Message.id, Message.raw)
+                .where(Message.direction == "outbound", Message.sent_at >= now - LOOK_BACK,
+                       Message.sent_at <= now - self._grace))).all()
+            ids = [i for i, raw in marks if (raw or {}).get(EMITTED) is False]
+            if not ids:
+                return 0
             rows = (await session.execute(
                 select(Message, Ticket, Contact)
                 .join(Ticket, Ticket.id == Message.ticket_id)
                 .outerjoin(Contact, Contact.id == Ticket.contact_id)
-                .where(Message.direction == "outbound", Message.sent_at >= now - LOOK_BACK,
-                       Message.sent_at <= now - self._grace)
-                .order_by(Message.id))).all()
-            pending = [outbound_event(t, m, c) for m, t, c in rows
-                       if (m.raw or {}).get(EMITTED) is False]
-        if not pending:
-            return 0
+                .where(Message.id.in_(ids)).order_by(Message.id))).all()
+            pending = [outbound_event(t, m, c) for m, t, c in rows]
         await self._publish(pending)
         await mark_emitted(self._sessions, [e.message_id for e in pending])
         log.warning(LogEvent.OUTBOUND_RE_EMITTED, count=len(pending),

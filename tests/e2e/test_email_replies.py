@@ -22,15 +22,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
 
 from connectors.email.send import SendRefused, compose_reply
 from ingest.bus.base import OutgoingRecord
 from ingest.bus.topics import DLQ, OUTBOUND
-from ingest.keys import BUS
+from ingest.keys import BUS, SESSIONS
 from ingest.web.app import create_app
 from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.models import Message
 from tests.support.imap import append, fresh_folder
 
 Client = TestClient[web.Request, web.Application]
@@ -177,6 +179,9 @@ async def test_a_reply_goes_out_once_by_smtp_and_the_answer_threads_back(desk: D
     assert sent["X-CSKH-Ticket"] == ticket["number"]
     body = sent.get_body(("plain",))
     assert body is not None and body.get_content().strip() == "Dạ em đã xuất lại hóa đơn ạ."
+    async with desk.client.app[SESSIONS]() as session:  # emitted by the API: the outbox skips it
+        row = await session.scalar(select(Message).where(Message.direction == "outbound"))
+    assert row is not None and row.raw["emitted"] is True
 
     # The event delivered again (a consumer crash before its commit): nothing sent twice.
     bus = desk.client.app[BUS]
