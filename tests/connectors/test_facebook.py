@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from connectors.base import PayloadError, RawRequest, SignatureError, VerificationFailed
 from connectors.facebook import FacebookConnector
 from connectors.signing import hmac_sha256_hex
+from tests.support.webhooks import edit, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facebook"
 URL = "https://cskh.example.vn/webhooks/facebook"
@@ -40,8 +41,7 @@ def signed(body: bytes, secret: str = SECRET) -> RawRequest:
 
 
 def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
+    return load_fixture(FIXTURES, name)
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -146,10 +146,7 @@ def _with(**changes: Any) -> bytes:
     body = fixture("message__text")["body"]
     event = body["entry"][0]["messaging"][0]
     for key, value in changes.items():
-        if value is ...:
-            event.pop(key, None)
-        else:
-            event[key] = value
+        edit(event, key, value)
     return encode(body)
 
 

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from connectors.base import PayloadError, RawRequest, SignatureError
 from connectors.hotline import HotlineConnector
 from connectors.signing import hmac_sha256_hex
+from tests.support.webhooks import edit, encode, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hotline"
 URL = "https://cskh.example.vn/webhooks/hotline"
@@ -21,10 +22,6 @@ RECEIVED = datetime(2026, 11, 27, 2, 16, 30, tzinfo=UTC)
 SECRET = "hotline-secret-for-tests"
 CONNECTOR = HotlineConnector(secret=SECRET)
 HEADER = "X-CSKH-Signature"
-
-
-def encode(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode()
 
 
 def request(body: bytes, **headers: str) -> RawRequest:
@@ -37,8 +34,7 @@ def signed(body: bytes, secret: str = SECRET) -> RawRequest:
 
 
 def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
+    return load_fixture(FIXTURES, name)
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
@@ -135,10 +131,7 @@ def test_bad_signature_is_refused(case: str) -> None:
 def _with(**changes: Any) -> bytes:
     body = fixture("hangup__no_answer")["body"]
     for key, value in changes.items():
-        if value is ...:
-            body.pop(key, None)
-        else:
-            body[key] = value
+        edit(body, key, value)
     return encode(body)
 
 

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from connectors.base import PayloadError, RawRequest, SignatureError
 from connectors.lazada import LazadaConnector
 from connectors.signing import hmac_sha256_hex
+from tests.support.webhooks import edit, encode, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lazada"
 URL = "https://cskh.example.vn/webhooks/lazada"
@@ -21,10 +22,6 @@ RECEIVED = datetime(2026, 11, 27, 2, 15, 30, tzinfo=UTC)
 SECRET = "lazada-app-secret-for-tests"
 APP_KEY = "112233"
 CONNECTOR = LazadaConnector(app_key=APP_KEY, app_secret=SECRET)
-
-
-def encode(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode()
 
 
 def signature(body: bytes, secret: str = SECRET) -> str:
@@ -42,8 +39,7 @@ def signed(body: bytes, secret: str = SECRET) -> RawRequest:
 
 
 def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
+    return load_fixture(FIXTURES, name)
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
@@ -100,14 +96,7 @@ def test_bad_signature_is_refused(case: str) -> None:
 
 def _with(path: str, value: Any) -> bytes:
     body = fixture("im_message__text")["body"]
-    *parents, last = path.split(".")
-    node = body
-    for key in parents:
-        node = node[key]
-    if value is ...:
-        node.pop(last, None)
-    else:
-        node[last] = value
+    edit(body, path, value)
     return encode(body)
 
 

@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from connectors.base import PayloadError, RawRequest, SignatureError
 from connectors.signing import hmac_sha256_hex, sha256_hex
 from connectors.zalo import ZaloConnector
+from tests.support.webhooks import edit, encode, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zalo"
 URL = "https://cskh.example.vn/webhooks/zalo"
@@ -22,10 +23,6 @@ RECEIVED = datetime(2026, 11, 27, 2, 15, 30, tzinfo=UTC)
 SECRET = "zalo-oa-secret-for-tests"
 APP_ID = "2154781093528401638"
 CONNECTOR = ZaloConnector(oa_secret=SECRET, app_id=APP_ID)
-
-
-def encode(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode()
 
 
 def mac(body: bytes, *, app_id: str = APP_ID, secret: str = SECRET,
@@ -48,8 +45,7 @@ def signed(body: bytes, **kwargs: str) -> RawRequest:
 
 
 def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
+    return load_fixture(FIXTURES, name)
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
@@ -127,10 +123,7 @@ def test_a_body_without_a_timestamp_cannot_be_verified() -> None:
 def _with(**changes: Any) -> bytes:
     body = fixture("user_send_text__plain")["body"]
     for key, value in changes.items():
-        if value is ...:
-            body.pop(key, None)
-        else:
-            body[key] = value
+        edit(body, key, value)
     return encode(body)
 
 
