@@ -1,11 +1,11 @@
 """The embedded bus: a durable, partitioned log in a SQLite file.
 
-Appends from many coroutines are grouped into one transaction (group commit) by a single
-writer task, so a burst of webhooks costs one fsync, not one each. The log has a SQLite file
+Appends from many coroutines are grouped into one transaction (group commit) by the bus's
+own thread, so a burst of webhooks costs one fsync, not one each. The log has a SQLite file
 of its own (beside the tickets' database), so an append never waits behind a ticket
-transaction. All its SQL runs on one connection in one worker thread, each transaction or
-read in a single hop, so the event loop is never blocked and nobody waits in SQLite's
-sleeping busy handler. Consumers are woken as soon as the writer commits. Members of one
+transaction. All its SQL runs on one connection in that thread, so the event loop is never
+blocked and nobody waits in SQLite's sleeping busy handler. Consumers are woken as soon as
+a batch commits. Members of one
 consumer group in this process share the partitions; the embedded bus does not coordinate
 groups across processes (run one ``cskh serve``).
 """
@@ -13,15 +13,17 @@ groups across processes (run one ``cskh serve``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
 import json
+import queue
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -32,11 +34,17 @@ T = TypeVar("T")
 TopicPartition = tuple[str, int]
 Row = tuple[str, int, int, bytes | None, bytes, str, int]
 
+# The records sit in a rowid table in append order, so a group commit writes the pages at its
+# end; the unique index on the position is what consumers read by. (A clustered WITHOUT ROWID
+# table keyed by position, the first layout, rewrote one leaf page per partition per commit
+# and kept a statement journal: twice the CPU per append. ``_upgrade`` converts such a file.)
+_LOG_TABLE = """CREATE TABLE IF NOT EXISTS bus_log (
+        seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL,
+        ts INTEGER NOT NULL)"""
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS bus_log (
-        topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-        key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL, ts INTEGER NOT NULL,
-        PRIMARY KEY (topic, partition, "offset")) WITHOUT ROWID""",
+    _LOG_TABLE,
+    'CREATE UNIQUE INDEX IF NOT EXISTS bus_log_position ON bus_log (topic, partition, "offset")',
     """CREATE TABLE IF NOT EXISTS bus_partitions (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
         PRIMARY KEY (topic, partition)) WITHOUT ROWID""",
@@ -46,14 +54,14 @@ _SCHEMA = (
 )
 _INSERT = 'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) VALUES '
 _ROW = "(?, ?, ?, ?, ?, ?, ?)"
+_COPY_FIRST_LAYOUT = (
+    'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
+    'SELECT topic, partition, "offset", key, value, headers, ts FROM bus_log_first_layout '
+    'ORDER BY ts, topic, partition, "offset"')
 # Rows per INSERT statement (7 parameters each; SQLite allows 32,766 since 3.32). One statement
 # for many rows, because the sqlite3 module gives up and takes back the GIL around every
 # statement step: row by row, a writer thread waits for a busy event loop once per record.
 _ROWS_PER_INSERT = 500
-_ADVANCE = ("INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (?, ?, ?) "
-            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset=excluded.next_offset")
-_COMMIT = ('INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES (?, ?, ?, ?) '
-           'ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"')
 _READ = ('SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
          'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?')
 
@@ -83,45 +91,115 @@ class _Commit:
     done: asyncio.Future[None]
 
 
+@dataclass(slots=True)
+class _Call:
+    fn: Callable[[], Any]
+    done: asyncio.Future[Any]
+
+
+_Op = _Append | _Commit | _Call
+_STOP = object()
+
+
+@functools.cache
+def _upsert_sql(head: str, row: str, conflict: str, rows: int) -> str:
+    return head + ", ".join([row] * rows) + conflict
+
+
+_ADVANCE_HEAD = "INSERT INTO bus_partitions (topic, partition, next_offset) VALUES "
+_ADVANCE_TAIL = (" ON CONFLICT (topic, partition) DO UPDATE SET "
+                 "next_offset=excluded.next_offset")
+_COMMIT_HEAD = 'INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES '
+_COMMIT_TAIL = ' ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"'
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Convert a log file of the first layout (clustered by position) in one transaction."""
+    def first_layout() -> bool:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name='bus_log'").fetchone()
+        return row is not None and "WITHOUT ROWID" in str(row[0]).upper()
+
+    if not first_layout():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if first_layout():  # another process may have converted it meanwhile
+            conn.execute("ALTER TABLE bus_log RENAME TO bus_log_first_layout")
+            for statement in _SCHEMA[:2]:
+                conn.execute(statement)
+            conn.execute(_COPY_FIRST_LAYOUT)
+            conn.execute("DROP TABLE bus_log_first_layout")
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
 class _Log:
-    """The SQL of the log, run synchronously in the bus's one worker thread."""
+    """The SQL of the log, run synchronously in the bus's one thread.
+
+    The next offset of each partition is kept in memory between transactions, so a group
+    commit is four statements (BEGIN, one multi-row INSERT, one multi-row upsert of the
+    partitions' next offsets, COMMIT): each statement gives the GIL back and has to win it
+    again from a busy event loop. Another process appending to the same file (``cskh dlq
+    replay``) makes the cached offsets stale; the primary key then refuses our rows, and the
+    transaction is retried once with the offsets read afresh.
+    """
 
     def __init__(self, path: str, synchronous: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=30000"):
             self.conn.execute(f"PRAGMA {pragma}")
+        _upgrade(self.conn)
         for statement in _SCHEMA:
             self.conn.execute(statement)
+        self._next: dict[TopicPartition, int] | None = None
 
     def write(self, placed: Sequence[tuple[str, int, OutgoingRecord]],
               commits: Sequence[tuple[str, str, int, int]], now_ms: int) -> None:
+        try:
+            self._write(placed, commits, now_ms)
+        except sqlite3.IntegrityError:
+            # Our cached offsets were stale: another process appended. Read them and retry.
+            self._write(placed, commits, now_ms)
+
+    def _write(self, placed: Sequence[tuple[str, int, OutgoingRecord]],
+               commits: Sequence[tuple[str, str, int, int]], now_ms: int) -> None:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            next_offsets: dict[TopicPartition, int] = {}
-            for topic in {t for t, _, _ in placed}:
-                for partition, offset in conn.execute(
-                        "SELECT partition, next_offset FROM bus_partitions WHERE topic=?",
-                        (topic,)):
-                    next_offsets[(topic, partition)] = offset
+            if self._next is None:
+                self._next = {(t, p): n for t, p, n in conn.execute(
+                    "SELECT topic, partition, next_offset FROM bus_partitions")}
+            next_offsets = dict(self._next)
+            touched: set[TopicPartition] = set()
             rows: list[Row] = []
             for topic, partition, rec in placed:
-                offset = next_offsets.get((topic, partition), 0)
-                next_offsets[(topic, partition)] = offset + 1
-                headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers])
+                tp = (topic, partition)
+                offset = next_offsets.get(tp, 0)
+                next_offsets[tp] = offset + 1
+                touched.add(tp)
+                headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers]
+                                     ) if rec.headers else "[]"
                 rows.append((topic, partition, offset, rec.key, rec.value, headers, now_ms))
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[start:start + _ROWS_PER_INSERT]
                 conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
-            if rows:
-                conn.executemany(_ADVANCE, [(t, p, n) for (t, p), n in next_offsets.items()])
+            if touched:
+                conn.execute(_upsert_sql(_ADVANCE_HEAD, "(?, ?, ?)", _ADVANCE_TAIL, len(touched)),
+                             [v for tp in touched for v in (*tp, next_offsets[tp])])
             if commits:
-                conn.executemany(_COMMIT, commits)
+                conn.execute(_upsert_sql(_COMMIT_HEAD, "(?, ?, ?, ?)", _COMMIT_TAIL, len(commits)),
+                             [v for c in commits for v in c])
             conn.execute("COMMIT")
         except BaseException:
+            self._next = None
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+        self._next = next_offsets
 
     def read(self, positions: dict[TopicPartition, int], per_partition: int) -> list[Record]:
         out: list[Record] = []
@@ -147,6 +225,11 @@ class _Log:
 class EmbeddedBus:
     """The ``Bus`` backed by the SQLite file at ``path`` with ``partitions`` per topic.
 
+    One thread owns the SQLite connection. Appends and offset commits are handed to it on a
+    thread-safe queue; it takes everything waiting (up to ``max_batch`` records) into one
+    transaction and settles the whole batch with one wake-up of the event loop. Reads run on
+    the same thread, in queue order, between batches.
+
     ``synchronous="FULL"`` (the default) fsyncs every group commit: an acknowledged append
     survives a power cut. ``"NORMAL"`` fsyncs at checkpoints only: an append survives the
     process being killed but not the machine losing power (like a single Kafka broker, which
@@ -159,10 +242,10 @@ class EmbeddedBus:
         self._synchronous = synchronous
         self._partitions = partitions
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Append | _Commit] = asyncio.Queue()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-bus")
+        self._ops: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._log: _Log | None = None
-        self._task: asyncio.Task[None] | None = None
         self._rr = itertools.count()
         self._appended = asyncio.Event()
         self._groups: dict[str, list[EmbeddedConsumer]] = {}
@@ -174,30 +257,42 @@ class EmbeddedBus:
         return self._partitions
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the bus thread after everything queued before it."""
+        if self._thread is None or self._loop is None:
+            raise BusUnavailable("embedded bus is closed")
+        done: asyncio.Future[T] = self._loop.create_future()
+        self._ops.put(_Call(functools.partial(fn, *args), done))
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+            return await done
         except (sqlite3.Error, OSError) as exc:
             raise BusUnavailable(f"embedded log: {exc}") from exc
 
     async def start(self) -> None:
-        """Open the file, create the log tables if missing and start the writer."""
-        self._log = await self._run(_Log, self._path, self._synchronous)
+        """Open the file, create the log tables if missing and start the bus thread."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._serve, name="embedded-bus", daemon=True)
+        self._thread.start()
+        try:
+            self._log = await self._run(_Log, self._path, self._synchronous)
+        except BaseException:
+            await self._stop_thread()
+            raise
         self._closed = False
-        self._task = asyncio.create_task(self._write_loop(), name="embedded-bus-writer")
 
     async def close(self) -> None:
         """Finish pending writes, then close. Later sends raise ``BusUnavailable``."""
         self._closed = True
-        if self._task is not None:
-            await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
         if self._log is not None:
-            await self._run(self._log.conn.close)
-            self._log = None
-        self._thread.shutdown(wait=False)
+            log, self._log = self._log, None
+            with contextlib.suppress(BusUnavailable):
+                await self._run(log.conn.close)
+        await self._stop_thread()
+
+    async def _stop_thread(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._ops.put(_STOP)
+            await asyncio.to_thread(thread.join)
 
     def _open_log(self) -> _Log:
         if self._closed or self._log is None:
@@ -213,57 +308,86 @@ class EmbeddedBus:
         if not records:
             return
         self._open_log()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Append(records, done))
+        assert self._loop is not None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._ops.put(_Append(records, done))
         await done
 
     def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
         """A member of ``group`` reading ``topics``."""
         return EmbeddedConsumer(self, group, tuple(topics))
 
-    # -- writer ---------------------------------------------------------------------------
+    # -- the bus thread --------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
+    def _serve(self) -> None:
+        """The bus thread: calls one by one, appends and commits in batches, until stopped."""
+        held: object | None = None
         while True:
-            first = await self._queue.get()
-            ops: list[_Append | _Commit] = [first]
-            size = len(first.records) if isinstance(first, _Append) else 1
-            while size < self._max_batch and not self._queue.empty():
-                op = self._queue.get_nowait()
-                ops.append(op)
-                size += len(op.records) if isinstance(op, _Append) else 1
-            try:
-                await self._write(ops)
-            except (BusUnavailable, ValueError) as exc:
-                error = BusUnavailable(f"embedded log write failed: {exc}")
-                for op in ops:
-                    if not op.done.done():
-                        op.done.set_exception(error)
-            else:
-                for op in ops:
-                    if not op.done.done():
-                        op.done.set_result(None)
-                woken, self._appended = self._appended, asyncio.Event()
-                woken.set()
-            finally:
-                for _ in ops:
-                    self._queue.task_done()
+            op = held if held is not None else self._ops.get()
+            held = None
+            if op is _STOP:
+                return
+            if isinstance(op, _Call):
+                self._settle_call(op)
+                continue
+            assert isinstance(op, _Append | _Commit)
+            batch: list[_Append | _Commit] = [op]
+            size = len(op.records) if isinstance(op, _Append) else 1
+            while size < self._max_batch:
+                try:
+                    nxt = self._ops.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, _Append | _Commit):
+                    held = nxt
+                    break
+                batch.append(nxt)
+                size += len(nxt.records) if isinstance(nxt, _Append) else 1
+            self._write_batch(batch)
 
-    async def _write(self, ops: list[_Append | _Commit]) -> None:
-        log = self._log
-        if log is None:
-            raise BusUnavailable("embedded bus is closed")
+    def _write_batch(self, batch: list[_Append | _Commit]) -> None:
         commits: list[tuple[str, str, int, int]] = []
         placed: list[tuple[str, int, OutgoingRecord]] = []
-        for op in ops:
+        for op in batch:
             if isinstance(op, _Commit):
                 commits.extend((op.group, t, p, o) for (t, p), o in op.offsets.items())
             else:
                 placed.extend((r.topic, partition_for(r.key, self._partitions, self._rr), r)
                               for r in op.records)
-        await self._run(log.write, placed, commits, int(time.time() * 1000))
-        for topic, _, _ in placed:
-            BUS_APPENDED.labels(topic).inc()
+        error: BaseException | None = None
+        try:
+            log = self._log
+            if log is None:
+                raise BusUnavailable("embedded bus is closed")
+            log.write(placed, commits, int(time.time() * 1000))
+        except BusUnavailable as exc:
+            error = exc
+        except Exception as exc:  # any failure fails the batch, never the thread
+            error = BusUnavailable(f"embedded log write failed: {exc}")
+        else:
+            for topic, count in collections.Counter(t for t, _, _ in placed).items():
+                BUS_APPENDED.labels(topic).inc(count)
+        self._wake(self._settle_batch, batch, error)
+
+    def _settle_call(self, op: _Call) -> None:
+        try:
+            result = op.fn()
+        except BaseException as exc:  # handed to the awaiting coroutine
+            self._wake(_settle, op.done, None, exc)
+        else:
+            self._wake(_settle, op.done, result, None)
+
+    def _wake(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _settle_batch(self, batch: list[_Append | _Commit], error: BaseException | None) -> None:
+        for op in batch:
+            _settle(op.done, None, error)
+        if error is None:
+            woken, self._appended = self._appended, asyncio.Event()
+            woken.set()
 
     # -- consumer support -----------------------------------------------------------------
 
@@ -293,9 +417,19 @@ class EmbeddedBus:
 
     async def _commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
         self._open_log()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Commit(group, offsets, done))
+        assert self._loop is not None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._ops.put(_Commit(group, offsets, done))
         await done
+
+
+def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(result)
+    else:
+        done.set_exception(error)
 
 
 class EmbeddedConsumer:

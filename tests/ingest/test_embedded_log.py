@@ -1,0 +1,115 @@
+"""The embedded log's own file: layout upgrade, a second appender on the same file, failures."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
+from ingest.bus.embedded import EmbeddedBus, partition_for
+from ingest.bus.topics import INBOUND
+
+FIRST_LAYOUT = (
+    """CREATE TABLE bus_log (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+        key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL, ts INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition, "offset")) WITHOUT ROWID""",
+    """CREATE TABLE bus_partitions (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)) WITHOUT ROWID""",
+    """CREATE TABLE bus_offsets (
+        grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID""",
+)
+
+
+def rec(key: str, value: str) -> OutgoingRecord:
+    return OutgoingRecord(topic=INBOUND, key=key.encode(), value=value.encode())
+
+
+async def read_all(bus: EmbeddedBus, group: str, want: int) -> list[Record]:
+    consumer = bus.consumer(group, [INBOUND])
+    await consumer.start()
+    got: list[Record] = []
+    for _ in range(40):
+        got.extend(await consumer.poll(1000, 0.2))
+        if len(got) >= want:
+            break
+    await consumer.commit(got)
+    await consumer.close()
+    return got
+
+
+async def test_a_log_file_of_the_first_layout_is_converted_keeping_records_and_offsets(
+        tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in FIRST_LAYOUT:
+        conn.execute(statement)
+    part = partition_for(b"thread-1", 4, itertools.count())
+    conn.executemany(
+        'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(INBOUND, part, i, b"thread-1", f"old-{i}".encode(), '[["h", "v"]]', 1000 + i)
+         for i in range(5)])
+    conn.execute("INSERT INTO bus_partitions VALUES (?, ?, 5)", (INBOUND, part))
+    conn.execute("INSERT INTO bus_offsets VALUES ('g', ?, ?, 2)", (INBOUND, part))
+    conn.commit()
+    conn.close()
+
+    bus = EmbeddedBus(str(path), partitions=4)
+    await bus.start()
+    try:
+        await bus.send_many([rec("thread-1", "new-5")])
+        got = await read_all(bus, "g", 4)
+        assert [(r.offset, r.value) for r in got] == [
+            (2, b"old-2"), (3, b"old-3"), (4, b"old-4"), (5, b"new-5")]
+        assert got[0].headers == (("h", b"v"),)
+    finally:
+        await bus.close()
+    with sqlite3.connect(path) as check:
+        (sql,) = check.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name='bus_log'").fetchone()
+        tables = {n for (n,) in check.execute("SELECT name FROM sqlite_master")}
+    assert "WITHOUT ROWID" not in sql.upper()
+    assert "bus_log_first_layout" not in tables
+
+
+async def test_two_appenders_on_one_file_interleave_without_losing_or_reusing_an_offset(
+        tmp_path: Path) -> None:
+    # A second appender is what `cskh dlq replay` is while `cskh serve` runs: each keeps its
+    # partitions' next offsets in memory, so each must notice the other's appends.
+    path = str(tmp_path / "shared.db")
+    one, two = EmbeddedBus(path, partitions=1), EmbeddedBus(path, partitions=1)
+    await one.start()
+    await two.start()
+    try:
+        for i in range(10):
+            await (one if i % 3 else two).send_many([rec("k", f"v{i}"), rec("k", f"w{i}")])
+        got = await read_all(one, "g", 20)
+    finally:
+        await one.close()
+        await two.close()
+    assert [r.offset for r in got] == list(range(20))
+    assert [r.value.decode() for r in got] == [x for i in range(10) for x in (f"v{i}", f"w{i}")]
+
+
+async def test_a_failed_batch_fails_its_senders_and_the_bus_goes_on(tmp_path: Path) -> None:
+    bus = EmbeddedBus(str(tmp_path / "fail.db"), partitions=2)
+    await bus.start()
+    try:
+        bad: Any = {"not": "bytes"}
+        with pytest.raises(BusUnavailable):
+            await bus.send_many([OutgoingRecord(topic=INBOUND, key=b"k", value=bad)])
+        await bus.send_many([rec("k", "after")])
+        got = await read_all(bus, "g", 1)
+        assert [r.value for r in got] == [b"after"]
+        assert got[0].offset == 0  # the failed batch used no offset
+    finally:
+        await bus.close()
+    with pytest.raises(BusUnavailable):
+        await bus.send_many([rec("k", "closed")])
