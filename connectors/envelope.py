@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 import uuid
 from datetime import datetime
@@ -11,6 +12,9 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 # Fixed namespace so that uuid5(channel, external id) is stable across processes and releases.
 ENVELOPE_NAMESPACE = uuid.UUID("6f1c2a7e-3b0d-5c9e-9a51-8c2f4e0b7d13")
+# uuid5 hashes the namespace's bytes and then the name; hashing the namespace once and copying
+# the hash state per envelope gives the same ids for a fraction of the work of a webhook.
+_NAMESPACE_SHA1 = hashlib.sha1(ENVELOPE_NAMESPACE.bytes, usedforsecurity=False)
 
 
 def nfc(value: str) -> str:
@@ -28,7 +32,9 @@ OptNfcStr = Annotated[str | None, AfterValidator(_nfc_opt)]
 
 def envelope_id(channel: str, external_id: str) -> uuid.UUID:
     """The envelope id of a provider message: stable for the same (channel, external id)."""
-    return uuid.uuid5(ENVELOPE_NAMESPACE, f"{channel}\x1f{external_id}")
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(f"{channel}\x1f{external_id}".encode())
+    return uuid.UUID(bytes=digest.digest()[:16], version=5)
 
 
 class Sender(BaseModel):

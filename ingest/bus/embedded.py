@@ -45,9 +45,6 @@ _LOG_TABLE = """CREATE TABLE IF NOT EXISTS bus_log (
 _SCHEMA = (
     _LOG_TABLE,
     'CREATE UNIQUE INDEX IF NOT EXISTS bus_log_position ON bus_log (topic, partition, "offset")',
-    """CREATE TABLE IF NOT EXISTS bus_partitions (
-        topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
-        PRIMARY KEY (topic, partition)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS bus_offsets (
         grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
         "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID""",
@@ -62,6 +59,7 @@ _COPY_FIRST_LAYOUT = (
 # for many rows, because the sqlite3 module gives up and takes back the GIL around every
 # statement step: row by row, a writer thread waits for a busy event loop once per record.
 _ROWS_PER_INSERT = 500
+_LAST = 'SELECT MAX("offset") FROM bus_log WHERE topic=? AND partition=?'
 _READ = ('SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
          'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?')
 
@@ -101,16 +99,13 @@ _Op = _Append | _Commit | _Call
 _STOP = object()
 
 
-@functools.cache
-def _upsert_sql(head: str, row: str, conflict: str, rows: int) -> str:
-    return head + ", ".join([row] * rows) + conflict
-
-
-_ADVANCE_HEAD = "INSERT INTO bus_partitions (topic, partition, next_offset) VALUES "
-_ADVANCE_TAIL = (" ON CONFLICT (topic, partition) DO UPDATE SET "
-                 "next_offset=excluded.next_offset")
 _COMMIT_HEAD = 'INSERT INTO bus_offsets (grp, topic, partition, "offset") VALUES '
 _COMMIT_TAIL = ' ON CONFLICT (grp, topic, partition) DO UPDATE SET "offset"=excluded."offset"'
+
+
+@functools.cache
+def _commit_sql(rows: int) -> str:
+    return _COMMIT_HEAD + ", ".join(["(?, ?, ?, ?)"] * rows) + _COMMIT_TAIL
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
@@ -140,12 +135,13 @@ def _upgrade(conn: sqlite3.Connection) -> None:
 class _Log:
     """The SQL of the log, run synchronously in the bus's one thread.
 
-    The next offset of each partition is kept in memory between transactions, so a group
-    commit is four statements (BEGIN, one multi-row INSERT, one multi-row upsert of the
-    partitions' next offsets, COMMIT): each statement gives the GIL back and has to win it
-    again from a busy event loop. Another process appending to the same file (``cskh dlq
-    replay``) makes the cached offsets stale; the primary key then refuses our rows, and the
-    transaction is retried once with the offsets read afresh.
+    The next offset of each partition is kept in memory between transactions (read once from
+    the position index, the highest offset plus one), so a group commit is three statements:
+    BEGIN, one multi-row INSERT, COMMIT. Each statement gives the GIL back and has to win it
+    again from a busy event loop, and each page it touches is written again at every commit.
+    Another process appending to the same file (``cskh dlq replay``) makes the cached offsets
+    stale; the unique position index then refuses our rows, and the transaction is retried
+    once with the offsets read afresh.
     """
 
     def __init__(self, path: str, synchronous: str) -> None:
@@ -155,7 +151,7 @@ class _Log:
         _upgrade(self.conn)
         for statement in _SCHEMA:
             self.conn.execute(statement)
-        self._next: dict[TopicPartition, int] | None = None
+        self._next: dict[TopicPartition, int] = {}
 
     def write(self, placed: Sequence[tuple[str, int, OutgoingRecord]],
               commits: Sequence[tuple[str, str, int, int]], now_ms: int) -> None:
@@ -170,32 +166,26 @@ class _Log:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if self._next is None:
-                self._next = {(t, p): n for t, p, n in conn.execute(
-                    "SELECT topic, partition, next_offset FROM bus_partitions")}
             next_offsets = dict(self._next)
-            touched: set[TopicPartition] = set()
             rows: list[Row] = []
             for topic, partition, rec in placed:
                 tp = (topic, partition)
-                offset = next_offsets.get(tp, 0)
+                offset = next_offsets.get(tp)
+                if offset is None:
+                    (last,) = conn.execute(_LAST, tp).fetchone()
+                    offset = 0 if last is None else last + 1
                 next_offsets[tp] = offset + 1
-                touched.add(tp)
                 headers = json.dumps([[k, v.decode("latin-1")] for k, v in rec.headers]
                                      ) if rec.headers else "[]"
                 rows.append((topic, partition, offset, rec.key, rec.value, headers, now_ms))
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[start:start + _ROWS_PER_INSERT]
                 conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
-            if touched:
-                conn.execute(_upsert_sql(_ADVANCE_HEAD, "(?, ?, ?)", _ADVANCE_TAIL, len(touched)),
-                             [v for tp in touched for v in (*tp, next_offsets[tp])])
             if commits:
-                conn.execute(_upsert_sql(_COMMIT_HEAD, "(?, ?, ?, ?)", _COMMIT_TAIL, len(commits)),
-                             [v for c in commits for v in c])
+                conn.execute(_commit_sql(len(commits)), [v for c in commits for v in c])
             conn.execute("COMMIT")
         except BaseException:
-            self._next = None
+            self._next = {}
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
@@ -219,7 +209,7 @@ class _Log:
         return {(t, p): o for t, p, o in rows}
 
     def ping(self) -> None:
-        self.conn.execute("SELECT 1 FROM bus_partitions LIMIT 1").fetchall()
+        self.conn.execute("SELECT 1 FROM bus_offsets LIMIT 1").fetchall()
 
 
 class EmbeddedBus:
