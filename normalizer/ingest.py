@@ -29,6 +29,7 @@ from normalizer.thread_finder import (
 )
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from storage.db import SessionFactory
+from storage.ledger import record_processed
 from storage.log_events import LogEvent
 from storage.metrics import TICKETS_CREATED
 from storage.models import Contact, Message, ProcessedEvent, Ticket
@@ -157,8 +158,7 @@ class IngestInboundMessages:
         for envelope, contact in zip(envelopes, contacts, strict=True):
             if envelope.kind == "contact":
                 _record_status(contact, envelope)
-                session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
-                                           processed_at=now))
+        await record_processed(session, CONSUMER, (e.id for e in envelopes), now)
         await session.flush()
         said = [(e, c) for e, c in zip(envelopes, contacts, strict=True) if e.kind == "message"]
         if not said:
@@ -187,8 +187,6 @@ class IngestInboundMessages:
 
         placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
         for (envelope, _), target in zip(said, targets, strict=True):
-            session.add(ProcessedEvent(consumer=CONSUMER, event_id=envelope.id,
-                                       processed_at=now))
             if target is None:
                 # Out-of-office, bulk mail, bounces, our own mail coming back, with no ticket
                 # to keep them on: dropped.

@@ -30,6 +30,7 @@ from router.shifts import on_shift
 from router.sla import SlaPolicy
 from router.staff import open_loads
 from storage.db import SessionFactory
+from storage.ledger import record_processed
 from storage.log_events import LogEvent
 from storage.metrics import ASSIGNMENTS, UNASSIGNED
 from storage.models import Assignment, Customer, ProcessedEvent, Staff, Ticket
@@ -142,9 +143,8 @@ class AssignTickets:
         accounts = await accounts_of(session, {t.customer_id for t in tickets.values()})
         roster: Roster | None = None
         out: dict[uuid.UUID, AssignmentEvent] = {}
+        await record_processed(session, CONSUMER, (e.event_id for e in events), now)
         for event in events:
-            session.add(ProcessedEvent(consumer=CONSUMER, event_id=event.event_id,
-                                       processed_at=now))
             ticket = tickets[event.ticket_id]
             if event.kind != "created" and ticket.status == "waiting":
                 await resume(session, ticket, now, calendar=self._calendar)  # clocks run again
