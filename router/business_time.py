@@ -187,8 +187,17 @@ def _require_aware(value: datetime, name: str) -> None:
 _CACHED_DAYS = 4096
 
 
+def _day_cache(cal: BusinessCalendar) -> dict[date, list[_Interval]]:
+    # pydantic keeps private attributes in ``__pydantic_private__``; reading the dict there
+    # skips ``BaseModel.__getattr__``, which cost more than the cached lookup it guards.
+    private = cal.__pydantic_private__
+    days: dict[date, list[_Interval]] = private["_days"] if private else cal._days
+    return days
+
+
 def _intervals_on(cal: BusinessCalendar, day: date) -> list[_Interval]:
-    cached = cal._days.get(day)
+    days = _day_cache(cal)
+    cached = days.get(day)
     if cached is not None:
         return cached
     tz = cal.tz
@@ -199,9 +208,9 @@ def _intervals_on(cal: BusinessCalendar, day: date) -> list[_Interval]:
         )
         for shift in cal.shifts_on(day)
     ]
-    if len(cal._days) >= _CACHED_DAYS:
-        cal._days.clear()
-    cal._days[day] = intervals
+    if len(days) >= _CACHED_DAYS:
+        days.clear()
+    days[day] = intervals
     return intervals
 
 
