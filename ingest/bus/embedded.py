@@ -53,8 +53,7 @@ _INSERT = 'INSERT INTO bus_log (topic, partition, "offset", key, value, headers,
 _ROW = "(?, ?, ?, ?, ?, ?, ?)"
 _COPY_FIRST_LAYOUT = (
     'INSERT INTO bus_log (topic, partition, "offset", key, value, headers, ts) '
-    'SELECT topic, partition, "offset", key, value, headers, ts FROM bus_log_first_layout '
-    'ORDER BY ts, topic, partition, "offset"')
+    'SELECT topic, partition, "offset", key, value, headers, ts FROM bus_log_first_layout')
 # Rows per INSERT statement (7 parameters each; SQLite allows 32,766 since 3.32). One statement
 # for many rows, because the sqlite3 module gives up and takes back the GIL around every
 # statement step: row by row, a writer thread waits for a busy event loop once per record.
