@@ -270,11 +270,12 @@ class EmbeddedBus:
 
     async def close(self) -> None:
         """Finish pending writes, then close. Later sends raise ``BusUnavailable``."""
-        self._closed = True
+        self._closed = True  # new appends and commits are refused from here on
         if self._log is not None:
-            log, self._log = self._log, None
+            # Queued behind every append and commit handed over before: those are written.
             with contextlib.suppress(BusUnavailable):
-                await self._run(log.conn.close)
+                await self._run(self._log.conn.close)
+            self._log = None
         await self._stop_thread()
 
     async def _stop_thread(self) -> None:

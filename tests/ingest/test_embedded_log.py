@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 from pathlib import Path
@@ -113,3 +114,22 @@ async def test_a_failed_batch_fails_its_senders_and_the_bus_goes_on(tmp_path: Pa
         await bus.close()
     with pytest.raises(BusUnavailable):
         await bus.send_many([rec("k", "closed")])
+
+
+async def test_close_writes_every_append_already_handed_over(tmp_path: Path) -> None:
+    # Graceful shutdown: appends in flight when close() starts are written, not refused.
+    path = str(tmp_path / "close.db")
+    bus = EmbeddedBus(path, partitions=2)
+    await bus.start()
+    sends = [asyncio.create_task(bus.send_many([rec(f"k{i}", f"v{i}")])) for i in range(200)]
+    await asyncio.sleep(0)  # every send has queued its records
+    await bus.close()
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    assert [r for r in results if r is not None] == []
+    reopened = EmbeddedBus(path, partitions=2)
+    await reopened.start()
+    try:
+        got = await read_all(reopened, "g", 200)
+    finally:
+        await reopened.close()
+    assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(200))
