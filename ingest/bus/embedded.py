@@ -94,7 +94,6 @@ class _Call:
     done: asyncio.Future[Any]
 
 
-_Op = _Append | _Commit | _Call
 _STOP = object()
 
 
