@@ -17,6 +17,8 @@ class LogEvent(StrEnum):
     BUS_STARTED = "bus.started"
     BUS_UNAVAILABLE = "bus.unavailable"
     BUS_TOPICS_CREATED = "bus.topics_created"
+    BUS_LOG_CONVERTING = "bus.log_converting"
+    BUS_LOG_CONVERTED = "bus.log_converted"
 
     WEBHOOK_ACCEPTED = "webhook.accepted"
     WEBHOOK_IGNORED = "webhook.ignored_event"

@@ -27,8 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import structlog
+
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
+from storage.log_events import LogEvent
 from storage.metrics import BUS_APPENDED
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 TopicPartition = tuple[str, int]
@@ -106,7 +111,7 @@ def _commit_sql(rows: int) -> str:
     return _COMMIT_HEAD + ", ".join(["(?, ?, ?, ?)"] * rows) + _COMMIT_TAIL
 
 
-def _upgrade(conn: sqlite3.Connection) -> None:
+def _upgrade(conn: sqlite3.Connection, path: str) -> None:
     """Convert a log file of the first layout (clustered by position) in one transaction."""
     def first_layout() -> bool:
         row = conn.execute(
@@ -118,12 +123,18 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         if first_layout():  # another process may have converted it meanwhile
+            began = time.perf_counter()
+            log.info(LogEvent.BUS_LOG_CONVERTING, path=path)
             conn.execute("ALTER TABLE bus_log RENAME TO bus_log_first_layout")
             for statement in _SCHEMA[:2]:
                 conn.execute(statement)
-            conn.execute(_COPY_FIRST_LAYOUT)
+            records = conn.execute(_COPY_FIRST_LAYOUT).rowcount
             conn.execute("DROP TABLE bus_log_first_layout")
-        conn.execute("COMMIT")
+            conn.execute("COMMIT")
+            log.info(LogEvent.BUS_LOG_CONVERTED, path=path, records=records,
+                     seconds=round(time.perf_counter() - began, 2))
+        else:
+            conn.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
@@ -146,7 +157,7 @@ class _Log:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=30000"):
             self.conn.execute(f"PRAGMA {pragma}")
-        _upgrade(self.conn)
+        _upgrade(self.conn, path)
         for statement in _SCHEMA:
             self.conn.execute(statement)
         self._next: dict[TopicPartition, int] = {}
@@ -345,10 +356,10 @@ class EmbeddedBus:
                               for r in op.records)
         error: BaseException | None = None
         try:
-            log = self._log
-            if log is None:
+            target = self._log
+            if target is None:
                 raise BusUnavailable("embedded bus is closed")
-            log.write(placed, commits, int(time.time() * 1000))
+            target.write(placed, commits, int(time.time() * 1000))
         except BusUnavailable as exc:
             error = exc
         except Exception as exc:  # any failure fails the batch, never the thread

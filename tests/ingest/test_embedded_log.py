@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
 from ingest.bus.embedded import EmbeddedBus, partition_for
@@ -63,7 +64,8 @@ async def test_a_log_file_of_the_first_layout_is_converted_keeping_records_and_o
     conn.close()
 
     bus = EmbeddedBus(str(path), partitions=4)
-    await bus.start()
+    with capture_logs() as logs:
+        await bus.start()
     try:
         await bus.send_many([rec("thread-1", "new-5")])
         got = await read_all(bus, "g", 4)
@@ -78,6 +80,8 @@ async def test_a_log_file_of_the_first_layout_is_converted_keeping_records_and_o
         tables = {n for (n,) in check.execute("SELECT name FROM sqlite_master")}
     assert "WITHOUT ROWID" not in sql.upper()
     assert "bus_log_first_layout" not in tables
+    assert [(e["event"], e.get("records")) for e in logs] == [
+        ("bus.log_converting", None), ("bus.log_converted", 5)]
 
 
 async def test_two_appenders_on_one_file_interleave_without_losing_or_reusing_an_offset(
