@@ -3,7 +3,9 @@
 Prints, for each backend pair: forms accepted per second (POST → 202 after the durable
 append) at a fixed concurrency, tickets assigned per second, and p50/p99 latency from POST to
 assignment at a steady offered load; plus the same accept measurement against a bare aiohttp
-handler in the same run, and each figure's ratio to it. Peak RSS of the service process too.
+handler in the same run, and each figure's ratio to it; the server's own CPU per request,
+ours and the bare handler's (steadier than the ratio when the load generator's share of the
+cores varies). Peak RSS of the service process too.
 
     make bench                      # both pairs when Kafka and PostgreSQL are up
     make bench BENCH_ARGS="--backend embedded --forms 3000 --rate 200 --seconds 10"
@@ -59,6 +61,12 @@ def form(run: str, i: int) -> dict[str, str]:
             "email": f"kh{i % 400}@cty{i % 50}.vn", "subject": "Phản hồi",
             "message": MESSAGES[i % len(MESSAGES)].format(i=i),
             "submission_id": f"{run}-{i}"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -259,6 +267,7 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
         bare = Server([sys.executable, str(Path(__file__).with_name("bare.py")), str(bare_port)],
                       dict(os.environ), work, bare_port)
         rates: dict[str, list[float]] = {"bare": [], "ours": []}
+        cpu_us: dict[str, list[float]] = {"bare": [], "ours": []}
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await ours.start(http)
             await bare.start(http)
@@ -266,9 +275,13 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
                 await burst(http, server.url, "warm", 300, 16)
             for rnd in range(args.rounds):
                 for label, server in (("bare", bare), ("ours", ours)):
-                    rate, _ = await burst(http, server.url, f"acc{rnd}", args.forms,
-                                          args.concurrency)
+                    assert server.proc is not None
+                    before = cpu_seconds(server.proc.pid)
+                    rate, answered = await burst(http, server.url, f"acc{rnd}", args.forms,
+                                                 args.concurrency)
                     rates[label].append(rate)
+                    cpu_us[label].append((cpu_seconds(server.proc.pid) - before)
+                                         / max(1, answered) * 1e6)
             ours.stop()
             bare.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -278,6 +291,10 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
     print(f"[{name}] accept path alone (--role webhooks): median {accept:,.0f} forms/s "
           f"({', '.join(f'{r:,.0f}' for r in rates['ours'])}) = {accept / ceiling:.0%} "
           "of the bare handler")
+    # Steadier than the ratio when the load generator's share of the cores varies: the CPU
+    # the server process itself spends per request (all threads, user + system).
+    print(f"[{name}] server CPU per request: median {statistics.median(cpu_us['ours']):,.0f} µs "
+          f"accepting a form, {statistics.median(cpu_us['bare']):,.0f} µs in the bare handler")
     return ceiling
 
 
