@@ -59,7 +59,8 @@ def make_bus(settings: Settings) -> Bus:
     path = embedded_bus_path(settings)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return EmbeddedBus(path, partitions=settings.bus_partitions,
-                       synchronous="FULL" if settings.bus_fsync == "full" else "NORMAL")
+                       synchronous="FULL" if settings.bus_fsync == "full" else "NORMAL",
+                       retention=settings.bus_retention_hours * 3600 or None)
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:

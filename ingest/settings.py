@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     bus: str = Field("sqlite", description="`sqlite` (embedded log) or kafka://host:port[,…]")
     bus_partitions: int = Field(4, ge=1, le=256)
     bus_fsync: Literal["full", "normal"] = "full"
+    bus_retention_hours: float = Field(168.0, ge=0)
     kafka_topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)

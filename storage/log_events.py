@@ -19,6 +19,8 @@ class LogEvent(StrEnum):
     BUS_TOPICS_CREATED = "bus.topics_created"
     BUS_LOG_CONVERTING = "bus.log_converting"
     BUS_LOG_CONVERTED = "bus.log_converted"
+    BUS_TRIMMED = "bus.trimmed"
+    BUS_TRIM_FAILED = "bus.trim_failed"
 
     WEBHOOK_ACCEPTED = "webhook.accepted"
     WEBHOOK_IGNORED = "webhook.ignored_event"

@@ -23,13 +23,14 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import structlog
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
+from ingest.bus.topics import ALL_TOPICS, DLQ
 from storage.log_events import LogEvent
 from storage.metrics import BUS_APPENDED
 
@@ -64,6 +65,12 @@ _COPY_FIRST_LAYOUT = (
 # statement step: row by row, a writer thread waits for a busy event loop once per record.
 _ROWS_PER_INSERT = 500
 _LAST = 'SELECT MAX("offset") FROM bus_log WHERE topic=? AND partition=?'
+_TRIM = ('DELETE FROM bus_log WHERE seq IN (SELECT seq FROM bus_log WHERE topic=? AND '
+         'partition=? AND "offset"<? AND ts<? LIMIT ?)')
+# Rows deleted per trimming transaction, and per pass, so that the first trim of a long log
+# does not keep the webhooks' appends waiting: the rest goes in the next passes, a second apart.
+_TRIM_CHUNK = 2000
+_TRIM_PASS = 10_000
 _READ = ('SELECT "offset", key, value, headers, ts FROM bus_log WHERE topic=? AND '
          'partition=? AND "offset">=? ORDER BY "offset" LIMIT ?')
 
@@ -200,6 +207,54 @@ class _Log:
             raise
         self._next = next_offsets
 
+    def trim(self, cutoff_ms: int, *, topics: Iterable[str], partitions: int,
+             keep_unconsumed: frozenset[str], max_rows: int) -> int:
+        """Delete up to about ``max_rows`` records older than ``cutoff_ms`` that nobody needs;
+        returns how many.
+
+        A record goes only when every consumer group that has committed on its topic is past
+        it. A topic no group has committed on is trimmed by age alone, except the topics in
+        ``keep_unconsumed`` (the dead letters wait for ``cskh dlq replay``). The newest record
+        of each partition always stays: the next offset is read from it.
+        """
+        conn = self.conn
+        committed: dict[str, dict[str, dict[int, int]]] = {}
+        for grp, topic, partition, offset in conn.execute(
+                'SELECT grp, topic, partition, "offset" FROM bus_offsets'):
+            committed.setdefault(topic, {}).setdefault(grp, {})[partition] = offset
+        deleted = 0
+        for topic, partition in itertools.product(sorted({*topics, *committed}),
+                                                  range(partitions)):
+            (last,) = conn.execute(_LAST, (topic, partition)).fetchone()
+            if last is None:
+                continue
+            groups = committed.get(topic)
+            if groups:
+                limit = min(positions.get(partition, 0) for positions in groups.values())
+            elif topic in keep_unconsumed:
+                continue
+            else:
+                limit = last
+            limit = min(limit, last)
+            if limit <= 0:
+                continue
+            while deleted < max_rows:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    gone = conn.execute(_TRIM, (topic, partition, limit, cutoff_ms,
+                                                _TRIM_CHUNK)).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                deleted += gone
+                if gone < _TRIM_CHUNK:
+                    break
+            if deleted >= max_rows:
+                break
+        return deleted
+
     def read(self, positions: dict[TopicPartition, int], per_partition: int) -> list[Record]:
         out: list[Record] = []
         for (topic, partition), offset in positions.items():
@@ -229,6 +284,11 @@ class EmbeddedBus:
     transaction and settles the whole batch with one wake-up of the event loop. Reads run on
     the same thread, in queue order, between batches.
 
+    ``retention`` (seconds; ``None`` keeps everything): at most every ``trim_every`` seconds,
+    after a write, the thread deletes records older than that which every consumer group of
+    their topic has committed (see ``_Log.trim``), so the file stops growing; SQLite reuses
+    the freed pages.
+
     ``synchronous="FULL"`` (the default) fsyncs every group commit: an acknowledged append
     survives a power cut. ``"NORMAL"`` fsyncs at checkpoints only: an append survives the
     process being killed but not the machine losing power (like a single Kafka broker, which
@@ -236,8 +296,12 @@ class EmbeddedBus:
     """
 
     def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000,
-                 synchronous: Literal["FULL", "NORMAL"] = "FULL") -> None:
+                 synchronous: Literal["FULL", "NORMAL"] = "FULL",
+                 retention: float | None = 7 * 24 * 3600, trim_every: float = 600.0) -> None:
         self._path = path
+        self._retention = retention
+        self._trim_every = trim_every
+        self._trimmed_at = time.monotonic()
         self._synchronous = synchronous
         self._partitions = partitions
         self._max_batch = max_batch
@@ -254,6 +318,11 @@ class EmbeddedBus:
     def partitions(self) -> int:
         """Partitions per topic."""
         return self._partitions
+
+    @property
+    def retention(self) -> float | None:
+        """Seconds a record is kept at least (``None``: forever)."""
+        return self._retention
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the bus thread after everything queued before it."""
@@ -344,6 +413,9 @@ class EmbeddedBus:
                 batch.append(nxt)
                 size += len(nxt.records) if isinstance(nxt, _Append) else 1
             self._write_batch(batch)
+            if (self._retention is not None
+                    and time.monotonic() - self._trimmed_at >= self._trim_every):
+                self._trim(self._retention)
 
     def _write_batch(self, batch: list[_Append | _Commit]) -> None:
         commits: list[tuple[str, str, int, int]] = []
@@ -368,6 +440,26 @@ class EmbeddedBus:
             for topic, count in collections.Counter(t for t, _, _ in placed).items():
                 BUS_APPENDED.labels(topic).inc(count)
         self._wake(self._settle_batch, batch, error)
+
+    def _trim(self, retention: float) -> None:
+        self._trimmed_at = time.monotonic()
+        target = self._log
+        if target is None:
+            return
+        began = time.perf_counter()
+        try:
+            deleted = target.trim(
+                int((time.time() - retention) * 1000), topics=ALL_TOPICS,
+                partitions=self._partitions, keep_unconsumed=frozenset({DLQ}),
+                max_rows=_TRIM_PASS)
+        except sqlite3.Error as exc:  # the appends matter more; try again next time
+            log.warning(LogEvent.BUS_TRIM_FAILED, error=str(exc)[:300])
+            return
+        if deleted >= _TRIM_PASS:  # more to go: the next pass soon, between appends
+            self._trimmed_at -= max(0.0, self._trim_every - 1.0)
+        if deleted:
+            log.info(LogEvent.BUS_TRIMMED, records=deleted,
+                     seconds=round(time.perf_counter() - began, 2))
 
     def _settle_call(self, op: _Call) -> None:
         try:

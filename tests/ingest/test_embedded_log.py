@@ -13,7 +13,9 @@ from structlog.testing import capture_logs
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
 from ingest.bus.embedded import EmbeddedBus, partition_for
-from ingest.bus.topics import INBOUND
+from ingest.bus.topics import ASSIGNMENTS, DLQ, INBOUND, TICKETS
+from ingest.lifecycle import make_bus
+from ingest.settings import Settings
 
 FIRST_LAYOUT = (
     """CREATE TABLE bus_log (
@@ -137,3 +139,61 @@ async def test_close_writes_every_append_already_handed_over(tmp_path: Path) -> 
     finally:
         await reopened.close()
     assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(200))
+
+
+def positions(path: str) -> dict[str, list[int]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute('SELECT topic, "offset" FROM bus_log ORDER BY topic, "offset"')
+        out: dict[str, list[int]] = {}
+        for topic, offset in rows:
+            out.setdefault(topic, []).append(offset)
+        return out
+
+
+async def test_retention_trims_only_what_every_group_has_read_and_keeps_dead_letters(
+        tmp_path: Path) -> None:
+    path = str(tmp_path / "trim.db")
+    bus = EmbeddedBus(path, partitions=1, retention=0.3, trim_every=0.0)
+    await bus.start()
+    try:
+        await bus.send_many([rec("k", f"in{i}") for i in range(10)])
+        await bus.send_many([OutgoingRecord(topic=TICKETS, key=b"t", value=b"t") for _ in range(4)])
+        await bus.send_many([OutgoingRecord(topic=DLQ, key=b"d", value=b"d") for _ in range(3)])
+        for group, read in (("g1", 6), ("g2", 8)):  # g1 is the slower reader
+            consumer = bus.consumer(group, [INBOUND])
+            await consumer.start()
+            got = await consumer.poll(100, 1.0)
+            await consumer.commit(got[:read])
+            await consumer.close()
+        await asyncio.sleep(0.4)  # everything so far is older than the retention
+        with capture_logs() as logs:
+            await bus.send_many([OutgoingRecord(topic=ASSIGNMENTS, key=b"a", value=b"a")])
+            await bus.ping()  # queued behind the trim that follows that write
+        assert positions(path) == {
+            INBOUND: [6, 7, 8, 9],   # below both groups' commits: gone; g1 has not read 6-9
+            TICKETS: [3],            # nobody consumes it: by age, but the newest stays
+            DLQ: [0, 1, 2],          # dead letters wait for `cskh dlq replay`
+            ASSIGNMENTS: [0],        # new
+        }
+        assert [(e["event"], e["records"]) for e in logs] == [("bus.trimmed", 9)]
+        # Offsets go on from the newest record, and readers from where they were.
+        await bus.send_many([OutgoingRecord(topic=TICKETS, key=b"t", value=b"after")])
+        assert positions(path)[TICKETS][-1] == 4
+        slow = bus.consumer("g1", [INBOUND])
+        await slow.start()
+        assert [r.offset for r in await slow.poll(100, 1.0)] == [6, 7, 8, 9]
+        await slow.close()
+    finally:
+        await bus.close()
+
+
+@pytest.mark.parametrize(("hours", "seconds"), [(None, 7 * 24 * 3600.0), (24, 86400.0), (0, None)])
+def test_the_retention_setting_reaches_the_embedded_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hours: int | None,
+        seconds: float | None) -> None:
+    monkeypatch.setenv("CSKH_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    if hours is not None:
+        monkeypatch.setenv("CSKH_BUS_RETENTION_HOURS", str(hours))
+    bus = make_bus(Settings())
+    assert isinstance(bus, EmbeddedBus)
+    assert bus.retention == seconds
