@@ -55,6 +55,7 @@ def make_bus(settings: Settings) -> Bus:
     if bootstrap:
         return KafkaBus(bootstrap, prefix=settings.kafka_topic_prefix,
                         partitions=settings.bus_partitions,
+                        linger_ms=settings.kafka_linger_ms,
                         send_timeout=settings.bus_send_timeout)
     path = embedded_bus_path(settings)
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     bus_fsync: Literal["full", "normal"] = "full"
     bus_retention_hours: float = Field(168.0, ge=0)
     kafka_topic_prefix: str = ""
+    kafka_linger_ms: int = Field(1, ge=0, le=1000)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
 

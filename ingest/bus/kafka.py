@@ -28,10 +28,16 @@ _TOPIC_ALREADY_EXISTS = 36
 
 
 class KafkaBus:
-    """The ``Bus`` on a Kafka cluster at ``bootstrap`` (``host:port[,host:port]``)."""
+    """The ``Bus`` on a Kafka cluster at ``bootstrap`` (``host:port[,host:port]``).
+
+    ``linger_ms`` is how long the producer waits for more records before sending a batch. A
+    webhook waits for its record's acknowledgement, so every millisecond of it is latency; and
+    records gather into batches anyway while the previous request is in flight. With 32
+    webhooks in flight, 1 ms accepted about a third more forms per second than 5 ms.
+    """
 
     def __init__(self, bootstrap: str, *, prefix: str = "", partitions: int = 4,
-                 replication: int = 1, linger_ms: int = 5, send_timeout: float = 10.0) -> None:
+                 replication: int = 1, linger_ms: int = 1, send_timeout: float = 10.0) -> None:
         self._bootstrap = bootstrap
         self._prefix = prefix
         self._partitions = partitions
@@ -40,6 +46,11 @@ class KafkaBus:
         self._send_timeout = send_timeout
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+
+    @property
+    def linger_ms(self) -> int:
+        """How long the producer waits to fill a batch."""
+        return self._linger_ms
 
     def physical(self, topic: str) -> str:
         """The broker's name for logical ``topic``."""

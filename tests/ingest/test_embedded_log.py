@@ -14,8 +14,6 @@ from structlog.testing import capture_logs
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
 from ingest.bus.embedded import EmbeddedBus, partition_for
 from ingest.bus.topics import ASSIGNMENTS, DLQ, INBOUND, TICKETS
-from ingest.lifecycle import make_bus
-from ingest.settings import Settings
 
 FIRST_LAYOUT = (
     """CREATE TABLE bus_log (
@@ -186,14 +184,3 @@ async def test_retention_trims_only_what_every_group_has_read_and_keeps_dead_let
     finally:
         await bus.close()
 
-
-@pytest.mark.parametrize(("hours", "seconds"), [(None, 7 * 24 * 3600.0), (24, 86400.0), (0, None)])
-def test_the_retention_setting_reaches_the_embedded_log(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hours: int | None,
-        seconds: float | None) -> None:
-    monkeypatch.setenv("CSKH_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    if hours is not None:
-        monkeypatch.setenv("CSKH_BUS_RETENTION_HOURS", str(hours))
-    bus = make_bus(Settings())
-    assert isinstance(bus, EmbeddedBus)
-    assert bus.retention == seconds
