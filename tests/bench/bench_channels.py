@@ -22,7 +22,8 @@ from pathlib import Path
 import aiohttp
 
 from connectors.signing import hmac_sha256_hex, sha256_hex
-from tests.bench.bench_flow import CSKH, Server, free_port, fresh_backend, pct, prepare
+from tests.bench.bench_flow import CSKH, Server, fresh_backend, pct, prepare
+from tests.support.service import free_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SECRETS = {

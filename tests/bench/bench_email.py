@@ -36,8 +36,9 @@ from sqlalchemy import func, select
 
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import Assignment, Message, Ticket
-from tests.bench.bench_flow import CSKH, Server, free_port, fresh_backend, pct, prepare
+from tests.bench.bench_flow import CSKH, Server, fresh_backend, pct, prepare
 from tests.support.mail_corpus import Mail, corpus
+from tests.support.service import free_port
 
 APPEND_CHUNK = 100
 

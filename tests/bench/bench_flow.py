@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from sqlalchemy import func, select
 
 from storage.db import create_engine, session_factory
 from storage.models import Assignment, Message, Ticket
+from tests.support.service import free_port
 
 CSKH = str(Path(sys.executable).with_name("cskh"))
 QUEUES = ("cskh", "sales", "accounting", "warehouse", "technical")
@@ -47,13 +47,6 @@ MESSAGES = (
     "Máy mua tháng trước bị lỗi, còn bảo hành không? Mã {i} 😡",
     "Đề nghị đối chiếu công nợ quý 3, mã khách {i}.",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def form(run: str, i: int) -> dict[str, str]:

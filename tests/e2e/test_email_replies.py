@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email import policy
@@ -34,6 +33,7 @@ from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Message
 from tests.support.imap import append, fresh_folder
+from tests.support.service import free_port
 
 Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
@@ -60,13 +60,6 @@ class Mailroom:
         assert isinstance(parsed, EmailMessage)
         self.received.append(parsed)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class SmtpServer:
