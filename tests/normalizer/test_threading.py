@@ -17,6 +17,7 @@ from normalizer.ingest import IngestInboundMessages, classify_one_by_one
 from normalizer.threads import our_message_id
 from storage.db import SessionFactory
 from storage.models import Message, Ticket
+from tests.support.clock import Clock
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 DOMAIN = "congty.vn"
@@ -39,17 +40,9 @@ def classify(text: str, channel: str) -> Classification:
                           sentiment_confidence=0.7, needs_review=False, entities={})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -16,16 +16,9 @@ from router.rebalance import Rebalance
 from router.staff import add_staff
 from storage.db import SessionFactory
 from storage.models import Assignment, Customer, Staff, Ticket
+from tests.support.clock import Clock
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def officer(sessions: SessionFactory, name: str, status: str = "online",

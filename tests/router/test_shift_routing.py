@@ -19,6 +19,7 @@ from router.rebalance import Rebalance
 from router.staff import add_staff, set_shift
 from storage.db import SessionFactory
 from storage.models import Assignment, Customer, Staff, Ticket
+from tests.support.clock import Clock
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MONDAY = datetime(2026, 11, 30, tzinfo=VN)
@@ -30,14 +31,6 @@ MORNINGS = "mon-sat 07:30-11:30"
 def at(hour: int, minute: int = 0, *, days: int = 0) -> datetime:
     """Local time on Monday 30 November 2026, or ``days`` later."""
     return MONDAY + timedelta(days=days, hours=hour, minutes=minute)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Emitted:

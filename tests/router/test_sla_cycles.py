@@ -4,7 +4,7 @@ and breached again by the sweeper (injected clocks, both backends)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -17,21 +17,7 @@ from router.events import AssignmentEvent
 from router.sweeper import SweepSla
 from storage.db import SessionFactory
 from storage.models import SlaEvent, Ticket
-
-VN = timedelta(hours=7)
-
-
-def vn(day: int, hour: int, minute: int = 0) -> datetime:
-    """Hồ Chí Minh City time on Monday 30 November 2026 + ``day``, as UTC."""
-    return datetime(2026, 11, 30, hour, minute, tzinfo=UTC) + timedelta(days=day) - VN
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.clock import Clock, vn
 
 
 def classify(text: str, channel: str) -> Classification:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -11,22 +11,7 @@ from router.deadlines import set_deadlines
 from router.sweeper import SweepSla
 from storage.db import SessionFactory
 from storage.models import SlaEvent, SlaPause, Ticket
-
-VN = timedelta(hours=7)
-
-
-def vn(day: int, hour: int, minute: int = 0) -> datetime:
-    """A time in Hồ Chí Minh City on a day of November/December 2026, as UTC."""
-    return datetime(2026, 11, 30, hour, minute, tzinfo=UTC) + timedelta(days=day) - VN
-
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.clock import Clock, vn
 
 
 async def new_ticket(sessions: SessionFactory, created: datetime, priority: str) -> int:
