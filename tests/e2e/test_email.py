@@ -18,6 +18,7 @@ from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import PullerCursor
+from tests.support.bus import poll_until
 from tests.support.imap import append, fresh_folder
 
 Client = TestClient[web.Request, web.Application]
@@ -122,15 +123,7 @@ async def test_a_reply_to_our_reply_threads_by_our_message_id(
     resp = await client.post(f"/api/v1/tickets/{first['id']}/reply", headers=auth,
                              json={"text": "Dạ em đã xuất lại hóa đơn ạ."})
     assert resp.status == 200
-    consumer = client.app[BUS].consumer("test-outbound", [OUTBOUND])
-    await consumer.start()
-    records = []
-    for _ in range(20):
-        records.extend(await consumer.poll(10, 0.5))
-        if records:
-            break
-    await consumer.close()
-    (record,) = records
+    (record,) = await poll_until(client.app[BUS], "test-outbound", OUTBOUND)
     sent = OutboundMessage.model_validate_json(record.value)
     assert sent.email is not None
     ours = sent.email.message_id

@@ -18,6 +18,7 @@ from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import LabelCorrection
+from tests.support.bus import poll_until
 
 Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
@@ -126,14 +127,7 @@ async def test_reply_reassign_relabel_wait_resolve(desk: Desk, wait_for: Wait) -
     assert (row.category, row.priority) == ("warranty", "high")
     assert "lỗi" in row.text
 
-    outbound = desk.client.app[BUS].consumer("test-outbound", [OUTBOUND])
-    await outbound.start()
-    got = []
-    for _ in range(20):
-        got.extend(await outbound.poll(10, 0.5))
-        if got:
-            break
-    await outbound.close()
+    got = await poll_until(desk.client.app[BUS], "test-outbound", OUTBOUND)
     assert len(got) == 1 and b"ghi nh" in got[0].value
 
 

@@ -13,6 +13,7 @@ from ingest.bus.loop import dead_letter
 from ingest.bus.topics import INBOUND
 from ingest.cli import main
 from ingest.lifecycle import make_bus
+from tests.support.bus import poll_until
 
 POISON = b'{"not": "an envelope", "text": "H\xc3\xb3a \xc4\x91\xc6\xa1n"}\xff'
 
@@ -52,14 +53,7 @@ async def test_dead_letters_are_listed_and_replayed_once(
 
     bus = make_bus(settings)
     await bus.start()
-    reader = bus.consumer("test-reader", [INBOUND])
-    await reader.start()
-    got: list[Record] = []
-    for _ in range(20):
-        got.extend(await reader.poll(10, 0.5))
-        if got:
-            break
-    await reader.close()
+    got = await poll_until(bus, "test-reader", INBOUND)
     await bus.close()
     assert [(r.key, r.value, r.headers) for r in got] == [(b"thread-9", POISON,
                                                           (("trace", b"abc"),))]

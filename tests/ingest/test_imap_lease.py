@@ -4,7 +4,7 @@ over; nothing reaches the bus twice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,13 +13,13 @@ import asyncpg
 import pytest
 
 from connectors.email.imap import ImapMailbox
-from connectors.envelope import InboundEnvelope
-from ingest.bus.base import Consumer, OutgoingRecord
+from ingest.bus.topics import INBOUND
 from ingest.cursors import DbCursor
 from ingest.imap import ImapPuller
 from ingest.lease import FlockLease, Lease, PgAdvisoryLease, asyncpg_dsn, lease_key
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from tests.support.bus import RecordingBus
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -28,26 +28,6 @@ def mail(n: int) -> bytes:
     return (f"From: An <an@abc.vn>\r\nTo: cskh@congty.vn\r\nSubject: Cong no {n}\r\n"
             f"Message-ID: <lease-{n}@abc.vn>\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"\r\nĐối chiếu công nợ quý {n}.\r\n").encode()
-
-
-class RecordingBus:
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None: ...
-
-    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
-        self.records.extend(records)
-
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        raise NotImplementedError
-
-    def ids(self) -> list[str]:
-        return [InboundEnvelope.model_validate_json(r.value).external_id for r in self.records]
 
 
 def test_lease_keys_are_stable_signed_64_bit_and_distinct() -> None:
@@ -101,6 +81,7 @@ async def test_postgres_advisory_lock_lets_one_puller_fetch_and_hands_over(
         for engine in engines:
             await engine.dispose()
     assert bus.ids() == [f"lease-{n}@abc.vn" for n in (1, 2, 3, 4)]  # each exactly once
+    assert bus.topics() == {INBOUND}
 
 
 async def test_a_dead_lock_connection_stops_fetching_until_the_lease_is_back(
@@ -127,6 +108,7 @@ async def test_a_dead_lock_connection_stops_fetching_until_the_lease_is_back(
         await rival.release()
         await pull.aclose()
     assert bus.ids() == ["lease-1@abc.vn"]
+    assert bus.topics() == {INBOUND}
 
 
 async def test_flock_lets_one_puller_per_host_fetch(
@@ -142,6 +124,7 @@ async def test_flock_lets_one_puller_per_host_fetch(
         await holder.aclose()
         await other.aclose()
     assert bus.ids() == [f"lease-{n}@abc.vn" for n in (1, 2, 3, 4)]
+    assert bus.topics() == {INBOUND}
 
 
 @pytest.mark.parametrize("url", ["postgresql+asyncpg://u:p%40ss@db.example:5433/cskh"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,12 @@ from connectors.email.imap import ImapMailbox, ImapSession
 from connectors.envelope import InboundEnvelope
 from ingest import imap as imap_module
 from ingest.backoff import Backoff
-from ingest.bus.base import Consumer, OutgoingRecord
-from ingest.bus.topics import INBOUND
 from ingest.imap import ImapPuller
 from ingest.mailboxes import MailboxConfig
 from ingest.pullers import imap_pullers
 from ingest.settings import Settings
 from storage.log_events import LogEvent
+from tests.support.bus import RecordingBus
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 FOREVER = 3600.0  # a poll interval no test waits for
@@ -34,29 +33,6 @@ def mail(n: int) -> bytes:
     return (f"From: An <an@abc.vn>\r\nTo: cskh@congty.vn\r\nSubject: Don hang {n}\r\n"
             f"Message-ID: <loop-{n}@abc.vn>\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"\r\nĐơn hàng {n} giao thiếu 2 thùng.\r\n").encode()
-
-
-class RecordingBus:
-    """Keeps what is appended."""
-
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None: ...
-
-    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
-        self.records.extend(records)
-
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        raise NotImplementedError
-
-    def ids(self) -> list[str]:
-        return [InboundEnvelope.model_validate_json(r.value).external_id
-                for r in self.records if r.topic == INBOUND]
 
 
 class Events:

@@ -15,10 +15,11 @@ import pytest
 from connectors.asterisk import MASTER, CdrTailer
 from connectors.envelope import InboundEnvelope
 from ingest import pullers
-from ingest.bus.base import BusUnavailable, Consumer, OutgoingRecord, Record
+from ingest.bus.base import BusUnavailable, Consumer, OutgoingRecord
 from ingest.bus.topics import INBOUND
 from ingest.lifecycle import make_bus
 from ingest.pullers import CdrPuller, load_cursor
+from tests.support.bus import poll_until
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -187,14 +188,7 @@ async def test_appends_reach_the_real_bus(backend: Any, cdr: Path) -> None:
     try:
         append(cdr, line("missed__no_answer") + line("abandoned__queue"))
         assert await puller(cdr, bus).run_once() == 2
-        reader = bus.consumer("test-pullers", [INBOUND])
-        await reader.start()
-        got: list[Record] = []
-        for _ in range(40):
-            got.extend(await reader.poll(10, 0.5))
-            if len(got) >= 2:
-                break
-        await reader.close()
+        got = await poll_until(bus, "test-pullers", INBOUND, want=2, attempts=40)
     finally:
         await bus.close()
     envelopes = sorted(InboundEnvelope.model_validate_json(r.value).external_id for r in got)
