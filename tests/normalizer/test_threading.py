@@ -103,6 +103,14 @@ async def delete_message(sessions: SessionFactory, external_id: str) -> None:
         await session.delete(message)
 
 
+async def resolve(sessions: SessionFactory, ticket_id: int, at: datetime) -> None:
+    """Mark the ticket resolved at ``at``, as an officer would."""
+    async with sessions() as session, session.begin():
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        ticket.status, ticket.resolved_at = "resolved", at
+
+
 async def test_a_reply_to_our_stored_message_id_threads_even_from_a_cc(
         ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
     """Rule 1: our stored id is a capability; a colleague of another company in Cc may use it."""
@@ -171,10 +179,7 @@ async def test_a_reply_to_our_id_reopens_a_recently_resolved_ticket_once(
     await feed(ingest, mail("g1@thepviet.vn", who=HONG))
     first = await ticket_of(sessions, "g1@thepviet.vn")
     ours = await our_reply(sessions, first.id)
-    async with sessions() as session, session.begin():
-        ticket = await session.get(Ticket, first.id)
-        assert ticket is not None
-        ticket.status, ticket.resolved_at = "resolved", NOW + timedelta(hours=1)
+    await resolve(sessions, first.id, NOW + timedelta(hours=1))
     clock.now = NOW + timedelta(days=2)
     await feed(ingest, mail("g2@thepviet.vn", who=HONG, in_reply_to=ours, references=[ours],
                             sent=clock.now),
@@ -191,10 +196,7 @@ async def test_a_reply_to_our_id_long_after_resolution_is_a_new_ticket(
     await feed(ingest, mail("h1@thepviet.vn", who=HONG))
     first = await ticket_of(sessions, "h1@thepviet.vn")
     ours = await our_reply(sessions, first.id)
-    async with sessions() as session, session.begin():
-        ticket = await session.get(Ticket, first.id)
-        assert ticket is not None
-        ticket.status, ticket.resolved_at = "resolved", NOW
+    await resolve(sessions, first.id, NOW)
     clock.now = NOW + timedelta(days=30)
     await feed(ingest, mail("h2@thepviet.vn", who=HONG, in_reply_to=ours, sent=clock.now))
     second = await ticket_of(sessions, "h2@thepviet.vn")
@@ -242,10 +244,7 @@ async def test_the_subject_rule_skips_a_ticket_resolved_long_ago_but_reopens_a_r
         clock: Clock) -> None:
     await feed(ingest, mail("r1@thepviet.vn", who=HONG))
     first = await ticket_of(sessions, "r1@thepviet.vn")
-    async with sessions() as session, session.begin():
-        ticket = await session.get(Ticket, first.id)
-        assert ticket is not None
-        ticket.status, ticket.resolved_at = "resolved", NOW + timedelta(hours=1)
+    await resolve(sessions, first.id, NOW + timedelta(hours=1))
     clock.now = NOW + timedelta(hours=30)
     await feed(ingest, mail("r2@thepviet.vn", who=HONG, sent=clock.now))
     assert (await ticket_of(sessions, "r2@thepviet.vn")).id == first.id
@@ -253,10 +252,7 @@ async def test_the_subject_rule_skips_a_ticket_resolved_long_ago_but_reopens_a_r
 
     short = IngestInboundMessages(sessions, emitted, classify_one_by_one(classify), clock,
                                   mail_domains=[DOMAIN], reopen_window=timedelta(hours=1))
-    async with sessions() as session, session.begin():
-        ticket = await session.get(Ticket, first.id)
-        assert ticket is not None
-        ticket.status, ticket.resolved_at = "resolved", clock.now
+    await resolve(sessions, first.id, clock.now)
     clock.now += timedelta(hours=2)
     await feed(short, mail("r3@thepviet.vn", who=HONG, sent=clock.now))
     assert (await ticket_of(sessions, "r3@thepviet.vn")).id != first.id
