@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
@@ -32,10 +31,10 @@ from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Message
+from tests.support.desk import Client, StaffDesk
 from tests.support.imap import append, fresh_folder
 from tests.support.service import free_port
 
-Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 CUSTOMER = "an.nguyen@thepviet.vn"
 
@@ -126,30 +125,18 @@ async def desk(backend: Any, imap_server: Any, folder: str, tmp_path: Path,
                wait_for)
 
 
-class Desk:
+class Desk(StaffDesk):
     """The service under test, its Dovecot folder and the SMTP server's mailroom."""
 
     def __init__(self, client: Client, auth: dict[str, str], imap: Any, folder: str,
                  room: Mailroom, wait_for: Callable[..., Awaitable[Any]]) -> None:
-        self.client, self.auth, self.imap, self.folder = client, auth, imap, folder
-        self.room, self.wait_for = room, wait_for
+        super().__init__(client, auth, wait_for)
+        self.imap, self.folder, self.room = imap, folder, room
 
     async def ticket_from(self, message_id: str, subject: str, body: str,
                           sender: str = CUSTOMER) -> dict[str, Any]:
         append(self.imap, self.folder, customer_mail(message_id, subject, body, sender))
-
-        async def found() -> dict[str, Any] | None:
-            resp = await self.client.get("/api/v1/queue", headers=self.auth)
-            return next((t for t in (await resp.json())["tickets"]
-                         if t["messages"][0]["external_id"] == message_id), None)
-
-        ticket: dict[str, Any] = await self.wait_for(found, attempts=600)
-        return ticket
-
-    async def reply(self, ticket: dict[str, Any], text: str) -> None:
-        resp = await self.client.post(f"/api/v1/tickets/{ticket['id']}/reply",
-                                      headers=self.auth, json={"text": text})
-        assert resp.status == 200, await resp.text()
+        return await self.ticket_with_message(message_id)
 
     async def received(self, count: int) -> list[EmailMessage]:
         async def enough() -> list[EmailMessage] | None:

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from connectors.signing import hmac_sha256_hex, sha256_hex
 from ingest.bus.base import OutgoingRecord, Record
@@ -31,8 +30,8 @@ from ingest.web.app import create_app
 from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from tests.support.desk import Client, StaffDesk
 
-Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FB_SECRET, ZALO_SECRET, ZALO_APP = "e2e-fb-app-secret", "e2e-zalo-oa-secret", "2154781093528401638"
@@ -76,13 +75,12 @@ def signed(channel: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]
     return body, {"X-ZEvent-Signature": f"mac={mac}"}
 
 
-class Desk:
+class Desk(StaffDesk):
     """The service under test, driven as a provider and an officer would."""
 
     def __init__(self, client: Client, token: str,
                  wait_for: Callable[..., Awaitable[Any]]) -> None:
-        self.client, self.auth, self.wait_for = client, {"Authorization": f"Bearer {token}"}, \
-            wait_for
+        super().__init__(client, {"Authorization": f"Bearer {token}"}, wait_for)
 
     async def ticket_from(self, channel: str, payload: dict[str, Any]) -> dict[str, Any]:
         body, headers = signed(channel, payload)
@@ -91,19 +89,7 @@ class Desk:
         assert resp.status == 200, await resp.text()
         external_id = (payload["entry"][0]["messaging"][0]["message"]["mid"]
                        if channel == "facebook" else payload["message"]["msg_id"])
-
-        async def found() -> dict[str, Any] | None:
-            resp = await self.client.get("/api/v1/queue", headers=self.auth)
-            return next((t for t in (await resp.json())["tickets"]
-                         if t["messages"][0]["external_id"] == external_id), None)
-
-        ticket: dict[str, Any] = await self.wait_for(found, attempts=600)
-        return ticket
-
-    async def reply(self, ticket: dict[str, Any], text: str) -> None:
-        resp = await self.client.post(f"/api/v1/tickets/{ticket['id']}/reply",
-                                      headers=self.auth, json={"text": text})
-        assert resp.status == 200, await resp.text()
+        return await self.ticket_with_message(external_id)
 
     async def received(self, api: Any, recipient: str, count: int) -> list[str]:
         async def enough() -> list[str] | None:
