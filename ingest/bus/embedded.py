@@ -152,12 +152,14 @@ class _Log:
     """The SQL of the log, run synchronously in the bus's one thread.
 
     The next offset of each partition is kept in memory between transactions (read once from
-    the position index, the highest offset plus one), so a group commit is three statements:
-    BEGIN, one multi-row INSERT, COMMIT. Each statement gives the GIL back and has to win it
-    again from a busy event loop, and each page it touches is written again at every commit.
+    the position index, the highest offset plus one), so a group commit of appends alone is one
+    multi-row INSERT, which SQLite commits by itself: one statement, one step, one fsync. Each
+    statement gives the GIL back and has to win it again from a busy event loop, so BEGIN and
+    COMMIT of their own would cost two more waits; they are only used when a batch needs more
+    than one statement (offset commits too, or more than ``_ROWS_PER_INSERT`` records).
     Another process appending to the same file (``cskh dlq replay``) makes the cached offsets
-    stale; the unique position index then refuses our rows, and the transaction is retried
-    once with the offsets read afresh.
+    stale; the unique position index then refuses our rows, and the batch is retried once in
+    a ``BEGIN IMMEDIATE`` transaction with the offsets read afresh under the write lock.
     """
 
     def __init__(self, path: str, synchronous: str) -> None:
@@ -172,15 +174,20 @@ class _Log:
     def write(self, placed: Sequence[tuple[str, int, OutgoingRecord]],
               commits: Sequence[tuple[str, str, int, int]], now_ms: int) -> None:
         try:
-            self._write(placed, commits, now_ms)
+            self._write(placed, commits, now_ms, locked=False)
         except sqlite3.IntegrityError:
             # Our cached offsets were stale: another process appended. Read them and retry.
-            self._write(placed, commits, now_ms)
+            self._write(placed, commits, now_ms, locked=True)
 
     def _write(self, placed: Sequence[tuple[str, int, OutgoingRecord]],
-               commits: Sequence[tuple[str, str, int, int]], now_ms: int) -> None:
+               commits: Sequence[tuple[str, str, int, int]], now_ms: int, *,
+               locked: bool) -> None:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        # One statement commits by itself; more need a transaction. ``locked``: take the write
+        # lock before reading any offset, so that nobody can take them in between.
+        transaction = locked or bool(commits and placed) or len(placed) > _ROWS_PER_INSERT
+        if transaction:
+            conn.execute("BEGIN IMMEDIATE")
         try:
             next_offsets = dict(self._next)
             rows: list[Row] = []
@@ -199,11 +206,13 @@ class _Log:
                 conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
             if commits:
                 conn.execute(_commit_sql(len(commits)), [v for c in commits for v in c])
-            conn.execute("COMMIT")
+            if transaction:
+                conn.execute("COMMIT")
         except BaseException:
             self._next = {}
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+            if transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
         self._next = next_offsets
 
