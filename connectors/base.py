@@ -19,7 +19,11 @@ from connectors.envelope import InboundEnvelope
 
 @dataclass(frozen=True, slots=True)
 class RawRequest:
-    """An HTTP request as a connector sees it: nothing parsed beyond the headers."""
+    """An HTTP request as a connector sees it: nothing parsed beyond the headers.
+
+    ``content_type`` is the ``Content-Type`` header as sent, parameters included
+    (``application/octet-stream`` when there is none).
+    """
 
     body: bytes
     headers: Mapping[str, str]

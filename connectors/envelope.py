@@ -91,6 +91,11 @@ class InboundEnvelope(BaseModel):
     # to ketoan@ → accounting); the router decides how much that counts.
     queue_hint: str | None = Field(None, max_length=64)
 
+    def to_json_bytes(self) -> bytes:
+        """The envelope as the bus carries it: ``model_dump_json()``, already UTF-8, without the
+        keyword handling of ``model_dump_json`` (a third of its time on a webhook's path)."""
+        return self.__pydantic_serializer__.to_json(self)
+
     @classmethod
     def create(
         cls,

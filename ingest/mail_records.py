@@ -114,7 +114,7 @@ class MakeRecords:
                 source={"mailbox": self.mailbox, "folder": self.folder,
                         "uidvalidity": uidvalidity, "uid": uid})
             records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
-                                          value=envelope.model_dump_json().encode()))
+                                          value=envelope.to_json_bytes()))
         return records, parked
 
 

@@ -92,7 +92,7 @@ class CdrPuller:
             if batch.envelopes:
                 await self._bus.send_many([
                     OutgoingRecord(topic=INBOUND, key=e.thread_key.encode(),
-                                   value=e.model_dump_json().encode())
+                                   value=e.to_json_bytes())
                     for e in batch.envelopes
                 ])
                 appended += len(batch.envelopes)

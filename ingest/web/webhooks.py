@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from connectors.base import ChallengeConnector, RawRequest, WebhookConnector, WebhookError
 from ingest.bus.base import BusUnavailable, OutgoingRecord
@@ -33,6 +33,12 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
         return None
     body = await request.read()
     return None if len(body) > limit else body
+
+
+def _content_type(request: web.Request) -> str:
+    # The header as sent: ``request.content_type`` parses it like a MIME header (3–4 µs a
+    # call), and the one connector that looks at it only needs the media type before ";".
+    return request.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
 
 
 def _url(request: web.Request) -> str:
@@ -67,7 +73,7 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
             return _error(413, "too_large",
                           f"body over the {connector.max_body_bytes}-byte limit of {channel}")
         raw = RawRequest(
-            body=body, headers=request.headers, content_type=request.content_type,
+            body=body, headers=request.headers, content_type=_content_type(request),
             url=_url(request), received_at=request.app[CLOCK](), query=request.query,
         )
         try:
@@ -85,7 +91,7 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
                                      status=connector.accepted_status)
         records = [
             OutgoingRecord(topic=INBOUND, key=e.thread_key.encode(),
-                           value=e.model_dump_json().encode())
+                           value=e.to_json_bytes())
             for e in result.envelopes
         ]
         try:
@@ -111,7 +117,7 @@ def challenge_handler(connector: ChallengeConnector) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         raw = RawRequest(
-            body=b"", headers=request.headers, content_type=request.content_type,
+            body=b"", headers=request.headers, content_type=_content_type(request),
             url=_url(request), received_at=request.app[CLOCK](), query=request.query,
         )
         try:
