@@ -36,9 +36,9 @@ def murmur2(key: bytes) -> int:
     """Kafka's key hash (Java ``Utils.murmur2``, seed ``0x9747b28c``) as an unsigned 32-bit int.
 
     The same value as aiokafka's ``murmur2`` and the Java client's, so a key lands on the
-    partition any Kafka client would choose; reading the key four bytes at a time makes it
-    about four times quicker than aiokafka's byte-by-byte loop, which took ~9 µs of every
-    webhook's ~200 µs on this bus.
+    partition any Kafka client would choose. Reading the key four bytes at a time makes it two
+    to three times quicker than aiokafka's byte-by-byte loop, which took 5–9 µs of each
+    webhook's 200-odd µs on this bus.
     """
     length = len(key)
     whole = length & ~3
