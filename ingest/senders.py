@@ -31,7 +31,6 @@ from functools import partial
 from typing import Protocol
 
 import structlog
-from sqlalchemy import select
 
 from connectors.email import CHANNEL as EMAIL
 from connectors.email.send import SendRefused, SmtpTransport, compose_reply
@@ -42,6 +41,7 @@ from ingest.keys import Clock
 from ingest.settings import Settings
 from router.events import OutboundMessage
 from storage.db import SessionFactory
+from storage.ledger import processed
 from storage.log_events import LogEvent
 from storage.models import ProcessedEvent
 
@@ -141,9 +141,7 @@ class SendReplies:
 
     async def _done(self, channel: str, keys: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         async with self._sessions() as session:
-            found = await session.scalars(select(ProcessedEvent.event_id).where(
-                ProcessedEvent.consumer == ledger(channel), ProcessedEvent.event_id.in_(keys)))
-            return set(found)
+            return await processed(session, ledger(channel), keys)
 
     async def _record(self, channel: str, key: uuid.UUID) -> None:
         async with self._sessions() as session, session.begin():

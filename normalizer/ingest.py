@@ -29,10 +29,10 @@ from normalizer.thread_finder import (
 )
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from storage.db import SessionFactory
-from storage.ledger import record_processed
+from storage.ledger import processed, record_processed
 from storage.log_events import LogEvent
 from storage.metrics import TICKETS_CREATED
-from storage.models import Contact, Message, ProcessedEvent, Ticket
+from storage.models import Contact, Message, Ticket
 
 CONSUMER = "normalizer"
 _RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -109,11 +109,7 @@ class IngestInboundMessages:
         """
         envelopes = [InboundEnvelope.model_validate_json(p) for p in payloads]
         async with self._sessions() as session, session.begin():
-            done = set(await session.scalars(
-                select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == CONSUMER,
-                    ProcessedEvent.event_id.in_([e.id for e in envelopes]))
-            ))
+            done = await processed(session, CONSUMER, (e.id for e in envelopes))
             fresh: list[InboundEnvelope] = []
             for envelope in envelopes:
                 if envelope.id not in done:

@@ -30,10 +30,10 @@ from router.shifts import on_shift
 from router.sla import SlaPolicy
 from router.staff import open_loads
 from storage.db import SessionFactory
-from storage.ledger import record_processed
+from storage.ledger import processed, record_processed
 from storage.log_events import LogEvent
 from storage.metrics import ASSIGNMENTS, UNASSIGNED
-from storage.models import Assignment, Customer, ProcessedEvent, Staff, Ticket
+from storage.models import Assignment, Customer, Staff, Ticket
 
 CONSUMER = "router"
 ASSIGNABLE = ("new", "queued")
@@ -102,11 +102,7 @@ class AssignTickets:
         """
         events = [TicketEvent.model_validate_json(p) for p in payloads]
         async with self._sessions() as session, session.begin():
-            done = set(await session.scalars(
-                select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == CONSUMER,
-                    ProcessedEvent.event_id.in_([e.event_id for e in events]))
-            ))
+            done = await processed(session, CONSUMER, (e.event_id for e in events))
             fresh: list[TicketEvent] = []
             for event in events:
                 if event.event_id not in done:
