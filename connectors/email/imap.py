@@ -123,6 +123,22 @@ def _chunks(uids: list[int], sizes: dict[int, int], limit: int) -> Iterable[list
         yield chunk
 
 
+def _take_news(client: Any) -> bool:
+    """Whether new mail was announced (``EXISTS``, ``RECENT``) in the answer to an earlier
+    command, forgetting it.
+
+    imapclient returns only what each command asked for; imaplib keeps the other untagged
+    responses in ``untagged_responses``. Mail that arrives while a SEARCH or MOVE runs is
+    announced in that command's answer, so the NOOP before IDLE reports nothing new and
+    IDLE would wait for the poll interval.
+    """
+    pending = client._imap.untagged_responses
+    found = False
+    for name in ("EXISTS", "RECENT"):
+        found = bool(pending.pop(name, None)) or found
+    return found
+
+
 class ImapSession:
     """One connection to ``mailbox``, opened on first use; every call may raise
     ``ImapUnavailable``, after which the session is closed and reopens on next use."""
@@ -174,7 +190,13 @@ class ImapSession:
         """Select the folder (read-only unless mail is to be moved or flagged); return its
         UIDVALIDITY."""
         box = self.mailbox
-        info = self._call(lambda c: c.select_folder(box.folder, readonly=not box.settles))
+
+        def run(client: Any) -> Any:
+            info = client.select_folder(box.folder, readonly=not box.settles)
+            _take_news(client)  # the counts SELECT reports are not news
+            return info
+
+        info = self._call(run)
         return int(info[b"UIDVALIDITY"])
 
     def capable(self, capability: str) -> bool:
@@ -240,6 +262,8 @@ class ImapSession:
                        for r in responses)
 
         def run(client: Any) -> bool:
+            if _take_news(client):  # announced with the answer to an earlier command
+                return True
             end = time.monotonic() + timeout
             while not halt.is_set():
                 renew = min(end, time.monotonic() + IDLE_RENEW)

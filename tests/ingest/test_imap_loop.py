@@ -109,6 +109,38 @@ async def test_mail_that_came_just_before_idle_started_wakes_it(
         session.close()
 
 
+async def test_mail_announced_in_an_earlier_answer_wakes_idle(
+        mailbox: Callable[..., ImapMailbox], mail_folder: str, imap: Callable[..., Any],
+        wait_for: Callable[..., Any]) -> None:
+    """Mail that arrives while another command runs (a SEARCH, a MOVE) is announced in that
+    command's answer; the NOOP before IDLE then reports nothing new. Without looking at what
+    the earlier answer carried, IDLE waited for the poll interval."""
+    session = ImapSession(mailbox())
+    session.select()
+    imap(lambda c: c.append(mail_folder, mail(8)))
+    session._call(lambda c: c.noop())  # an answer nobody reads carries the EXISTS
+    halt = threading.Event()
+    waiting = asyncio.create_task(asyncio.to_thread(session.idle_wait, FOREVER, halt))
+    try:
+        await wait_for(waiting.done, attempts=200)
+        assert waiting.result() is True
+    finally:
+        halt.set()
+        await asyncio.wait([waiting])
+        session.close()
+
+
+async def test_a_fresh_select_is_not_news(
+        mailbox: Callable[..., ImapMailbox], mail_folder: str, imap: Callable[..., Any]) -> None:
+    imap(lambda c: c.append(mail_folder, mail(7)))
+    session = ImapSession(mailbox())
+    session.select()  # reports 1 EXISTS: mail we are about to search for, not new mail
+    try:
+        assert session.idle_wait(0.5, threading.Event()) is False
+    finally:
+        session.close()
+
+
 async def test_without_idle_it_polls(
         mailbox: Callable[..., ImapMailbox], mail_folder: str, imap: Callable[..., Any],
         tmp_path: Path, wait_for: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
