@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_driver
 from storage.search_fold import fold
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -32,7 +33,8 @@ def sqlite_path(url: str) -> str | None:
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An engine for ``url``; SQLite gets WAL, full fsync and write-intent transactions.
+    """An engine for ``url``; SQLite gets WAL, full fsync, write-intent transactions and
+    one thread trip per statement (``storage.sqlite_driver``).
 
     SQLite connections offer ``cskh_fold(text)`` (``storage.search_fold``) for text search.
     SQLite write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the
@@ -42,6 +44,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0,
                                      pool_timeout=60)
         sync_engine = engine.sync_engine
+
+        @event.listens_for(sync_engine, "do_connect")
+        def _one_trip(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            # The dialect's own connect, with a driver connection that makes one thread trip
+            # per statement instead of three or four (storage.sqlite_driver).
+            return dialect.dbapi.connect(*cargs, async_creator_fn=sqlite_driver.connect,
+                                         **cparams)
 
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
