@@ -1,7 +1,7 @@
 """Web form throughput and latency, end to end, on each backend pair, against a bare ceiling.
 
 Prints, for each backend pair: forms accepted per second (POST → 202 after the durable
-append) at a fixed concurrency, tickets assigned per second, and p50/p99 latency from POST to
+append) at 32 and at 128 requests in flight, tickets assigned per second, and p50/p99 latency from POST to
 assignment at a steady offered load; plus the same accept measurement against a bare aiohttp
 handler in the same run, and each figure's ratio to it; the server's own CPU per request,
 ours and the bare handler's (steadier than the ratio when the load generator's share of the
@@ -247,10 +247,19 @@ def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
 async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
                             extra_env: dict[str, str] | None = None) -> float:
     """The accept path alone (validation + durable append, ``--role webhooks``, no consumers)
-    against the bare handler, in alternating rounds so that both see the same machine.
+    against the bare handler, in alternating rounds so that both see the same machine, at each
+    of ``args.accept_concurrency`` requests in flight.
 
-    Returns the bare handler's median rate, the ceiling the other figures are compared with.
+    Each append waits for its group commit (an fsync, or Kafka's acknowledgement), so with few
+    requests in flight ours can wait on the disk while the bare handler never does; with more,
+    the commits gather more forms each. Both figures are printed.
+
+    Returns the bare handler's median rate at ``args.concurrency`` in flight (or at the first
+    level measured), the ceiling the end-to-end figures are compared with.
     """
+    levels: list[int] = args.accept_concurrency
+    rates: dict[tuple[str, int], list[float]] = {}
+    cpu_us: dict[tuple[str, int], list[float]] = {}
     async with fresh_backend(kind) as (env, _url):
         work = Path(tempfile.mkdtemp(prefix=f"cskh-bench-{name}-accept-"))
         base_env = prepare({**env, **(extra_env or {})}, work)
@@ -259,42 +268,47 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace,
         bare_port = free_port()
         bare = Server([sys.executable, str(Path(__file__).with_name("bare.py")), str(bare_port)],
                       dict(os.environ), work, bare_port)
-        rates: dict[str, list[float]] = {"bare": [], "ours": []}
-        cpu_us: dict[str, list[float]] = {"bare": [], "ours": []}
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await ours.start(http)
             await bare.start(http)
             for server in (bare, ours):
                 await burst(http, server.url, "warm", 300, 16)
             pair = (("bare", bare), ("ours", ours))
-            for rnd in range(args.rounds):
-                # Each goes first every other round, so that neither always runs in the
-                # other's aftermath (writeback, the load generator's garbage): in alternating
-                # runs here, the second of a pair was the slower one more often than not.
-                for label, server in pair if rnd % 2 == 0 else pair[::-1]:
-                    assert server.proc is not None
-                    before = cpu_seconds(server.proc.pid)
-                    rate, answered = await burst(http, server.url, f"acc{rnd}", args.forms,
-                                                 args.concurrency)
-                    rates[label].append(rate)
-                    cpu_us[label].append((cpu_seconds(server.proc.pid) - before)
-                                         / max(1, answered) * 1e6)
+            for level in levels:
+                for rnd in range(args.rounds):
+                    # Each goes first every other round, so that neither always runs in the
+                    # other's aftermath (writeback, the load generator's garbage): in
+                    # alternating runs here, the second of a pair was the slower one more
+                    # often than not.
+                    for label, server in pair if rnd % 2 == 0 else pair[::-1]:
+                        assert server.proc is not None
+                        before = cpu_seconds(server.proc.pid)
+                        rate, answered = await burst(http, server.url, f"acc{level}-{rnd}",
+                                                     args.forms, level)
+                        rates.setdefault((label, level), []).append(rate)
+                        cpu_us.setdefault((label, level), []).append(
+                            (cpu_seconds(server.proc.pid) - before) / max(1, answered) * 1e6)
             ours.stop()
             bare.stop()
         shutil.rmtree(work, ignore_errors=True)
-    ceiling, accept = statistics.median(rates["bare"]), statistics.median(rates["ours"])
-    print(f"[{name}] bare aiohttp handler: median {ceiling:,.0f} requests/s over "
-          f"{args.rounds} rounds ({', '.join(f'{r:,.0f}' for r in rates['bare'])})")
-    print(f"[{name}] accept path alone (--role webhooks): median {accept:,.0f} forms/s "
-          f"({', '.join(f'{r:,.0f}' for r in rates['ours'])}) = {accept / ceiling:.0%} "
-          "of the bare handler")
-    # Steadier than the ratio when the load generator's share of the cores varies: the CPU
-    # the server process itself spends per request (all threads, user + system).
-    ours_cpu, bare_cpu = statistics.median(cpu_us["ours"]), statistics.median(cpu_us["bare"])
-    print(f"[{name}] server CPU per request: median {ours_cpu:,.0f} µs accepting a form, "
-          f"{bare_cpu:,.0f} µs in the bare handler: the bare handler's cost is "
-          f"{bare_cpu / ours_cpu:.0%} of ours")
-    return ceiling
+    for level in levels:
+        ceiling = statistics.median(rates["bare", level])
+        accept = statistics.median(rates["ours", level])
+        print(f"[{name}] {level} in flight: bare aiohttp handler median {ceiling:,.0f} "
+              f"requests/s over {args.rounds} rounds "
+              f"({', '.join(f'{r:,.0f}' for r in rates['bare', level])})")
+        print(f"[{name}] {level} in flight: accept path alone (--role webhooks) median "
+              f"{accept:,.0f} forms/s ({', '.join(f'{r:,.0f}' for r in rates['ours', level])})"
+              f" = {accept / ceiling:.0%} of the bare handler")
+        # Steadier than the ratio when the load generator's share of the cores varies: the
+        # CPU the server process itself spends per request (all threads, user + system).
+        ours_cpu = statistics.median(cpu_us["ours", level])
+        bare_cpu = statistics.median(cpu_us["bare", level])
+        print(f"[{name}] {level} in flight: server CPU per request median {ours_cpu:,.0f} µs "
+              f"accepting a form, {bare_cpu:,.0f} µs in the bare handler: the bare handler's "
+              f"cost is {bare_cpu / ours_cpu:.0%} of ours")
+    reference = args.concurrency if args.concurrency in levels else levels[0]
+    return statistics.median(rates["bare", reference])
 
 
 async def bench_backend(name: str, kind: str, args: argparse.Namespace, ceiling: float) -> None:
@@ -361,7 +375,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--backend", choices=("embedded", "distributed", "both"),
                         default="both")
     parser.add_argument("--forms", type=int, default=3000, help="forms in the burst")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="requests in flight in the end-to-end burst")
+    parser.add_argument("--accept-concurrency", type=lambda v: [int(x) for x in v.split(",")],
+                        default=[32, 128], metavar="N[,N…]",
+                        help="requests in flight for the accept-path rounds (default 32,128)")
     parser.add_argument("--rate", type=float, default=200.0, help="steady forms per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="steady phase length")
     parser.add_argument("--rounds", type=int, default=5,
