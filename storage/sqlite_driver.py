@@ -11,8 +11,9 @@ normalizer or router batch of one message runs some twenty statements, so a quie
 Here the connection's ``cursor()`` is a plain object on the loop's side, and ``execute``
 opens a sqlite3 cursor, runs the statement, reads every row and closes it in one trip. The
 rows then come from memory; SQLAlchemy reads them all anyway (``fetchall`` after each
-execute), so nothing changes for it but the count of trips. Everything else (connect,
-commit, rollback, user functions, close) is aiosqlite's own.
+execute), so nothing changes for it but the count of trips. A server-side cursor
+(``stream()``, which nothing here uses) would get its rows read at execute too, all at once.
+Everything else (connect, commit, rollback, user functions, close) is aiosqlite's own.
 
 Wired in by ``storage.db.create_engine`` through SQLAlchemy's ``do_connect`` event, so the
 URL, its connect arguments and the dialect stay as they are.
