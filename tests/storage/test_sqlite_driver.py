@@ -110,3 +110,8 @@ async def test_rows_are_read_in_chunks_too(engine: AsyncEngine) -> None:
         chunks = [list(chunk) async for chunk in result.partitions(3)]
     assert [len(c) for c in chunks] == [3, 3, 1]
     assert [r.name for c in chunks for r in c] == [f"n{i}" for i in range(7)]
+    async with engine.connect() as conn:
+        rows = [r.name async for r in await conn.stream(select(Thing.name).order_by(Thing.id))]
+        one = await (await conn.stream(select(Thing.name).where(Thing.name == "n3"))).one()
+    assert rows == [f"n{i}" for i in range(7)]
+    assert one.name == "n3"
