@@ -1,11 +1,11 @@
 """Web form throughput and latency, end to end, on each backend pair, against a bare ceiling.
 
 Prints, for each backend pair: forms accepted per second (POST → 202 after the durable
-append) at 32 and at 128 requests in flight, tickets assigned per second, and p50/p99 latency from POST to
-assignment at a steady offered load; plus the same accept measurement against a bare aiohttp
-handler in the same run, and each figure's ratio to it; the server's own CPU per request,
-ours and the bare handler's (steadier than the ratio when the load generator's share of the
-cores varies). Peak RSS of the service process too.
+append) at 32 and at 128 requests in flight, tickets assigned per second, and p50/p99
+latency from POST to assignment at a steady offered load; plus the same accept measurement
+against a bare aiohttp handler in the same run, and each figure's ratio to it; the server's
+own CPU per request, ours and the bare handler's (steadier than the ratio when the load
+generator's share of the cores varies). Peak RSS of the service process too.
 
     make bench                      # both pairs when Kafka and PostgreSQL are up
     make bench BENCH_ARGS="--backend embedded --forms 3000 --rate 200 --seconds 10"
