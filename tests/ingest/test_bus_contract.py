@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -58,6 +59,21 @@ async def test_per_key_order_is_kept(bus: Bus) -> None:
         assert seq == sorted(seq) and len(seq) == 200
     partitions = {r.key: r.partition for r in got}
     assert all(r.partition == partitions[r.key] for r in got)
+
+
+async def test_concurrent_callers_keep_each_keys_order(bus: Bus) -> None:
+    # Webhooks answered together: each append is its own call, started in this order.
+    keys = [f"thread-{i}" for i in range(3)]
+    await asyncio.gather(*(bus.send_many([rec(INBOUND, keys[i % 3], f"{keys[i % 3]}:{i}")])
+                           for i in range(300)))
+    consumer = bus.consumer("g-callers", [INBOUND])
+    await consumer.start()
+    got = await drain(consumer, 300)
+    await consumer.close()
+    assert len(got) == 300
+    for key in keys:
+        seq = [int(r.value.decode().split(":")[1]) for r in got if r.key == key.encode()]
+        assert seq == list(range(keys.index(key), 300, 3))
 
 
 async def test_each_group_sees_everything(bus: Bus) -> None:

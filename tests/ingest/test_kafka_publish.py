@@ -1,0 +1,88 @@
+"""The Kafka bus sends what concurrent callers append as shared batches, and answers each."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from ingest.bus.base import BusUnavailable, OutgoingRecord
+from ingest.bus.kafka import KafkaBus, kafka_partition
+from ingest.bus.topics import INBOUND
+from tests.support.bus import poll_until
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+async def bus(kafka_bootstrap: str) -> AsyncIterator[KafkaBus]:
+    made = KafkaBus(kafka_bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4)
+    await made.start()
+    yield made
+    await made.close()
+
+
+def rec(key: str, value: bytes) -> OutgoingRecord:
+    return OutgoingRecord(topic=INBOUND, key=key.encode(), value=value)
+
+
+def batches_sent(bus: KafkaBus, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The partition of each batch the producer is handed from now on."""
+    producer: Any = bus._producer
+    original = producer.send_batch
+    seen: list[int] = []
+
+    async def counting(batch: Any, topic: str, *, partition: int) -> Any:
+        seen.append(partition)
+        return await original(batch, topic, partition=partition)
+
+    monkeypatch.setattr(producer, "send_batch", counting)
+    return seen
+
+
+async def test_calls_of_one_moment_share_one_batch_per_partition(
+        bus: KafkaBus, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = batches_sent(bus, monkeypatch)
+    await asyncio.gather(*(bus.send_many([rec(f"k{i}", f"v{i}".encode())]) for i in range(100)))
+    # 100 calls, sent as at most one batch per partition (not one batch per call)
+    assert 1 <= len(seen) <= 4 and len(seen) == len(set(seen))
+    got = await poll_until(bus, f"r-{uuid.uuid4().hex[:8]}", INBOUND, want=100, attempts=40)
+    assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(100))
+
+
+async def test_a_refused_record_fails_its_caller_only(bus: KafkaBus) -> None:
+    # Over the broker's message.max.bytes (1 MiB by default): refused whatever the batch.
+    big, small = "big-key", "small-key"
+    partitions = [0, 1, 2, 3]
+    while kafka_partition(small.encode(), partitions, partitions) == kafka_partition(
+            big.encode(), partitions, partitions):
+        small += "x"
+    outcomes = await asyncio.gather(bus.send_many([rec(big, b"x" * 1_500_000)]),
+                                    bus.send_many([rec(small, b"fine")]),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[0], BusUnavailable)
+    assert outcomes[1] is None
+    await bus.send_many([rec(big, b"after")])  # the bus goes on
+    got = await poll_until(bus, f"r-{uuid.uuid4().hex[:8]}", INBOUND, want=2, attempts=40)
+    assert sorted(r.value for r in got) == [b"after", b"fine"]
+
+
+async def test_closing_sends_what_callers_queued(kafka_bootstrap: str) -> None:
+    prefix = f"p{uuid.uuid4().hex[:10]}."
+    bus = KafkaBus(kafka_bootstrap, prefix=prefix, partitions=4)
+    await bus.start()
+    calls = [asyncio.create_task(bus.send_many([rec(f"k{i}", b"queued")])) for i in range(50)]
+    await asyncio.sleep(0)  # the calls are queued, not yet sent
+    await bus.close()
+    assert [c.result() for c in calls] == [None] * 50
+    reader = KafkaBus(kafka_bootstrap, prefix=prefix, partitions=4)
+    await reader.start()
+    try:
+        got = await poll_until(reader, f"r-{uuid.uuid4().hex[:8]}", INBOUND, want=50,
+                               attempts=40)
+        assert len(got) == 50
+    finally:
+        await reader.close()
