@@ -301,7 +301,8 @@ class EmbeddedBus:
     ``synchronous="FULL"`` (the default) fsyncs every group commit: an acknowledged append
     survives a power cut. ``"NORMAL"`` fsyncs at checkpoints only: an append survives the
     process being killed but not the machine losing power (like a single Kafka broker, which
-    acknowledges from its page cache), for about a quarter more webhooks per second.
+    acknowledges from its page cache), for about 10% more webhooks per second (median of six
+    bench measurements on two cores, from −5% to +41%: an fsync here takes 0.2 ms).
     """
 
     def __init__(self, path: str, *, partitions: int = 4, max_batch: int = 1000,
