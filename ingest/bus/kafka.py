@@ -147,7 +147,15 @@ class KafkaBus:
         """Send what is queued, then flush and stop the producer and admin client."""
         publisher, self._publisher = self._publisher, None
         if publisher is not None:
-            await asyncio.wait([publisher])  # its callers get their answers from it
+            # Its callers get their answers from it; one that is stuck past the send timeout
+            # is cancelled, and its callers are told the bus is closing.
+            await asyncio.wait([publisher], timeout=self._send_timeout)
+            if not publisher.done():
+                publisher.cancel()
+                await asyncio.wait([publisher])
+        for call in self._pending:  # queued behind a cancelled publisher
+            call.fail(BusUnavailable("Kafka bus is closing"))
+        self._pending = []
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -203,8 +211,10 @@ class KafkaBus:
             try:
                 sent = await self._send_batches(calls)
                 # Like a group commit: what arrives while these are in flight goes together
-                # in the next batches (one produce request in flight per broker anyway).
-                await asyncio.wait(sent)
+                # in the next batches (one produce request in flight per broker anyway). Not
+                # longer than the callers wait: a batch that never settles must not stop the
+                # ones after it.
+                await asyncio.wait(sent, timeout=self._send_timeout)
             except asyncio.CancelledError:
                 for call in calls:
                     call.fail(BusUnavailable("Kafka bus is closing"))

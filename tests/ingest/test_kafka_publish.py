@@ -86,3 +86,24 @@ async def test_closing_sends_what_callers_queued(kafka_bootstrap: str) -> None:
         assert len(got) == 50
     finally:
         await reader.close()
+
+
+async def test_a_batch_that_never_settles_times_out_its_caller_and_not_the_next(
+        kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    bus = KafkaBus(kafka_bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4,
+                   send_timeout=0.5)
+    await bus.start()
+    try:
+        producer: Any = bus._producer
+        real = producer.send_batch
+
+        async def lost(batch: Any, topic: str, *, partition: int) -> Any:
+            return asyncio.get_running_loop().create_future()  # never acknowledged
+
+        monkeypatch.setattr(producer, "send_batch", lost)
+        with pytest.raises(BusUnavailable, match="did not acknowledge"):
+            await bus.send_many([rec("k", b"lost")])
+        monkeypatch.setattr(producer, "send_batch", real)
+        await bus.send_many([rec("k", b"next")])
+    finally:
+        await bus.close()
