@@ -45,6 +45,11 @@ def rec(topic: str, key: str, value: str) -> OutgoingRecord:
     return OutgoingRecord(topic=topic, key=key.encode(), value=value.encode())
 
 
+def numbers_of(records: Sequence[Record], key: str) -> list[int]:
+    """The numbers of ``key``'s records (values ``"<key>:<n>"``), in the order read."""
+    return [int(r.value.decode().split(":")[1]) for r in records if r.key == key.encode()]
+
+
 async def test_per_key_order_is_kept(bus: Bus) -> None:
     # 1,200 records in one append: more than one multi-row INSERT of the embedded log.
     keys = [f"thread-{i}" for i in range(6)]
@@ -55,7 +60,7 @@ async def test_per_key_order_is_kept(bus: Bus) -> None:
     await consumer.close()
     assert len(got) == 1200
     for key in keys:
-        seq = [int(r.value.decode().split(":")[1]) for r in got if r.key == key.encode()]
+        seq = numbers_of(got, key)
         assert seq == sorted(seq) and len(seq) == 200
     partitions = {r.key: r.partition for r in got}
     assert all(r.partition == partitions[r.key] for r in got)
@@ -72,8 +77,7 @@ async def test_concurrent_callers_keep_each_keys_order(bus: Bus) -> None:
     await consumer.close()
     assert len(got) == 300
     for key in keys:
-        seq = [int(r.value.decode().split(":")[1]) for r in got if r.key == key.encode()]
-        assert seq == list(range(keys.index(key), 300, 3))
+        assert numbers_of(got, key) == list(range(keys.index(key), 300, 3))
 
 
 async def test_each_group_sees_everything(bus: Bus) -> None:

@@ -69,6 +69,20 @@ async def stopped(task: asyncio.Task[None], stop: asyncio.Event) -> None:
     await asyncio.wait_for(task, timeout=30)  # a bound on a hang, not a timing assertion
 
 
+async def idle_woke(session: ImapSession, wait_for: Callable[..., Any]) -> bool | None:
+    """What ``session.idle_wait`` (with a poll interval no test waits for) returned, or
+    ``None`` when it did not return in time; the session is closed afterwards."""
+    halt = threading.Event()
+    waiting = asyncio.create_task(asyncio.to_thread(session.idle_wait, FOREVER, halt))
+    try:
+        await wait_for(waiting.done, attempts=200)
+        return waiting.result() if waiting.done() else None
+    finally:
+        halt.set()
+        await asyncio.wait([waiting])
+        session.close()
+
+
 async def test_mail_appended_while_idling_is_fetched_without_waiting_for_the_poll(
         mailbox: Callable[..., ImapMailbox], mail_folder: str, imap: Callable[..., Any],
         tmp_path: Path, wait_for: Callable[..., Any], events: Events) -> None:
@@ -98,15 +112,7 @@ async def test_mail_that_came_just_before_idle_started_wakes_it(
     session.select()
     assert session.uids_after(0) == []
     imap(lambda c: c.append(mail_folder, mail(9)))  # lands between the search and the IDLE
-    halt = threading.Event()
-    waiting = asyncio.create_task(asyncio.to_thread(session.idle_wait, FOREVER, halt))
-    try:
-        await wait_for(waiting.done, attempts=200)
-        assert waiting.result() is True
-    finally:
-        halt.set()
-        await asyncio.wait([waiting])
-        session.close()
+    assert await idle_woke(session, wait_for) is True
 
 
 async def test_mail_announced_in_an_earlier_answer_wakes_idle(
@@ -119,15 +125,7 @@ async def test_mail_announced_in_an_earlier_answer_wakes_idle(
     session.select()
     imap(lambda c: c.append(mail_folder, mail(8)))
     session._call(lambda c: c.noop())  # an answer nobody reads carries the EXISTS
-    halt = threading.Event()
-    waiting = asyncio.create_task(asyncio.to_thread(session.idle_wait, FOREVER, halt))
-    try:
-        await wait_for(waiting.done, attempts=200)
-        assert waiting.result() is True
-    finally:
-        halt.set()
-        await asyncio.wait([waiting])
-        session.close()
+    assert await idle_woke(session, wait_for) is True
 
 
 async def test_a_fresh_select_is_not_news(
