@@ -236,19 +236,15 @@ class KafkaBus:
             for r in call.records:
                 topic = self.physical(r.topic)
                 partition = await self._partition_of(producer, topic, r.key)
-                slot = (topic, partition)
-                batch, riders = open_batches.get(slot) or (None, [])
-                appended = None if batch is None else batch.append(
-                    key=r.key, value=r.value, timestamp=None, headers=list(r.headers))
-                if appended is None:  # no batch yet, or this one is full
-                    if batch is not None:
-                        ready.append((topic, partition, batch, riders))
-                    batch, riders = producer.create_batch(), []
-                    if batch.append(key=r.key, value=r.value, timestamp=None,
-                                    headers=list(r.headers)) is None:
+                current = open_batches.get((topic, partition))
+                if current is None or not _append(current[0], r):  # none yet, or it is full
+                    if current is not None:
+                        ready.append((topic, partition, *current))
+                    current = open_batches[topic, partition] = (producer.create_batch(), [])
+                    if not _append(current[0], r):  # an empty batch takes any one record
                         raise KafkaError(f"a record of {len(r.value)} bytes does not fit "
                                          "in a batch")
-                    open_batches[slot] = (batch, riders)
+                riders = current[1]
                 if not riders or riders[-1] is not call:
                     riders.append(call)
                     call.waiting += 1
@@ -286,6 +282,12 @@ class _Pending:
     def fail(self, error: BaseException) -> None:
         if not self.done.done():
             self.done.set_exception(error)
+
+
+def _append(batch: Any, record: OutgoingRecord) -> bool:
+    """Add ``record`` to aiokafka's ``batch``; ``False`` when the batch is full."""
+    return batch.append(key=record.key, value=record.value, timestamp=None,
+                        headers=list(record.headers)) is not None
 
 
 def _settle(riders: list[_Pending], delivered: asyncio.Future[Any]) -> None:

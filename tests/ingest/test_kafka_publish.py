@@ -107,3 +107,13 @@ async def test_a_batch_that_never_settles_times_out_its_caller_and_not_the_next(
         await bus.send_many([rec("k", b"next")])
     finally:
         await bus.close()
+
+
+async def test_more_than_a_batch_for_one_partition_goes_as_several_in_order(
+        bus: KafkaBus, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = batches_sent(bus, monkeypatch)
+    # 100 KiB for one key: more than one batch (16 KiB each by default), sent in order.
+    await bus.send_many([rec("one-key", f"{i:04d}".encode() + b"x" * 1024) for i in range(100)])
+    assert len(seen) > 1 and len(set(seen)) == 1
+    got = await poll_until(bus, f"r-{uuid.uuid4().hex[:8]}", INBOUND, want=100, attempts=40)
+    assert [int(r.value[:4]) for r in got] == list(range(100))
