@@ -109,6 +109,37 @@ async def test_a_batch_that_never_settles_times_out_its_caller_and_not_the_next(
         await bus.close()
 
 
+async def test_a_call_queued_behind_a_lost_round_keeps_its_own_deadline(
+        kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The lost round ends at its oldest call's deadline; the call that arrived meanwhile
+    # goes in the next round with the rest of its own time, and is acknowledged.
+    bus = KafkaBus(kafka_bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4,
+                   send_timeout=1.0)
+    await bus.start()
+    try:
+        producer: Any = bus._producer
+        real = producer.send_batch
+        sent = 0
+
+        async def first_lost(batch: Any, topic: str, *, partition: int) -> Any:
+            nonlocal sent
+            sent += 1
+            if sent == 1:
+                return asyncio.get_running_loop().create_future()  # never acknowledged
+            return await real(batch, topic, partition=partition)
+
+        monkeypatch.setattr(producer, "send_batch", first_lost)
+        lost = asyncio.create_task(bus.send_many([rec("k", b"lost")]))
+        await asyncio.sleep(0.3)  # the first round is in flight
+        behind = asyncio.create_task(bus.send_many([rec("k", b"behind")]))
+        with pytest.raises(BusUnavailable, match="did not acknowledge"):
+            await lost
+        await behind
+        assert sent == 2
+    finally:
+        await bus.close()
+
+
 async def test_more_than_a_batch_for_one_partition_goes_as_several_in_order(
         bus: KafkaBus, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = batches_sent(bus, monkeypatch)
