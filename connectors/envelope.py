@@ -121,7 +121,7 @@ class InboundEnvelope(BaseModel):
         """Build an envelope whose id is derived from ``channel`` and ``external_id``.
 
         Only the fields given a value other than their default go through validation (the
-        others take the model's defaults): a third less time than passing all eighteen, on
+        others take the model's defaults): a quarter less time than passing all eighteen, on
         every webhook's path.
         """
         values: dict[str, Any] = {
@@ -133,27 +133,19 @@ class InboundEnvelope(BaseModel):
             "sent_at": sent_at or received_at,
             "sender": sender,
         }
-        if subject is not None:
-            values["subject"] = subject
+        optional = {"subject": subject, "html": html, "in_reply_to": in_reply_to,
+                    "category_hint": category_hint, "priority_floor": priority_floor,
+                    "contact_status": contact_status, "queue_hint": queue_hint}
+        for name, value in optional.items():
+            if value is not None:
+                values[name] = value
         if text:
             values["text"] = text
-        if html is not None:
-            values["html"] = html
         if attachments:
             values["attachments"] = attachments
-        if in_reply_to is not None:
-            values["in_reply_to"] = in_reply_to
         if raw:
             values["raw"] = raw
-        if category_hint is not None:
-            values["category_hint"] = category_hint
-        if priority_floor is not None:
-            values["priority_floor"] = priority_floor
         if kind != "message":
             values["kind"] = kind
-        if contact_status is not None:
-            values["contact_status"] = contact_status
-        if queue_hint is not None:
-            values["queue_hint"] = queue_hint
         envelope: InboundEnvelope = cls.__pydantic_validator__.validate_python(values)
         return envelope

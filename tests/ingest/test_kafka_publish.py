@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,12 +18,39 @@ from tests.support.bus import poll_until
 pytestmark = pytest.mark.kafka
 
 
+@contextlib.asynccontextmanager
+async def started_bus(bootstrap: str, **options: Any) -> AsyncIterator[KafkaBus]:
+    """A Kafka bus on topics of its own, closed afterwards."""
+    made = KafkaBus(bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4, **options)
+    await made.start()
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
 @pytest.fixture
 async def bus(kafka_bootstrap: str) -> AsyncIterator[KafkaBus]:
-    made = KafkaBus(kafka_bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4)
-    await made.start()
-    yield made
-    await made.close()
+    async with started_bus(kafka_bootstrap) as made:
+        yield made
+
+
+def lose_first_batch(bus: KafkaBus, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The producer loses the next batch it is handed (never acknowledged), then sends the
+    ones after it; returns what became of each batch, "lost" or "sent", as it happens."""
+    producer: Any = bus._producer
+    real = producer.send_batch
+    outcomes: list[str] = []
+
+    async def first_lost(batch: Any, topic: str, *, partition: int) -> Any:
+        if not outcomes:
+            outcomes.append("lost")
+            return asyncio.get_running_loop().create_future()
+        outcomes.append("sent")
+        return await real(batch, topic, partition=partition)
+
+    monkeypatch.setattr(producer, "send_batch", first_lost)
+    return outcomes
 
 
 def rec(key: str, value: bytes) -> OutgoingRecord:
@@ -90,54 +118,27 @@ async def test_closing_sends_what_callers_queued(kafka_bootstrap: str) -> None:
 
 async def test_a_batch_that_never_settles_times_out_its_caller_and_not_the_next(
         kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    bus = KafkaBus(kafka_bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4,
-                   send_timeout=0.5)
-    await bus.start()
-    try:
-        producer: Any = bus._producer
-        real = producer.send_batch
-
-        async def lost(batch: Any, topic: str, *, partition: int) -> Any:
-            return asyncio.get_running_loop().create_future()  # never acknowledged
-
-        monkeypatch.setattr(producer, "send_batch", lost)
+    async with started_bus(kafka_bootstrap, send_timeout=0.5) as bus:
+        outcomes = lose_first_batch(bus, monkeypatch)
         with pytest.raises(BusUnavailable, match="did not acknowledge"):
             await bus.send_many([rec("k", b"lost")])
-        monkeypatch.setattr(producer, "send_batch", real)
         await bus.send_many([rec("k", b"next")])
-    finally:
-        await bus.close()
+    assert outcomes == ["lost", "sent"]
 
 
 async def test_a_call_queued_behind_a_lost_round_keeps_its_own_deadline(
         kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The lost round ends at its oldest call's deadline; the call that arrived meanwhile
     # goes in the next round with the rest of its own time, and is acknowledged.
-    bus = KafkaBus(kafka_bootstrap, prefix=f"p{uuid.uuid4().hex[:10]}.", partitions=4,
-                   send_timeout=1.0)
-    await bus.start()
-    try:
-        producer: Any = bus._producer
-        real = producer.send_batch
-        sent = 0
-
-        async def first_lost(batch: Any, topic: str, *, partition: int) -> Any:
-            nonlocal sent
-            sent += 1
-            if sent == 1:
-                return asyncio.get_running_loop().create_future()  # never acknowledged
-            return await real(batch, topic, partition=partition)
-
-        monkeypatch.setattr(producer, "send_batch", first_lost)
+    async with started_bus(kafka_bootstrap, send_timeout=1.0) as bus:
+        outcomes = lose_first_batch(bus, monkeypatch)
         lost = asyncio.create_task(bus.send_many([rec("k", b"lost")]))
         await asyncio.sleep(0.3)  # the first round is in flight
         behind = asyncio.create_task(bus.send_many([rec("k", b"behind")]))
         with pytest.raises(BusUnavailable, match="did not acknowledge"):
             await lost
         await behind
-        assert sent == 2
-    finally:
-        await bus.close()
+    assert outcomes == ["lost", "sent"]
 
 
 async def test_more_than_a_batch_for_one_partition_goes_as_several_in_order(
