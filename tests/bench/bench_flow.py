@@ -5,7 +5,8 @@ append) at 32 and at 128 requests in flight, tickets assigned per second, and p5
 latency from POST to assignment at a steady offered load; plus the same accept measurement
 against a bare aiohttp handler in the same run, and each figure's ratio to it; the server's
 own CPU per request, ours and the bare handler's (steadier than the ratio when the load
-generator's share of the cores varies). Peak RSS of the service process too.
+generator's share of the cores varies). Peak RSS of the service process too, and the disk's
+fsync latency before each pair (the embedded log's accept figure moves with it).
 
     make bench                      # both pairs when Kafka and PostgreSQL are up
     make bench BENCH_ARGS="--backend embedded --forms 3000 --rate 200 --seconds 10"
@@ -195,6 +196,26 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def fsync_latency(count: int = 200) -> tuple[float, float]:
+    """p50 and p90, in µs, of a 4 KiB write and ``fdatasync`` where the embedded log lives
+    (the temporary directory): what each of its group commits waits on with
+    ``CSKH_BUS_FSYNC=full``. On a shared VM it varies from run to run, and the accept figure
+    of the embedded log with it."""
+    fd, path = tempfile.mkstemp(prefix="cskh-bench-fsync-")
+    try:
+        block = os.urandom(4096)
+        took: list[float] = []
+        for i in range(count):
+            began = time.perf_counter()
+            os.pwrite(fd, block, (i % 64) * 4096)
+            os.fdatasync(fd)
+            took.append((time.perf_counter() - began) * 1e6)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return pct(took, 0.5), pct(took, 0.9)
+
+
 @contextlib.asynccontextmanager
 async def fresh_backend(kind: str) -> AsyncIterator[tuple[dict[str, str], str]]:
     """A new, empty backend pair: (CSKH_* environment, database URL); removed afterwards."""
@@ -361,6 +382,9 @@ async def run(args: argparse.Namespace) -> int:
         kinds.remove("distributed")
     for kind in kinds:
         name = "sqlite+embedded" if kind == "embedded" else "postgres+kafka"
+        p50, p90 = fsync_latency()
+        print(f"[{name}] disk: a 4 KiB write + fdatasync takes {p50:.0f} µs p50, {p90:.0f} µs "
+              f"p90 in {tempfile.gettempdir()} (the embedded log's fsync=full waits on it)")
         ceiling = await bench_accept_only(name, kind, args)
         if kind == "embedded":
             await bench_accept_only(f"{name} CSKH_BUS_FSYNC=normal", kind, args,
