@@ -41,6 +41,16 @@ async def drain(consumer: Consumer, want: int, *, rounds: int = 60) -> list[Reco
     return got
 
 
+async def read(bus: Bus, group: str, topic: str, want: int) -> list[Record]:
+    """What a new member of ``group`` drains from ``topic`` (``want`` records), leaving
+    without committing."""
+    reader = bus.consumer(group, [topic])
+    await reader.start()
+    got = await drain(reader, want)
+    await reader.close()
+    return got
+
+
 def rec(topic: str, key: str, value: str) -> OutgoingRecord:
     return OutgoingRecord(topic=topic, key=key.encode(), value=value.encode())
 
@@ -54,10 +64,7 @@ async def test_per_key_order_is_kept(bus: Bus) -> None:
     # 1,200 records in one append: more than one multi-row INSERT of the embedded log.
     keys = [f"thread-{i}" for i in range(6)]
     await bus.send_many([rec(INBOUND, keys[i % 6], f"{keys[i % 6]}:{i}") for i in range(1200)])
-    consumer = bus.consumer("g-order", [INBOUND])
-    await consumer.start()
-    got = await drain(consumer, 1200)
-    await consumer.close()
+    got = await read(bus, "g-order", INBOUND, 1200)
     assert len(got) == 1200
     for key in keys:
         seq = numbers_of(got, key)
@@ -71,10 +78,7 @@ async def test_concurrent_callers_keep_each_keys_order(bus: Bus) -> None:
     keys = [f"thread-{i}" for i in range(3)]
     await asyncio.gather(*(bus.send_many([rec(INBOUND, keys[i % 3], f"{keys[i % 3]}:{i}")])
                            for i in range(300)))
-    consumer = bus.consumer("g-callers", [INBOUND])
-    await consumer.start()
-    got = await drain(consumer, 300)
-    await consumer.close()
+    got = await read(bus, "g-callers", INBOUND, 300)
     assert len(got) == 300
     for key in keys:
         assert numbers_of(got, key) == list(range(keys.index(key), 300, 3))
@@ -107,10 +111,7 @@ async def test_uncommitted_records_come_again_and_committed_ones_do_not(bus: Bus
     await second.close()
 
     await bus.send_many([rec(INBOUND, "k-new", "new")])
-    third = bus.consumer("g-crash", [INBOUND])
-    await third.start()
-    rest = await drain(third, 1)
-    await third.close()
+    rest = await read(bus, "g-crash", INBOUND, 1)
     assert [r.value for r in rest] == [b"new"]
 
 
@@ -130,10 +131,7 @@ async def test_headers_and_binary_values_survive(bus: Bus) -> None:
     value = "Hóa đơn VAT sai mã số thuế 😡".encode() + b"\x00\xff"
     await bus.send_many([OutgoingRecord(topic=INBOUND, key=None, value=value,
                                         headers=(("x-trace", b"\x01\x02abc"),))])
-    consumer = bus.consumer("g-bytes", [INBOUND])
-    await consumer.start()
-    got = await drain(consumer, 1)
-    await consumer.close()
+    got = await read(bus, "g-bytes", INBOUND, 1)
     assert got[0].value == value
     assert got[0].header("x-trace") == b"\x01\x02abc"
 
@@ -155,13 +153,6 @@ class FlakyHandler:
         self.applied.extend(r.value for r in records)
 
 
-async def _dlq_records(bus: Bus, want: int) -> list[Record]:
-    reader = bus.consumer("g-dlq-reader", [DLQ])
-    await reader.start()
-    got = await drain(reader, want)
-    await reader.close()
-    return got
-
 
 async def test_poison_goes_to_the_dlq_with_its_bytes_and_the_rest_is_applied(bus: Bus) -> None:
     values = [b"ok-1", b"poison-\xff\xfe", b"ok-2", b"ok-3"]
@@ -178,7 +169,7 @@ async def test_poison_goes_to_the_dlq_with_its_bytes_and_the_rest_is_applied(bus
             break
     await consumer.close()
     assert handler.applied == [b"ok-1", b"ok-2", b"ok-3"]
-    dead = await _dlq_records(bus, 1)
+    dead = await read(bus, "g-dlq-reader", DLQ, 1)
     assert [d.value for d in dead] == [b"poison-\xff\xfe"]
     assert b"ValueError" in (dead[0].header("dlq.error") or b"")
     assert dead[0].header("dlq.topic") == INBOUND.encode()
