@@ -89,7 +89,8 @@ class Floors:
         self.lines.append(f"  {'met' if met else 'NOT met':7}  {what}: {figure}")
 
     def print(self) -> None:
-        print("floors (two cores shared by the load generator, the service, broker and database):")
+        print("floors (set for two cores shared by the load generator, the service, broker and "
+              "database):")
         for line in self.lines:
             print(line)
 
@@ -283,10 +284,12 @@ async def fresh_backend(kind: str) -> AsyncIterator[tuple[dict[str, str], str]]:
         yield {"CSKH_DATABASE_URL": url, "CSKH_BUS": f"kafka://{kafka}",
                "CSKH_KAFKA_TOPIC_PREFIX": prefix}, url
     finally:
-        await delete_topics(kafka, prefix)
-        admin = await asyncpg.connect(dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        await admin.close()
+        try:
+            await delete_topics(kafka, prefix)
+        finally:
+            admin = await asyncpg.connect(dsn)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await admin.close()
 
 
 def prepare(env: dict[str, str], work: Path) -> dict[str, str]:
@@ -343,7 +346,7 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace, floo
             if kind == "distributed" and args.broker_warmup > 0:
                 # A broker just started (``make services``) answers 2,300–3,300 forms/s for its
                 # first 15 s of load here and settles at 5,000–6,000/s after about a minute:
-                # measured cold, the Kafka pair's accept figure came out 25–36% instead of 46%.
+                # measured cold, the Kafka pair's accept figure came out 25–36% instead of 46–52%.
                 offered = await keep_busy(http, ours.url, args.broker_warmup, levels[0])
                 print(f"[{name}] broker warm-up: {offered:,} forms over "
                       f"{args.broker_warmup:.0f}s before the rounds")
