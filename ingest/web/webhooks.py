@@ -25,10 +25,10 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: Any, status: int) -> web.Response:
+def _json(data: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
     # What ``web.json_response`` answers (compact), serialized by pydantic-core in half the time.
-    return web.Response(body=to_json(data), status=status, content_type="application/json",
-                        charset="utf-8")
+    return web.Response(body=to_json(data), status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")
 
 
 def _error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
@@ -94,8 +94,7 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
         if result.ignored or not result.envelopes:
             log.info(LogEvent.WEBHOOK_UNKNOWN if result.unknown else LogEvent.WEBHOOK_IGNORED,
                      channel=channel, event_type=result.event_type)
-            return web.json_response(result.response or {"status": "ignored"},
-                                     status=connector.accepted_status)
+            return _json(result.response or {"status": "ignored"}, connector.accepted_status)
         records = [
             OutgoingRecord(topic=INBOUND, key=e.thread_key.encode(),
                            value=e.to_json_bytes())
@@ -105,10 +104,9 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
             await request.app[BUS].send_many(records)
         except BusUnavailable as exc:
             log.warning(LogEvent.BUS_UNAVAILABLE, channel=channel, error=str(exc)[:300])
-            return web.json_response(
-                {"error": "bus_unavailable", "reason": "cannot store the message now; retry"},
-                status=503, headers={"Retry-After": "5"},
-            )
+            return _json({"error": "bus_unavailable",
+                          "reason": "cannot store the message now; retry"},
+                         503, {"Retry-After": "5"})
         ids = [str(e.id) for e in result.envelopes]
         log.info(LogEvent.WEBHOOK_ACCEPTED, channel=channel, event_type=result.event_type,
                  message_id=ids[0] if len(ids) == 1 else ids)

@@ -153,7 +153,6 @@ class FlakyHandler:
         self.applied.extend(r.value for r in records)
 
 
-
 async def test_poison_goes_to_the_dlq_with_its_bytes_and_the_rest_is_applied(bus: Bus) -> None:
     values = [b"ok-1", b"poison-\xff\xfe", b"ok-2", b"ok-3"]
     await bus.send_many([OutgoingRecord(topic=INBOUND, key=b"one", value=v) for v in values])
