@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.views import tickets_json
 from ingest.bus.base import Bus, BusUnavailable
 from ingest.dlq import list_dead_letters, replay_dead_letters
 from ingest.logging import configure_logging
@@ -27,7 +28,6 @@ from router.staff import (
     set_shift,
     set_status,
 )
-from router.views import tickets_json
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import LabelCorrection, Queue, Staff, Ticket, staff_queues

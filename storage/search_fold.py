@@ -1,7 +1,7 @@
 """The folded form text search compares: lowercase, Vietnamese marks removed, ``đ`` → ``d``.
 
 One definition for both databases: PostgreSQL applies it with ``translate()`` (see
-``router.search``); SQLite has no ``translate()``, so every SQLite connection gets
+``desk.search``); SQLite has no ``translate()``, so every SQLite connection gets
 ``cskh_fold(text)``, this same mapping as a Python function (``storage.db``). Composed (NFC)
 and decomposed (NFD) input fold alike. Letters of other scripts are only lowercased.
 """

@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from connectors.base import ChallengeConnector
+from desk import api as staff_api
+from desk import api_actions, routes
 from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
@@ -20,8 +22,6 @@ from ingest.registry import webhook_connectors
 from ingest.senders import reply_senders
 from ingest.settings import ALL_ROLES, Role, Settings
 from ingest.web.webhooks import challenge_handler, webhook_handler
-from router import api as staff_api
-from router import api_actions, routes
 
 log = structlog.get_logger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024

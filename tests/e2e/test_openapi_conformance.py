@@ -37,8 +37,8 @@ from schemathesis.checks import (
 from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 
+from desk.openapi import DOCUMENT
 from ingest.web.app import create_app
-from router.openapi import DOCUMENT
 from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from desk.openapi import DOCUMENT
 from ingest.settings import Settings
 from ingest.web.app import create_app
-from router.openapi import DOCUMENT
 from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade

@@ -16,11 +16,11 @@ from typing import Any, Literal
 from sqlalchemy import and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from router.auth import visible
+from desk.auth import visible
+from desk.search import matches
+from desk.text_input import unstorable
 from router.rules import CATEGORIES
-from router.search import matches
 from router.staff import ACTIVE_TICKET_STATUSES
-from router.text_input import unstorable
 from storage.models import Staff, Ticket
 
 TICKET_STATUSES = ("new", "queued", "assigned", "open", "waiting", "resolved", "closed")

@@ -13,10 +13,10 @@ from datetime import datetime
 from aiohttp import web
 from sqlalchemy import func, select
 
-from router.auth import authenticate, visible
+from desk.auth import authenticate, visible
+from desk.queue_filters import FilterError, QueueQuery
+from desk.views import tickets_json
 from router.calendars import QueueCalendars
-from router.queue_filters import FilterError, QueueQuery
-from router.views import tickets_json
 from storage.db import SessionFactory
 from storage.models import Ticket
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.queue_filters import (
+from desk.queue_filters import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_QUERY_CHARS,

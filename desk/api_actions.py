@@ -18,17 +18,17 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.api import CALENDARS, CLOCK, SESSIONS, ticket_key
+from desk.auth import authenticate, visible
+from desk.text_input import unstorable
+from desk.views import tickets_json
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router import actions
-from router.api import CALENDARS, CLOCK, SESSIONS, ticket_key
-from router.auth import authenticate, visible
 from router.calendars import Calendars
 from router.deadlines import DEFAULT_CALENDAR
 from router.events import OutboundMessage
 from router.outbox import mark_emitted
 from router.shifts import on_shift
-from router.text_input import unstorable
-from router.views import tickets_json
 from storage.log_events import LogEvent
 from storage.models import Staff, Ticket
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.api import my_queue, ticket_detail
-from router.api_actions import add_action_routes
-from router.openapi import openapi
-from router.stream import install, my_stream
+from desk.api import my_queue, ticket_detail
+from desk.api_actions import add_action_routes
+from desk.openapi import openapi
+from desk.stream import install, my_stream
 
 
 def add_routes(app: web.Application) -> None:

@@ -16,8 +16,8 @@ import json
 from aiohttp import web
 from sqlalchemy import func, or_, select
 
-from router.api import SESSIONS
-from router.auth import authenticate
+from desk.api import SESSIONS
+from desk.auth import authenticate
 from storage.models import Assignment, SlaEvent, Ticket
 
 STOPPING = web.AppKey("router.stopping", asyncio.Event)
