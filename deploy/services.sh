@@ -3,9 +3,9 @@
 # dedicated PostgreSQL cluster and a Dovecot IMAP server, all on 127.0.0.1,
 # all started by this script (no docker, nothing installed by hand).
 #
-#   deploy/services.sh up     [kafka] [postgres] [dovecot]   start (idempotent), write .services/env
-#   deploy/services.sh down   [kafka] [postgres] [dovecot]   stop
-#   deploy/services.sh status [kafka] [postgres] [dovecot]   show what runs
+#   deploy/services.sh up     [kafka] [postgres] [dovecot] [chromium]   start (idempotent), write .services/env
+#   deploy/services.sh down   [kafka] [postgres] [dovecot] [chromium]   stop
+#   deploy/services.sh status [kafka] [postgres] [dovecot] [chromium]   show what runs
 #   deploy/services.sh env                                    print .services/env
 #
 # No service name means all three. Everything (jars, Kafka data and logs, pid
@@ -23,6 +23,7 @@
 #   CSKH_TEST_IMAP=127.0.0.1:<port>            (user cskh, password cskh)
 #   CSKH_TEST_IMAPS=127.0.0.1:<port>           the same over TLS (IMAPS)
 #   CSKH_TEST_IMAP_CA=<repo>/.services/dovecot/tls/ca.pem   the CA that signed its certificate
+#   CSKH_TEST_CHROMIUM=/usr/bin/chromium       Debian's chromium (installed when missing), for page tests
 #
 # Failure handling: with CI=true a service that cannot be installed or
 # started makes `up` exit non-zero. Otherwise a warning goes to stderr, the
@@ -936,6 +937,36 @@ dovecot_status() {
     fi
 }
 
+# --------------------------------------------------------------- chromium
+# Not a server: the browser the page tests drive (Debian's `chromium`, through Playwright's
+# Python package with executable_path; Playwright never downloads a browser of its own).
+
+CHROMIUM_BIN="${CSKH_TEST_CHROMIUM_BIN:-/usr/bin/chromium}"
+
+chromium_healthy() {
+    [[ -x "$CHROMIUM_BIN" ]] && "$CHROMIUM_BIN" --headless --no-sandbox --version >/dev/null 2>&1
+}
+
+chromium_up() {
+    if ! [[ -x "$CHROMIUM_BIN" ]]; then
+        # fonts-noto-core: Vietnamese diacritics in screenshots
+        apt_install chromium fonts-noto-core || return 1
+    fi
+    if ! chromium_healthy; then
+        err "chromium: $CHROMIUM_BIN does not start"
+        return 1
+    fi
+    say "chromium: $("$CHROMIUM_BIN" --headless --no-sandbox --version 2>/dev/null | head -n1)"
+}
+
+chromium_status() {
+    if chromium_healthy; then
+        echo "chromium: $CHROMIUM_BIN ($("$CHROMIUM_BIN" --headless --no-sandbox --version 2>/dev/null | head -n1))"
+    else
+        echo "chromium: not installed ($CHROMIUM_BIN)"
+    fi
+}
+
 # ------------------------------------------------------------ env file
 
 write_env() {
@@ -954,6 +985,9 @@ write_env() {
             echo "export CSKH_TEST_IMAPS=127.0.0.1:$IMAPS_PORT"
             echo "export CSKH_TEST_IMAP_CA=$DOVECOT_CA"
         fi
+        if chromium_healthy; then
+            echo "export CSKH_TEST_CHROMIUM=$CHROMIUM_BIN"
+        fi
     } >"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -961,7 +995,7 @@ write_env() {
 # ----------------------------------------------------------------- main
 
 usage() {
-    echo "usage: $0 up|down|status|env [kafka] [postgres] [dovecot]" >&2
+    echo "usage: $0 up|down|status|env [kafka] [postgres] [dovecot] [chromium]" >&2
     exit 2
 }
 
@@ -978,9 +1012,9 @@ main() {
     [[ $# -ge 1 ]] || usage
     local cmd="$1"; shift
     local names=("$@") n
-    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres dovecot)
+    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres dovecot chromium)
     for n in "${names[@]}"; do
-        case "$n" in kafka|postgres|dovecot) ;; *) err "unknown service '$n'"; usage ;; esac
+        case "$n" in kafka|postgres|dovecot|chromium) ;; *) err "unknown service '$n'"; usage ;; esac
     done
 
     case "$cmd" in
@@ -991,7 +1025,7 @@ main() {
                 # A subshell with -e in force: any unexpected failure inside
                 # the service's start-up counts as that service failing.
                 set +e
-                ( set -e; case "$n" in kafka) kafka_up ;; postgres) pg_up ;; dovecot) dovecot_up ;; esac )
+                ( set -e; case "$n" in kafka) kafka_up ;; postgres) pg_up ;; dovecot) dovecot_up ;; chromium) chromium_up ;; esac )
                 rc=$?
                 set -e
                 [[ $rc -eq 0 ]] || failed+=("$n")
@@ -1010,13 +1044,13 @@ main() {
         down)
             lock
             for n in "${names[@]}"; do
-                case "$n" in kafka) kafka_stop ;; postgres) pg_down ;; dovecot) dovecot_stop ;; esac
+                case "$n" in kafka) kafka_stop ;; postgres) pg_down ;; dovecot) dovecot_stop ;; chromium) ;; esac
             done
             write_env
             ;;
         status)
             for n in "${names[@]}"; do
-                case "$n" in kafka) kafka_status ;; postgres) pg_status ;; dovecot) dovecot_status ;; esac
+                case "$n" in kafka) kafka_status ;; postgres) pg_status ;; dovecot) dovecot_status ;; chromium) chromium_status ;; esac
             done
             ;;
         env)

@@ -20,10 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from playwright.async_api import Browser
 
 from ingest.settings import Settings
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
+from tests.support.browser import chromium
 from tests.support.providers import (
     MESSENGER_PAGE_TOKEN,
     ZALO_OA_TOKEN,
@@ -71,6 +73,20 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("CSKH_MODEL_PATH", None)
     else:
         os.environ["CSKH_MODEL_PATH"] = previous
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium (``CSKH_TEST_CHROMIUM``), one per test; mandatory under CI."""
+    executable = os.environ.get("CSKH_TEST_CHROMIUM", "")
+    if not executable or not Path(executable).is_file():
+        problem = ("Chromium is not available: CSKH_TEST_CHROMIUM is unset or missing "
+                   "(run `make services`)")
+        if IN_CI:
+            pytest.fail(f"{problem}; under CI every service is mandatory", pytrace=False)
+        pytest.skip(problem)
+    async with chromium(executable) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from connectors.base import ChallengeConnector
 from desk import api as staff_api
 from desk import api_actions, routes
+from desk.pages import setup_pages
 from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
@@ -92,4 +93,5 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
                 app.router.add_get(f"/webhooks/{connector.name}", challenge_handler(connector))
         app[staff_api.CALENDARS] = settings.calendars
         routes.add_routes(app)
+        setup_pages(app)
     return app

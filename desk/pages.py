@@ -1,0 +1,92 @@
+"""How ``desk/`` serves pages: Jinja2 templates, the catalogue, static files, page headers.
+
+``setup_pages(app)`` is called once by the app factory. Templates live in ``desk/templates``
+(autoescape on for every template: customer text is text, never markup), static files in
+``desk/static`` under ``/static/`` (htmx and its SSE extension are vendored there: no CDN, a
+LAN without internet works). Every HTML answer gets a Content-Security-Policy that forbids
+inline script and any origin but our own, unless its handler set a policy of its own (the
+embeddable form does, for ``frame-ancestors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from desk.i18n import DEFAULT_LOCALE, translations
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+       "frame-ancestors 'none'")
+PAGE_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def local_time(value: datetime | None, fmt: str = "%H:%M %d/%m/%Y") -> str:
+    """``value`` in Asia/Ho_Chi_Minh, formatted; empty for none (naive values are UTC)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+_ENV_OPTIONS: dict[str, Any] = {
+    "undefined": jinja2.StrictUndefined,
+    "extensions": ["jinja2.ext.i18n"],
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+
+
+def _configure(env: jinja2.Environment, locale: str) -> jinja2.Environment:
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local_time"] = local_time
+    env.globals["locale"] = locale
+    return env
+
+
+def environment(locale: str = DEFAULT_LOCALE) -> jinja2.Environment:
+    """A template environment for ``locale``, as ``setup_pages`` installs it (tests use it)."""
+    return _configure(jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                         autoescape=True, **_ENV_OPTIONS), locale)
+
+
+@web.middleware
+async def page_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers on every HTML answer, keeping a policy the handler set itself."""
+    response = await handler(request)
+    if response.content_type == "text/html":
+        for name, value in PAGE_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+def setup_pages(app: web.Application, locale: str = DEFAULT_LOCALE,
+                context: Callable[[web.Request], Awaitable[dict[str, Any]]] | None = None) -> None:
+    """Install templates, ``/static/`` and the page headers on ``app`` (once).
+
+    ``context`` adds to every template's context (the signed-in officer, say).
+    """
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES),
+                               context_processors=[context] if context is not None else [],
+                               autoescape=True, **_ENV_OPTIONS)
+    _configure(env, locale)
+    app.router.add_static("/static/", STATIC, name="static", append_version=True)
+    app.middlewares.append(page_headers)
