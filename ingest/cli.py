@@ -14,8 +14,10 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.reports import ReportError
 from desk.views import tickets_json
 from ingest.bus.base import Bus, BusUnavailable
+from ingest.cli_report import add_report_parser
 from ingest.dlq import list_dead_letters, replay_dead_letters
 from ingest.logging import configure_logging
 from ingest.settings import ALL_ROLES, Role, Settings, load_settings
@@ -394,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = dlq.add_parser("replay", parents=[common, out],
                             help="append every dead letter not replayed before to its topic")
     replay.set_defaults(func=cmd_dlq_replay)
+
+    add_report_parser(sub, common)
     return parser
 
 
@@ -402,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CliError, StaffError, FileNotFoundError, ValueError, BusUnavailable) as exc:
+    except (CliError, StaffError, ReportError, FileNotFoundError, ValueError,
+            BusUnavailable) as exc:
         print(f"cskh: error: {exc}", file=sys.stderr)
         return 2
     return code
