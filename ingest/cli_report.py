@@ -43,12 +43,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_report_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register ``cskh report`` on the ``cskh`` subcommands ``sub``."""
     report = sub.add_parser(
-        "report", parents=[common], help="the department's reports (volume, SLA, officers)",
+        "report", parents=[common],
+        help="the department's reports (satisfaction, volume, SLA, officers, low ratings)",
         description="Figures by calendar day, ISO week or month in Asia/Ho_Chi_Minh. "
                     "volume: tickets opened, resolved, reopened, backlog at period end, "
                     "messages in and out. sla: first response and resolution times in "
                     "business minutes (median, p90), share within SLA, breaches. officers: "
-                    "the monthly KPI sheet per officer. Without --from/--to: the current "
+                    "the monthly KPI sheet per officer. satisfaction: surveys sent, "
+                    "answered, response rate, CSAT % (4-5 of 5), mean, distribution. "
+                    "low-ratings: every rating of 1-2 with its comment and follow-up, by "
+                    "category. Without --from/--to: the current "
                     "period; either alone: that one period.")
     report.add_argument("name", choices=sorted(REPORTS), help="which report")
     report.add_argument("--period", choices=PERIODS, default="month",

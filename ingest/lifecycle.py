@@ -16,11 +16,13 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from desk.surveys import OfferSurveys, SurveyPolicy
 from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.kafka import KafkaBus
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS
 from ingest.pipeline import consumer_specs, make_loop, outbound_publisher
+from ingest.senders import reply_senders
 from ingest.settings import Settings
 from normalizer.classifier import Classifier
 from normalizer.ingest import Classify, Labels
@@ -118,6 +120,14 @@ def _no_classifier(items: Sequence[tuple[str, str]]) -> Sequence[Labels]:
     raise RuntimeError("this process does not run the normalizer role")
 
 
+def survey_policy(settings: Settings) -> SurveyPolicy:
+    """Who is asked and how, from the settings: the channels that have a sender carry it."""
+    return SurveyPolicy(public_url=settings.customer_url, days=settings.survey_days,
+                        min_days=settings.survey_min_days,
+                        channels=frozenset(reply_senders(settings)),
+                        mail_domain=settings.message_id_domain)
+
+
 async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the consumer loops of this process's roles; on shutdown finish, commit, leave."""
     settings, bus = app[SETTINGS], app[BUS]
@@ -146,6 +156,10 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
         outbox = EmitPendingReplies(app[SESSIONS], outbound_publisher(bus), app[CLOCK])
         tasks.append(asyncio.create_task(
             _every(settings.rebalance_seconds, outbox.run_once, stop), name="outbox"))
+        surveys = OfferSurveys(app[SESSIONS], outbound_publisher(bus), app[CLOCK],
+                               survey_policy(settings))
+        tasks.append(asyncio.create_task(
+            _every(settings.survey_seconds, surveys.run_once, stop), name="surveys"))
     try:
         yield
     finally:

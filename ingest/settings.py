@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         "own address, else cskh.invalid")
     thread_window_hours: float = Field(72.0, ge=0)
 
+    public_url: str | None = Field(
+        None, description="the address customers reach (survey links, the form); default: "
+        "http://CSKH_HTTP_HOST:CSKH_HTTP_PORT")
+    survey_days: int = Field(7, ge=1, le=90, description="a survey link's life, days")
+    survey_min_days: int = Field(7, ge=0, le=365,
+                                 description="ask one contact at most once in this many days")
+    survey_seconds: float = Field(15.0, gt=0, description="how often surveys are decided and sent")
+
     smtp_host: str | None = Field(None, description="unset: e-mail replies are not sent")
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_user: str | None = None
@@ -163,6 +171,13 @@ class Settings(BaseSettings):
             if domain and domain not in found:
                 found.append(domain)
         return found
+
+    @property
+    def customer_url(self) -> str:
+        """Where customers reach the service (``public_url``, else the listen address)."""
+        if self.public_url and self.public_url.strip():
+            return self.public_url.strip().rstrip("/")
+        return f"http://{self.http_host}:{self.http_port}"
 
     @property
     def calendars(self) -> QueueCalendars:

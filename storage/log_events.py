@@ -66,6 +66,10 @@ class LogEvent(StrEnum):
     SLA_WARNING = "sla.warning"
     SLA_BREACHED = "sla.breached"
 
+    SURVEY_DECIDED = "survey.decided"
+    SURVEY_SENT = "survey.sent"
+    SURVEY_ANSWERED = "survey.answered"
+
     DLQ_REPLAYED = "dlq.replayed"
     MODEL_LOADED = "model.loaded"
     PERIODIC_FAILED = "periodic.failed"

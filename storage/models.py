@@ -320,3 +320,47 @@ class PullerCursor(Base):
     source: Mapped[str] = mapped_column(String(512), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class Survey(Base):
+    """A satisfaction survey: after a resolved ticket (``kind`` csat) or in a campaign.
+
+    One per ticket and SLA cycle (``ticket_id``, ``cycle``), so a redelivered or repeated
+    decision never asks twice. ``status``: ``pending`` (to send), ``sent``, ``manual`` (the
+    channel cannot carry it: the officer asks by hand), ``skipped`` (``reason`` says why).
+    The customer's link carries a random token; only its SHA-256 is kept once the survey is
+    sent (``token_pending`` holds the token between the decision and the send, so a resend
+    after a crash carries the same link). The officer credited is the one who replied.
+    """
+
+    __tablename__ = "surveys"
+    __table_args__ = (UniqueConstraint("ticket_id", "cycle", name="uq_surveys_ticket_cycle"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
+                                                 insert_sentinel=True)
+    kind: Mapped[str] = mapped_column(String(16), default="csat")
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_pending: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    rating: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    answer_count: Mapped[int] = mapped_column(Integer, default=0)
+    follow_up_ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"))

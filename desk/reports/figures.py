@@ -23,6 +23,7 @@ from desk.reports.data import (
     tickets_in,
 )
 from desk.reports.periods import Window
+from desk.reports.satisfaction import surveys_in
 from router.calendars import QueueCalendars
 from router.sla import sla_state
 
@@ -162,13 +163,19 @@ async def officers(session: AsyncSession, window: Window, _by: str | None,
         label = window.label_of(message.at)
         if label and message.direction == "outbound" and message.staff_id in names:
             answers[(label, names[message.staff_id])] += 1
-    people = sorted({o for _, o in handled} | {o for _, o in answers})
+    ratings: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for survey in await surveys_in(session, window):
+        label = window.label_of(survey.answered_at) if survey.answered_at else None
+        if label and survey.officer and survey.rating:
+            ratings[(label, survey.officer)].append(survey.rating)
+    people = sorted({o for _, o in handled} | {o for _, o in answers} | {o for _, o in ratings})
     rows = []
     for label, _s, _e in window.periods():
         for officer in people:
             key = (label, officer)
-            if not (handled.get(key) or answers.get(key)):
+            if not (handled.get(key) or answers.get(key) or ratings.get(key)):
                 continue
+            given = ratings.get(key, [])
             f, r, both = first.get(key, []), resolution.get(key, []), kept.get(key, [])
             rows.append({
                 "period": label, "officer": officer, "tickets_handled": handled.get(key, 0),
@@ -178,10 +185,14 @@ async def officers(session: AsyncSession, window: Window, _by: str | None,
                 "first_response_within_sla_pct": share(sum(ok for _, ok in f), len(f)),
                 "resolution_within_sla_pct": share(sum(ok for _, ok in r), len(r)),
                 "sla_pct": share(sum(both), len(both)),
+                "csat_pct": share(sum(r >= 4 for r in given), len(given)),
+                "low_ratings": sum(r <= 2 for r in given),
             })
     columns = ("period", "officer", "tickets_handled", "answers", "first_response_median_min",
                "resolution_median_min", "first_response_within_sla_pct",
-               "resolution_within_sla_pct", "sla_pct")
+               "resolution_within_sla_pct", "sla_pct", "csat_pct", "low_ratings")
     return Report("officers", "Officers' monthly sheet", window.kind, window.first.isoformat(),
                   window.last.isoformat(), columns, rows,
-                  ("tickets_handled: resolved in the period while assigned to the officer",))
+                  ("tickets_handled: resolved in the period while assigned to the officer",
+                   "csat_pct, low_ratings: survey answers in the period credited to the "
+                   "officer who replied"))

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from desk.reports import figures
+from desk.reports import figures, satisfaction
 from desk.reports.base import Report, ReportError
 from desk.reports.periods import Window
 from router.calendars import QueueCalendars
@@ -17,6 +17,8 @@ REPORTS: dict[str, Builder] = {
     "volume": figures.volume,
     "sla": figures.sla,
     "officers": figures.officers,
+    "satisfaction": satisfaction.satisfaction,
+    "low-ratings": satisfaction.low_ratings,
 }
 GROUPINGS = figures.GROUPINGS
 

@@ -14,6 +14,7 @@ from connectors.base import ChallengeConnector
 from desk import api as staff_api
 from desk import api_actions, routes
 from desk.pages import setup_pages
+from desk.surveys.page import add_survey_routes
 from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
@@ -94,4 +95,5 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
         app[staff_api.CALENDARS] = settings.calendars
         routes.add_routes(app)
         setup_pages(app)
+        add_survey_routes(app)
     return app

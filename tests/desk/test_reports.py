@@ -38,7 +38,7 @@ from ingest.cli import main
 from router.calendars import QueueCalendars
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import Message, SlaEvent, SlaPause, Staff, Ticket
+from storage.models import Message, SlaEvent, SlaPause, Staff, Survey, Ticket
 
 ICT = timezone(timedelta(hours=7))
 CALENDARS = QueueCalendars()
@@ -92,6 +92,17 @@ async def _seed(sessions: SessionFactory) -> None:
         s.add(SlaEvent(ticket_id=t1.id, queue="accounting", assignee_id=an.id,
                        clock="resolution", kind="breach", fraction=1.0,
                        at=at("2026-11-02", "16:00")))
+        # CSAT: An 5 and 2, Hoa 4 (after first answering 1) and one unanswered
+        for ticket_, officer, sent, answered, rating, count in (
+                (t1, an, "2026-11-03", "2026-11-03", 5, 1),
+                (t2, an, "2026-11-09", "2026-11-10", 2, 1),
+                (t3, hoa, "2026-11-04", "2026-11-05", 4, 2),
+                (t5, hoa, "2026-11-11", None, None, 0)):
+            s.add(Survey(ticket_id=ticket_.id, channel=ticket_.channel, officer_id=officer.id,
+                         status="sent", sent_at=at(sent, "09:00"),
+                         answered_at=at(answered, "10:00") if answered else None,
+                         rating=rating, answer_count=count,
+                         comment="Giao hàng chậm" if rating == 2 else None))
         for direction, when, raw in (("inbound", at("2026-11-02", "11:00"), {}),
                                      ("outbound", at("2026-11-02", "13:30"),
                                       {"staff_id": an.id})):
@@ -155,6 +166,21 @@ async def test_officers_sheet(seeded: SessionFactory) -> None:
             an["sla_pct"]) == (100.0, 0.0, 0.0)
     assert (hoa["tickets_handled"], hoa["first_response_median_min"],
             hoa["resolution_median_min"], hoa["sla_pct"]) == (2, None, 135.0, 100.0)
+
+
+async def test_satisfaction(seeded: SessionFactory) -> None:
+    [nov] = await _report(seeded, "satisfaction", "month", "2026-11-01")
+    assert nov == {"period": "2026-11", "sent": 4, "answered": 3, "response_rate_pct": 75.0,
+                   "csat_pct": 66.7, "mean": 3.67, "rated_1": 0, "rated_2": 1, "rated_3": 0,
+                   "rated_4": 1, "rated_5": 1}
+    by_officer = {r["officer"]: r["csat_pct"] for r in await _report(
+        seeded, "satisfaction", "month", "2026-11-01", by="officer")}
+    assert by_officer == {"Nguyễn Văn An": 50.0, "Trần Thị Hoa": 100.0}
+    rows = {r["officer"]: r for r in await _report(seeded, "officers", "month", "2026-11-01")}
+    assert (rows["Nguyễn Văn An"]["csat_pct"], rows["Nguyễn Văn An"]["low_ratings"]) == (50.0, 1)
+    [low] = await _report(seeded, "low-ratings", "month", "2026-11-01")
+    assert (low["category"], low["rating"], low["comment"], low["officer"]) == (
+        "invoice", 2, "Giao hàng chậm", "Nguyễn Văn An")
 
 
 def test_windows() -> None:
