@@ -151,6 +151,9 @@ class Ticket(Base):
         Index("ix_tickets_thread", "channel", "thread_key", "status"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         Index("ix_tickets_queue_status", "queue", "status"),
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_resolved_at", "resolved_at"),
+        Index("ix_tickets_first_responded_at", "first_responded_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -206,7 +209,8 @@ class Message(Base):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_channel_external_id", "channel", "external_id"),)
+    __table_args__ = (Index("ix_messages_channel_external_id", "channel", "external_id"),
+                      Index("ix_messages_received_at", "received_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
@@ -355,12 +359,12 @@ class Survey(Base):
     token_pending: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
     expires_at: Mapped[datetime | None] = mapped_column()
     rating: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    answered_at: Mapped[datetime | None] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)
     answer_count: Mapped[int] = mapped_column(Integer, default=0)
     follow_up_ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"))

@@ -1,18 +1,22 @@
 """The rows reports are computed from, read once per report with Core selects (no ORM objects).
 
-Tickets are those alive at some point of the window: created before its end and not resolved
-before its start. Pauses (waiting on the customer) come with them, since SLA time excludes
-them.
+Tickets are read by the instants a report counts (answered, resolved) that fall in the
+window, through their indexes. Pauses (waiting on the customer) come with them, since SLA time
+excludes them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from desk.reports.periods import Window
 from storage.models import Customer, Message, SlaEvent, SlaPause, Staff, Ticket
@@ -53,9 +57,16 @@ class TicketRow:
         return value or "-"
 
 
-async def tickets_in(session: AsyncSession, window: Window) -> list[TicketRow]:
-    """Tickets alive during ``window``, with their pauses."""
-    start, end = window.starts_at, window.ends_at
+def _touched(window: Window, columns: Sequence[InstrumentedAttribute[Any]]
+             ) -> ColumnElement[bool]:
+    """Some of ``columns`` falls inside ``window`` (each an indexed range)."""
+    return or_(*(and_(c >= window.starts_at, c < window.ends_at) for c in columns))
+
+
+async def tickets_in(session: AsyncSession, window: Window,
+                     touched: Sequence[InstrumentedAttribute[Any]]) -> list[TicketRow]:
+    """Tickets one of whose ``touched`` instants falls in ``window``, with their pauses."""
+    where = _touched(window, touched)
     query = (
         select(Ticket.id, Ticket.status, Ticket.channel, Ticket.category, Ticket.queue,
                Ticket.priority, Staff.name, Customer.tier, Ticket.created_at,
@@ -63,10 +74,7 @@ async def tickets_in(session: AsyncSession, window: Window) -> list[TicketRow]:
                Ticket.reopen_count, Ticket.first_response_due, Ticket.resolution_due)
         .outerjoin(Staff, Staff.id == Ticket.assignee_id)
         .outerjoin(Customer, Customer.id == Ticket.customer_id)
-        .where(Ticket.created_at < end,
-               or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= start,
-                   Ticket.reopened_at >= start))
-        .order_by(Ticket.id))
+        .where(where))
     rows: dict[int, TicketRow] = {}
     for r in (await session.execute(query)).all():
         created = _aware(r.created_at)
@@ -83,15 +91,12 @@ async def tickets_in(session: AsyncSession, window: Window) -> list[TicketRow]:
     if rows:
         pauses = await session.execute(
             select(SlaPause.ticket_id, SlaPause.started_at, SlaPause.ended_at)
-            .join(Ticket, Ticket.id == SlaPause.ticket_id)
-            .where(Ticket.created_at < end,
-                   or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= start,
-                       Ticket.reopened_at >= start)))
+            .join(Ticket, Ticket.id == SlaPause.ticket_id).where(where))
         for ticket_id, began, ended in pauses.all():
             row = rows.get(ticket_id)
             began_at = _aware(began)
             if row is not None and began_at is not None:
-                row.pauses.append((began_at, _aware(ended) or end))
+                row.pauses.append((began_at, _aware(ended) or window.ends_at))
     return list(rows.values())
 
 

@@ -1,18 +1,21 @@
 """The ``volume``, ``sla`` and ``officers`` reports.
 
 Times are business time in the ticket's queue calendar (Vietnamese working hours, holidays
-off), net of the spans the ticket waited on the customer, in minutes: the same clock the SLA
-deadlines run on (``router.sla.sla_state``), so "within SLA" here is what the sweeper called
-ok. A reopened ticket's clocks restart at the reopening (its current cycle is reported).
+off), net of the spans the ticket waited on the customer, in minutes: the clock the SLA
+deadlines run on, and "within SLA" is "before the ticket's own deadline". A reopened
+ticket's clocks restart at the reopening (its current cycle is reported).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Select, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from desk.reports.base import Report, minutes, percentile, rounded, share
 from desk.reports.data import (
@@ -24,24 +27,32 @@ from desk.reports.data import (
 )
 from desk.reports.periods import Window
 from desk.reports.satisfaction import surveys_in
+from router.business_time import business_time_between
 from router.calendars import QueueCalendars
-from router.sla import sla_state
+from storage.models import Customer, Message, Staff, Ticket
 
 GROUPINGS = ("channel", "category", "queue", "officer", "tier", "priority")
 
 
 def _clock(row: TicketRow, until: datetime | None, due: datetime | None,
            calendars: QueueCalendars) -> tuple[float, bool] | None:
-    """(business minutes from the cycle's start to ``until``, whether within ``due``).
+    """(business minutes from the cycle's start to ``until``, net of waits; whether before
+    ``due``).
 
     None without either instant, or when ``until`` belongs to an earlier cycle (the first
-    response before a reopening).
+    response before a reopening). "Within" is ``until < due``: the deadline is the earliest
+    instant the budget is used up (``router.sla.due_after``), so this is exactly the clock's
+    own breach rule, without recomputing the budget.
     """
     if until is None or due is None or until < row.sla_started_at:
         return None
-    status = sla_state(until, row.sla_started_at, due, calendars.for_queue(row.queue),
-                       row.pauses)
-    return minutes(status.used), status.state != "breached"
+    cal = calendars.for_queue(row.queue)
+    used = business_time_between(row.sla_started_at, until, cal)
+    for began, ended in row.pauses:
+        low, high = max(began, row.sla_started_at), min(ended, until)
+        if high > low:
+            used -= business_time_between(low, high, cal)
+    return minutes(max(used, timedelta())), until < due
 
 
 def _stats(prefix: str, clocks: Iterable[tuple[float, bool]]) -> dict[str, object]:
@@ -53,43 +64,63 @@ def _stats(prefix: str, clocks: Iterable[tuple[float, bool]]) -> dict[str, objec
             f"{prefix}_within_sla_pct": share(sum(ok for _, ok in values), len(values))}
 
 
-def _key(label: str, group: str, by: str | None) -> tuple[str, str]:
-    return (label, group if by else "all")
+def _grouped(by: str | None) -> tuple[ColumnElement[Any], Select[Any]]:
+    """The ``--by`` column and a ``SELECT group, count(*)`` over tickets with its joins."""
+    columns: dict[str | None, Any] = {
+        None: literal("all"), "channel": Ticket.channel, "category": Ticket.category,
+        "queue": Ticket.queue, "priority": Ticket.priority, "officer": Staff.name,
+        "tier": Customer.tier}
+    column: ColumnElement[Any] = columns[by]
+    query = select(column, func.count()).select_from(Ticket)
+    if by == "officer":
+        query = query.outerjoin(Staff, Staff.id == Ticket.assignee_id)
+    if by == "tier":
+        query = query.outerjoin(Customer, Customer.id == Ticket.customer_id)
+    return column, query
+
+
+async def _counts(session: AsyncSession, query: Select[Any], column: ColumnElement[Any],
+                  *where: ColumnElement[bool]) -> dict[str, int]:
+    found = await session.execute(query.where(*where).group_by(column))
+    return {str(group) if group is not None else "-": n for group, n in found.all()}
 
 
 async def volume(session: AsyncSession, window: Window, by: str | None,
                  _calendars: QueueCalendars) -> Report:
-    """Opened, resolved, reopened, backlog at each period's end; messages in and out."""
-    tickets = await tickets_in(session, window)
-    by_id = {t.id: t for t in tickets}
-    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    groups = sorted({t.group(by) for t in tickets}) if by else ["all"]
-    for ticket in tickets:
-        group = ticket.group(by) if by else "all"
-        for column, instant in (("opened", ticket.created_at), ("resolved", ticket.resolved_at),
-                                ("reopened", ticket.reopened_at)):
-            label = window.label_of(instant) if instant else None
-            if label:
-                counts[(label, group)][column] += 1
-    for label, _start, end in window.periods():
-        for ticket in tickets:
-            resolved_by_end = ticket.resolved_at is not None and ticket.resolved_at < end
-            if ticket.created_at < end and not resolved_by_end:
-                counts[(label, ticket.group(by) if by else "all")]["backlog"] += 1
-    for message in await messages_in(session, window):
-        owner = by_id.get(message.ticket_id)
-        label = window.label_of(message.at)
-        if label:
-            group = owner.group(by) if (by and owner) else ("-" if by else "all")
-            counts[(label, group)]["messages_in" if message.direction == "inbound"
-                                   else "messages_out"] += 1
+    """Opened, resolved, reopened, backlog at each period's end; messages in and out.
+
+    Counted in the database, one grouped count per figure and period.
+    """
+    column, query = _grouped(by)
+    messages = query.join(Message, Message.ticket_id == Ticket.id)
+    cells: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for label, start, end in window.periods():
+        figures: dict[str, dict[str, int]] = {
+            "opened": await _counts(session, query, column, Ticket.created_at >= start,
+                                    Ticket.created_at < end),
+            "resolved": await _counts(session, query, column, Ticket.resolved_at >= start,
+                                      Ticket.resolved_at < end),
+            "reopened": await _counts(session, query, column, Ticket.reopened_at >= start,
+                                      Ticket.reopened_at < end),
+            "backlog": await _counts(session, query, column, Ticket.created_at < end,
+                                     or_(Ticket.resolved_at.is_(None),
+                                         Ticket.resolved_at >= end)),
+        }
+        for direction in ("inbound", "outbound"):
+            figures["messages_in" if direction == "inbound" else "messages_out"] = \
+                await _counts(session, messages, column, Message.direction == direction,
+                              Message.received_at >= start, Message.received_at < end)
+        for name, counted in figures.items():
+            for group, n in counted.items():
+                cells[(label, group)][name] = n
     columns = ("opened", "resolved", "reopened", "backlog", "messages_in", "messages_out")
+    groups = sorted({g for _, g in cells}) if by else ["all"]
     rows = []
     for label, _s, _e in window.periods():
         for group in groups:
-            c = counts.get((label, group), Counter())
+            c = cells.get((label, group), {})
             rows.append({"period": label, **({by: group} if by else {}),
-                         **{name: c[name] for name in columns}})
+                         **{name: c.get(name, 0) for name in columns}})
     return Report("volume", "Tickets and messages", window.kind, window.first.isoformat(),
                   window.last.isoformat(),
                   ("period", *((by,) if by else ()), *columns), rows,
@@ -99,7 +130,7 @@ async def volume(session: AsyncSession, window: Window, by: str | None,
 async def sla(session: AsyncSession, window: Window, by: str | None,
               calendars: QueueCalendars) -> Report:
     """First response and resolution times in business minutes, share within SLA, breaches."""
-    tickets = await tickets_in(session, window)
+    tickets = await tickets_in(session, window, (Ticket.first_responded_at, Ticket.resolved_at))
     first: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
     resolution: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
     for t in tickets:
@@ -137,7 +168,7 @@ async def sla(session: AsyncSession, window: Window, by: str | None,
 async def officers(session: AsyncSession, window: Window, _by: str | None,
                    calendars: QueueCalendars) -> Report:
     """The KPI sheet per officer: handled, answers, response and resolution, SLA share."""
-    tickets = await tickets_in(session, window)
+    tickets = await tickets_in(session, window, (Ticket.resolved_at,))
     names = await staff_names(session)
     handled: Counter[tuple[str, str]] = Counter()
     first: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)

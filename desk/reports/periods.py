@@ -6,9 +6,11 @@ periods; every instant falls into exactly one period by its local date.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -85,9 +87,15 @@ class Window:
 
     def label_of(self, instant: datetime) -> str | None:
         """The label of the period ``instant`` falls in, None outside the window."""
-        if not self.starts_at <= instant.astimezone(UTC) < self.ends_at:
+        starts, labels, end = self._bounds
+        if not starts[0] <= instant < end:
             return None
-        return period_label(period_start(local_date(instant), self.kind), self.kind)
+        return labels[bisect_right(starts, instant) - 1]
+
+    @cached_property
+    def _bounds(self) -> tuple[list[datetime], list[str], datetime]:
+        periods = list(self.periods())
+        return [p[1] for p in periods], [p[0] for p in periods], periods[-1][2]
 
 
 def parse_window(kind: str, first: str | None, last: str | None, today: date) -> Window:

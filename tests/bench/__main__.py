@@ -1,14 +1,14 @@
-"""`python -m tests.bench [flow|channels|router|email] [options]` — see the bench_* modules."""
+"""`python -m tests.bench [flow|channels|router|email|reports] [options]`: see bench_*."""
 
 from __future__ import annotations
 
 import sys
 
-from tests.bench import bench_channels, bench_email, bench_flow, bench_router
+from tests.bench import bench_channels, bench_email, bench_flow, bench_reports, bench_router
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
     benches = {"flow": bench_flow, "channels": bench_channels, "router": bench_router,
-               "email": bench_email}
+               "email": bench_email, "reports": bench_reports}
     which = argv.pop(0) if argv and argv[0] in benches else "flow"
     sys.exit(benches[which].main(argv))

@@ -1,4 +1,4 @@
-"""surveys: satisfaction surveys after a resolved ticket (and campaigns)
+"""surveys: satisfaction surveys after a resolved ticket; indexes for the reports
 
 Revision ID: 0014
 Revises: 0007
@@ -66,9 +66,22 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_surveys_contact_id'), 'surveys', ['contact_id'], unique=False)
     op.create_index(op.f('ix_surveys_ticket_id'), 'surveys', ['ticket_id'], unique=False)
+    op.create_index(op.f('ix_surveys_sent_at'), 'surveys', ['sent_at'], unique=False)
+    op.create_index(op.f('ix_surveys_answered_at'), 'surveys', ['answered_at'], unique=False)
+    op.create_index('ix_tickets_created_at', 'tickets', ['created_at'], unique=False)
+    op.create_index('ix_tickets_resolved_at', 'tickets', ['resolved_at'], unique=False)
+    op.create_index('ix_tickets_first_responded_at', 'tickets', ['first_responded_at'],
+                    unique=False)
+    op.create_index('ix_messages_received_at', 'messages', ['received_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_messages_received_at', table_name='messages')
+    op.drop_index('ix_tickets_first_responded_at', table_name='tickets')
+    op.drop_index('ix_tickets_resolved_at', table_name='tickets')
+    op.drop_index('ix_tickets_created_at', table_name='tickets')
+    op.drop_index(op.f('ix_surveys_answered_at'), table_name='surveys')
+    op.drop_index(op.f('ix_surveys_sent_at'), table_name='surveys')
     op.drop_index(op.f('ix_surveys_ticket_id'), table_name='surveys')
     op.drop_index(op.f('ix_surveys_contact_id'), table_name='surveys')
     op.drop_table('surveys')
