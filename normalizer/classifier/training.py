@@ -31,6 +31,8 @@ from normalizer.classifier.evaluation import Scores, score
 from normalizer.classifier.features import ANALYZERS, FeatureSpace
 from normalizer.classifier.labels import FIELDS, LABELS
 from normalizer.classifier.model import Classifier, Head
+from normalizer.classifier.signals import signals
+from normalizer.entities import extract_entities
 from normalizer.text import classifier_text
 
 __all__ = ["EXTRA_WEIGHT", "TrainReport", "train"]
@@ -136,6 +138,8 @@ def _digest(examples: Sequence[Example]) -> str:
     h = hashlib.sha256()
     for e in examples:
         h.update(repr((e.text, e.channel, e.category, e.priority, e.sentiment)).encode())
+        if e.context.to_json():
+            h.update(repr(sorted(e.context.to_json().items())).encode())
     return h.hexdigest()
 
 
@@ -171,7 +175,9 @@ def _train(data_paths: Sequence[Path], out: Path, extra: Sequence[Mapping[str, s
         vocabulary = {str(k): int(v) for k, v in sorted(vec.vocabulary_.items())}
         blocks.append((name, vocabulary, np.asarray(vec.idf_, dtype=np.float64)))
     space = FeatureSpace(blocks)
-    x = space.transform(forms)
+    fired = [signals(f, extract_entities(e.text), e.context)
+             for f, e in zip(forms, everything, strict=True)]
+    x = space.transform(forms, fired)
 
     heads: list[Head] = []
     coefs: list[np.ndarray] = []
