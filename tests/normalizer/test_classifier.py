@@ -1,6 +1,6 @@
 """The classifier: shipped data, training, prediction, evaluation and persistence.
 
-The model is trained once for the module on the shipped data (a few seconds).
+The model is trained once for the session on the shipped data (a few seconds, conftest).
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ CLEAR = [
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[training.TrainReport, Classifier]:
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
-    report = train(shipped_data_paths(), path)
-    return report, Classifier.load(path)
+def trained(shipped_training: tuple[training.TrainReport, Classifier]
+            ) -> tuple[training.TrainReport, Classifier]:
+    return shipped_training
 
 
 @pytest.fixture(scope="module")
