@@ -117,9 +117,13 @@ class IngestInboundMessages:
     def _machine(self, envelope: InboundEnvelope) -> bool:
         """Whether no customer wrote this: an auto-reply, bulk mail or bounce (flagged by the
         connector), or mail from one of our addresses (``x@our.vn``) or domains (``@our.vn``)."""
-        if envelope.raw.get("auto"):
+        return self._machine_sent(envelope.raw, envelope.sender.email)
+
+    def _machine_sent(self, raw: dict[str, Any], email: str | None) -> bool:
+        """:meth:`_machine` for a stored message's ``raw`` payload and sender address."""
+        if raw.get("auto"):
             return True
-        sender = (envelope.sender.email or "").lower()
+        sender = (email or "").lower()
         return bool(sender) and any(
             sender.endswith(own) if own.startswith("@") else sender == own for own in self._own)
 
@@ -199,7 +203,7 @@ class IngestInboundMessages:
         following = [(e, t) for (e, _), t in zip(said, targets, strict=True)
                      if isinstance(t, Ticket) and not self._machine(e)]
         tiers = await _tiers(session, [c for _, c in said])
-        repeats = await _repeats(session, following)
+        repeats = await _repeats(session, following, self._machine_sent)
         items = [(_text(n.envelope), n.envelope.channel,
                   MessageContext(tier=tiers.get(n.contact.customer_id or 0),
                                  missed_call=is_missed_call(n.envelope))) for n in starting]
@@ -290,10 +294,13 @@ async def _tiers(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int
     return {cid: tier for cid, tier in rows.all()}
 
 
-async def _repeats(session: AsyncSession, following: Sequence[tuple[InboundEnvelope, Ticket]]
+async def _repeats(session: AsyncSession, following: Sequence[tuple[InboundEnvelope, Ticket]],
+                   machine: Callable[[dict[str, Any], str | None], bool]
                    ) -> dict[uuid.UUID, int]:
     """For each follow-up, how many of the customer's messages on its ticket came after our
-    last reply and at least :data:`REPEAT_GAP` before it (one query for the batch)."""
+    last reply and at least :data:`REPEAT_GAP` before it (one query for the batch). Stored
+    messages no customer wrote (``machine(raw, sender_email)``: auto-replies, our own mail)
+    do not count."""
     out = {e.id: 0 for e, _ in following}
     ids = {t.id for _, t in following}
     if not ids:
@@ -302,13 +309,14 @@ async def _repeats(session: AsyncSession, following: Sequence[tuple[InboundEnvel
                   .where(Message.ticket_id.in_(ids), Message.direction == "outbound")
                   .group_by(Message.ticket_id).subquery())
     rows = await session.execute(
-        select(Message.ticket_id, Message.sent_at)
+        select(Message.ticket_id, Message.sent_at, Message.raw, Message.sender_email)
         .outerjoin(last_reply, last_reply.c.ticket_id == Message.ticket_id)
         .where(Message.ticket_id.in_(ids), Message.direction == "inbound",
                or_(last_reply.c.at.is_(None), Message.sent_at > last_reply.c.at)))
     unanswered: dict[int, list[datetime]] = {}
-    for ticket_id, sent_at in rows.all():
-        unanswered.setdefault(ticket_id, []).append(sent_at)
+    for ticket_id, sent_at, raw, email in rows.all():
+        if not machine(raw or {}, email):
+            unanswered.setdefault(ticket_id, []).append(sent_at)
     for envelope, ticket in following:
         cutoff = envelope.sent_at - REPEAT_GAP
         out[envelope.id] = sum(at <= cutoff for at in unanswered.get(ticket.id, ()))

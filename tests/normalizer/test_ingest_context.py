@@ -155,3 +155,15 @@ async def test_a_follow_up_never_lowers_the_priority(sessions: SessionFactory) -
     await ingest(wire(chat("z-2", NOW, text="cảm ơn e")))
     assert len(recorder.seen) == 2
     assert (await the_ticket(sessions)).priority == "high"
+
+
+async def test_an_auto_reply_on_the_ticket_is_not_an_earlier_contact(
+        sessions: SessionFactory) -> None:
+    recorder = Recorder()
+    ingest = IngestInboundMessages(sessions, Emitted(), recorder, lambda: NOW)
+    await ingest(wire(chat("z-1", NOW - timedelta(hours=3))))
+    away = chat("z-auto", NOW - timedelta(hours=2), text="Tôi đang nghỉ phép").model_copy(
+        update={"raw": {"auto": "auto-replied"}})
+    await ingest(wire(away))
+    await ingest(wire(chat("z-2", NOW, text="e ơi")))
+    assert [c.repeat for _, c in recorder.seen] == [0, 1]  # z-1 counts, the auto-reply not
