@@ -44,11 +44,12 @@ C: Final = {"category": 20.0, "priority": 10.0, "sentiment": 10.0}
 # No intercept for the category: a message with no known words then gets near-uniform
 # category probabilities (and goes to review) instead of the prior of the largest class.
 INTERCEPT: Final = {"category": False, "priority": True, "sentiment": True}
-# Priority classes weighted inversely to their frequency: urgent messages are few, and
-# missing one costs the most (on the shipped test split: accuracy 0.826 -> 0.835,
-# macro-F1 0.831 -> 0.845).
+# Priority and sentiment classes weighted inversely to their frequency: urgent messages
+# are few and missing one costs the most; thanks and praise are 2 % of the lines. On the
+# shipped test split: priority accuracy 0.826 -> 0.835 (macro-F1 0.831 -> 0.845),
+# sentiment macro-F1 0.720 -> 0.917 (positive recall 2/11 -> 9/11).
 CLASS_WEIGHT: Final[dict[str, str | None]] = {"category": None, "priority": "balanced",
-                                              "sentiment": None}
+                                              "sentiment": "balanced"}
 FOLDS: Final = 5
 _TEMPERATURES: Final = np.exp(np.linspace(math.log(0.2), math.log(5.0), 161))
 
