@@ -257,7 +257,8 @@ def cmd_model_eval(args: argparse.Namespace) -> int:
     from normalizer.classifier import Classifier, evaluate
 
     settings = _settings(args)
-    model = Classifier.load(args.model or settings.model_path)
+    # As `serve` does: a missing model, or one of an older format, is trained first.
+    model = Classifier.load_or_train(args.model or settings.model_path)
     report = evaluate(model, args.file)
     _print(args, report.to_json(), report.format_text().splitlines())
     return 0
@@ -383,7 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     meval = model.add_parser(
         "eval", parents=[common, out], help="accuracy and macro-F1 on a labelled JSONL file",
         description="Print accuracy and macro-F1 for category, priority and sentiment, the "
-                    "category confusion matrix, and the same on the no-diacritics subset.")
+                    "category confusion matrix, and the same on the no-diacritics subset "
+                    "and on a copy with every message's diacritics removed. Lines may carry "
+                    "their context (tier, repeat, missed_call), which the model reads. A "
+                    "missing model is trained from the shipped data first.")
     meval.add_argument("file", type=Path, metavar="FILE.jsonl")
     meval.add_argument("--model", type=Path, help="model file (default: CSKH_MODEL_PATH)")
     meval.set_defaults(func=cmd_model_eval)

@@ -116,7 +116,7 @@ async def _every(seconds: float, step: Callable[[], Awaitable[object]],
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def _no_classifier(items: Sequence[tuple[str, str]]) -> Sequence[Labels]:
+def _no_classifier(items: Sequence[object]) -> Sequence[Labels]:
     raise RuntimeError("this process does not run the normalizer role")
 
 

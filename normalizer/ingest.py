@@ -5,6 +5,11 @@ Each envelope is applied once: the processed-event ledger and the unique envelop
 messages make a redelivered envelope a no-op, except that its ticket event is emitted again
 (the crash may have come between our commit and that emit) with the same event id, so the
 router ignores it if it had seen it.
+
+The classifier reads each new ticket's first message with its context: the customer's tier,
+whether it is a missed call. A customer's later message on an existing ticket is classified
+too, with the number of their earlier messages still unanswered (a repeated contact), and
+raises the ticket's priority when it says more is at stake; it never lowers it.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
+from normalizer.classifier.signals import MessageContext
 from normalizer.events import TicketEvent, TicketEventKind, ticket_event_id
 from normalizer.identity import IdentityResolver, clip
 from normalizer.thread_finder import (
@@ -32,10 +38,13 @@ from storage.db import SessionFactory
 from storage.ledger import processed, record_processed
 from storage.log_events import LogEvent
 from storage.metrics import TICKETS_CREATED
-from storage.models import Contact, Message, Ticket
+from storage.models import Contact, Customer, Message, Ticket
 
 CONSUMER = "normalizer"
 _RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+REPEAT_GAP = timedelta(minutes=15)
+"""A customer's earlier message counts as an earlier contact (``repeat``) only if sent at
+least this long before: a chat burst of three lines is one contact, not three."""
 
 Emit = Callable[[Sequence[TicketEvent]], Awaitable[None]]
 
@@ -61,15 +70,28 @@ class Labels(Protocol):
     def entities(self) -> dict[str, Any]: ...
 
 
-Classify = Callable[[Sequence[tuple[str, str]]], Sequence[Labels]]
+Classify = Callable[[Sequence[tuple[str, str, MessageContext]]], Sequence[Labels]]
+"""Classifies ``(text, channel, context)`` items (``Classifier.classify_many``)."""
 Clock = Callable[[], datetime]
 
 log = structlog.get_logger(__name__)
 
 
 def classify_one_by_one(classify: Callable[[str, str], Labels]) -> Classify:
-    """Adapt a single-message classifier to the batch interface."""
-    return lambda items: [classify(text, channel) for text, channel in items]
+    """Adapt a single-message classifier that reads no context to the batch interface."""
+    return lambda items: [classify(text, channel) for text, channel, _ in items]
+
+
+def is_missed_call(envelope: InboundEnvelope) -> bool:
+    """Whether `envelope` is the callback ticket of a missed call: the call connectors
+    (``connectors.calls.call_envelope``) mark those, and only those, with the ``other``
+    category hint and a priority floor."""
+    return (envelope.channel == "hotline" and envelope.category_hint == "other"
+            and envelope.priority_floor is not None)
+
+
+def _text(envelope: InboundEnvelope) -> str:
+    return "\n".join(p for p in (envelope.subject, envelope.text) if p)
 
 
 class IngestInboundMessages:
@@ -95,9 +117,13 @@ class IngestInboundMessages:
     def _machine(self, envelope: InboundEnvelope) -> bool:
         """Whether no customer wrote this: an auto-reply, bulk mail or bounce (flagged by the
         connector), or mail from one of our addresses (``x@our.vn``) or domains (``@our.vn``)."""
-        if envelope.raw.get("auto"):
+        return self._machine_sent(envelope.raw, envelope.sender.email)
+
+    def _machine_sent(self, raw: dict[str, Any], email: str | None) -> bool:
+        """:meth:`_machine` for a stored message's ``raw`` payload and sender address."""
+        if raw.get("auto"):
             return True
-        sender = (envelope.sender.email or "").lower()
+        sender = (email or "").lower()
         return bool(sender) and any(
             sender.endswith(own) if own.startswith("@") else sender == own for own in self._own)
 
@@ -173,12 +199,25 @@ class IngestInboundMessages:
                 finder.remember(envelope, contact, target)
             targets.append(target)
         starting = list({id(t): t for t in targets if isinstance(t, NewTicket)}.values())
-        verdicts = self._classify([
-            ("\n".join(p for p in (n.envelope.subject, n.envelope.text) if p), n.envelope.channel)
-            for n in starting]) if starting else []
-        for new, verdict in zip(starting, verdicts, strict=True):
+        # Customers' follow-ups on tickets that already exist: classified too (below).
+        following = [(e, t) for (e, _), t in zip(said, targets, strict=True)
+                     if isinstance(t, Ticket) and not self._machine(e)]
+        tiers = await _tiers(session, [c for _, c in said])
+        repeats = await _repeats(session, following, self._machine_sent)
+        items = [(_text(n.envelope), n.envelope.channel,
+                  MessageContext(tier=tiers.get(n.contact.customer_id or 0),
+                                 missed_call=is_missed_call(n.envelope))) for n in starting]
+        items += [(_text(e), e.channel,
+                   MessageContext(tier=tiers.get(t.customer_id or 0), repeat=repeats[e.id],
+                                  missed_call=is_missed_call(e))) for e, t in following]
+        verdicts = self._classify(items) if items else []
+        for new, verdict in zip(starting, verdicts[:len(starting)], strict=True):
             new.ticket = self._new_ticket(new.envelope, new.contact, verdict, now)
             session.add(new.ticket)
+        for (_, existing), verdict in zip(following, verdicts[len(starting):], strict=True):
+            if _RANK.get(verdict.priority, 0) > _RANK.get(existing.priority, 0):
+                existing.priority = verdict.priority  # never lowered by a follow-up
+                existing.priority_confidence = verdict.priority_confidence
         await session.flush()  # ticket ids
 
         placed: list[tuple[InboundEnvelope, Ticket, TicketEventKind, Message]] = []
@@ -244,6 +283,44 @@ class IngestInboundMessages:
         if floor and _RANK[floor] > _RANK.get(verdict.priority, 0):
             ticket.priority = floor
         return ticket
+
+
+async def _tiers(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int, str]:
+    """The tier of each customer account behind `contacts`, by customer id."""
+    ids = {c.customer_id for c in contacts if c.customer_id is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(Customer.id, Customer.tier).where(Customer.id.in_(ids)))
+    return {cid: tier for cid, tier in rows.all()}
+
+
+async def _repeats(session: AsyncSession, following: Sequence[tuple[InboundEnvelope, Ticket]],
+                   machine: Callable[[dict[str, Any], str | None], bool]
+                   ) -> dict[uuid.UUID, int]:
+    """For each follow-up, how many of the customer's messages on its ticket came after our
+    last reply and at least :data:`REPEAT_GAP` before it (one query for the batch). Stored
+    messages no customer wrote (``machine(raw, sender_email)``: auto-replies, our own mail)
+    do not count."""
+    out = {e.id: 0 for e, _ in following}
+    ids = {t.id for _, t in following}
+    if not ids:
+        return out
+    last_reply = (select(Message.ticket_id, func.max(Message.sent_at).label("at"))
+                  .where(Message.ticket_id.in_(ids), Message.direction == "outbound")
+                  .group_by(Message.ticket_id).subquery())
+    rows = await session.execute(
+        select(Message.ticket_id, Message.sent_at, Message.raw, Message.sender_email)
+        .outerjoin(last_reply, last_reply.c.ticket_id == Message.ticket_id)
+        .where(Message.ticket_id.in_(ids), Message.direction == "inbound",
+               or_(last_reply.c.at.is_(None), Message.sent_at > last_reply.c.at)))
+    unanswered: dict[int, list[datetime]] = {}
+    for ticket_id, sent_at, raw, email in rows.all():
+        if not machine(raw or {}, email):
+            unanswered.setdefault(ticket_id, []).append(sent_at)
+    for envelope, ticket in following:
+        cutoff = envelope.sent_at - REPEAT_GAP
+        out[envelope.id] = sum(at <= cutoff for at in unanswered.get(ticket.id, ()))
+    return out
 
 
 def _record_status(contact: Contact, envelope: InboundEnvelope) -> None:

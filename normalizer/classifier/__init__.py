@@ -3,7 +3,8 @@
 Typical use::
 
     clf = Classifier.load_or_train(default_model_path())
-    result = clf.classify("Hóa đơn số 0000123 bị sai MST", "email")
+    result = clf.classify("Hóa đơn số 0000123 bị sai MST", "email",
+                          MessageContext(tier="key", repeat=1))
     result.category, result.priority, result.sentiment, result.needs_review
 
 Train with :func:`train` (``python -m normalizer.classifier train``), measure with
@@ -24,6 +25,7 @@ from normalizer.classifier.model import (
     ModelFormatError,
     default_model_path,
 )
+from normalizer.classifier.signals import MessageContext
 
 if TYPE_CHECKING:
     from normalizer.classifier.training import TrainReport, train
@@ -36,6 +38,7 @@ __all__ = [
     "Classification",
     "Classifier",
     "EvalReport",
+    "MessageContext",
     "ModelFormatError",
     "Scores",
     "TrainReport",

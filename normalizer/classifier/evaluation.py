@@ -1,8 +1,10 @@
 """Measuring a classifier on labelled messages.
 
-Scores per field (accuracy and macro-F1), the category confusion matrix, and the same
-scores on the no-diacritics subset: the messages whose text has no Vietnamese letter
-with a diacritic, which is how a good share of customers type.
+Scores per field (accuracy and macro-F1), the category confusion matrix, the same scores
+on the no-diacritics subset (the messages whose text has no Vietnamese letter with a
+diacritic, which is how a good share of customers type), and on a stripped copy of every
+message (diacritics removed, as if all of them had been typed that way). Each message is
+classified with its context (tier, repeated contact, missed call) when the file gives one.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from normalizer.classifier.dataset import read_examples
 from normalizer.classifier.labels import CATEGORIES, FIELDS
-from normalizer.text import has_vietnamese_diacritics
+from normalizer.text import has_vietnamese_diacritics, strip_diacritics
 
 if TYPE_CHECKING:
     from normalizer.classifier.model import Classifier
+    from normalizer.classifier.signals import MessageContext
 
 __all__ = ["EvalReport", "Scores", "evaluate", "score"]
 
@@ -63,13 +66,17 @@ class EvalReport:
     confusion_labels: tuple[str, ...]
     confusion: tuple[tuple[int, ...], ...]
     """Rows are true categories, columns predicted ones, both in `confusion_labels` order."""
+    stripped: dict[str, Scores]
+    """Scores on every message with its diacritics removed."""
 
     def to_json(self) -> dict[str, Any]:
         """``{"category": {"accuracy", "macro_f1"}, "priority": {…}, "sentiment": {…},
         "no_diacritics": {"category": {…}, "priority": {…}, "sentiment": {…}},
-        "confusion": {"labels": […], "matrix": [[…]]}, "count": n}``."""
+        "stripped": {…same fields…}, "confusion": {"labels": […], "matrix": [[…]]},
+        "count": n}``."""
         out: dict[str, Any] = {f: self.scores[f].to_json() for f in FIELDS}
         out["no_diacritics"] = {f: self.no_diacritics[f].to_json() for f in FIELDS}
+        out["stripped"] = {f: self.stripped[f].to_json() for f in FIELDS}
         out["confusion"] = {"labels": list(self.confusion_labels),
                             "matrix": [list(row) for row in self.confusion]}
         out["count"] = self.count
@@ -77,7 +84,7 @@ class EvalReport:
 
     def format_text(self) -> str:
         """A readable table: scores per field on all messages and on the no-diacritics
-        subset, then the category confusion matrix."""
+        subset, the same on the stripped copy, then the category confusion matrix."""
         lines = [f"{'field':<10} {'accuracy':>9} {'macro-F1':>9}   no diacritics "
                  f"(n={self.no_diacritics_count}): {'accuracy':>9} {'macro-F1':>9}"]
         pad = " " * len(f"   no diacritics (n={self.no_diacritics_count}): ")
@@ -86,6 +93,9 @@ class EvalReport:
             lines.append(f"{f:<10} {s.accuracy:>9.3f} {s.macro_f1:>9.3f}{pad}"
                          f"{nd.accuracy:>9.3f} {nd.macro_f1:>9.3f}")
         lines.append(f"({self.count} messages)")
+        lines.append("all messages with diacritics removed: " + ", ".join(
+            f"{f} {self.stripped[f].accuracy:.3f} / {self.stripped[f].macro_f1:.3f}"
+            for f in FIELDS) + " (accuracy / macro-F1)")
         lines.append("")
         lines.append("category confusion (rows: true, columns: predicted)")
         short = [label[:5] for label in self.confusion_labels]
@@ -101,17 +111,18 @@ def evaluate(clf: Classifier, path: Path) -> EvalReport:
     """Score `clf` on the labelled JSON-lines file at `path` (same format as training
     data). Raises ``ValueError`` on a malformed line."""
     examples = read_examples([Path(path)])
-    probs = clf.probabilities([e.text for e in examples])
-    predicted: dict[str, list[str]] = {}
-    for head in clf.heads:
-        predicted[head.field] = [head.labels[i] for i in probs[head.field].argmax(axis=1)]
+    contexts = [e.context for e in examples]
+    predicted = _predict(clf, [e.text for e in examples], contexts)
+    unmarked = _predict(clf, [strip_diacritics(e.text) for e in examples], contexts)
     plain = [i for i, e in enumerate(examples) if not has_vietnamese_diacritics(e.text)]
     scores: dict[str, Scores] = {}
     no_diacritics: dict[str, Scores] = {}
+    stripped: dict[str, Scores] = {}
     for f in FIELDS:
         truth = [e.label(f) for e in examples]
         scores[f] = score(truth, predicted[f])
         no_diacritics[f] = score([truth[i] for i in plain], [predicted[f][i] for i in plain])
+        stripped[f] = score(truth, unmarked[f])
     index = {label: i for i, label in enumerate(CATEGORIES)}
     matrix = [[0] * len(CATEGORIES) for _ in CATEGORIES]
     for e, p in zip(examples, predicted["category"], strict=True):
@@ -123,4 +134,11 @@ def evaluate(clf: Classifier, path: Path) -> EvalReport:
         no_diacritics=no_diacritics,
         confusion_labels=CATEGORIES,
         confusion=tuple(tuple(row) for row in matrix),
+        stripped=stripped,
     )
+
+
+def _predict(clf: Classifier, texts: list[str], contexts: list[MessageContext]
+             ) -> dict[str, list[str]]:
+    probs = clf.probabilities(texts, contexts)
+    return {h.field: [h.labels[i] for i in probs[h.field].argmax(axis=1)] for h in clf.heads}

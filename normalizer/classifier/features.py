@@ -1,12 +1,13 @@
 """Turning messages into the sparse vectors the linear heads read.
 
-Three blocks, side by side: TF-IDF of word uni- and bigrams, TF-IDF of character 2–5-grams
-inside word boundaries (the ``char_wb`` scheme of scikit-learn), and the rule markers of
-:mod:`normalizer.classifier.rules`. Both TF-IDF blocks use sublinear term frequency and are
-L2-normalised separately, with n-grams outside the vocabulary counted in the norm (each
-occurrence as a distinct term of the block's highest idf): a message made mostly of
-unknown words gets a short vector, so the model is unsure about it instead of reading
-its few known n-grams at full strength. Everything reads
+Four blocks, side by side: TF-IDF of word uni- and bigrams, TF-IDF of character 2–5-grams
+inside word boundaries (the ``char_wb`` scheme of scikit-learn), the rule markers of
+:mod:`normalizer.classifier.rules`, and the signals of :mod:`normalizer.classifier.signals`
+(context and entities, computed by the caller and passed in as indexes). Both TF-IDF
+blocks use sublinear term frequency and are L2-normalised separately, with n-grams outside
+the vocabulary counted in the norm (each occurrence as a distinct term of the block's
+highest idf): a message made mostly of unknown words gets a short vector, so the model is
+unsure about it instead of reading its few known n-grams at full strength. Everything reads
 :func:`normalizer.text.classifier_text`, so the features of a message are the same with and
 without diacritics.
 
@@ -30,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from normalizer.classifier.rules import MARKERS, markers
+from normalizer.classifier.signals import SIGNALS
 
 __all__ = ["ANALYZERS", "FeatureSpace", "char_ngrams", "word_ngrams"]
 
@@ -118,7 +120,7 @@ class FeatureSpace:
 
     def __init__(self, blocks: Sequence[tuple[str, Mapping[str, int], np.ndarray]]) -> None:
         """`blocks` are ``(analyzer name, vocabulary, idf)`` in column order; the rule
-        markers follow as the last columns."""
+        markers follow, then the signals as the last columns."""
         self._blocks: list[_Block] = []
         offset = 0
         for name, vocabulary, idf in blocks:
@@ -129,9 +131,11 @@ class FeatureSpace:
                                        float(idf.max()) if len(idf) else 1.0))
             offset += len(vocabulary)
         self._rule_offset = offset
-        self.n_features = offset + len(MARKERS)
+        self._signal_offset = offset + len(MARKERS)
+        self.n_features = self._signal_offset + len(SIGNALS)
 
-    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def _row(self, text: str, fired_signals: Sequence[int] = ()) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
         for block in self._blocks:
@@ -148,22 +152,31 @@ class FeatureSpace:
         if fired:
             cols.append(np.asarray(fired, dtype=np.int64) + self._rule_offset)
             vals.append(np.full(len(fired), RULE_VALUE))
+        if fired_signals:
+            cols.append(np.asarray(fired_signals, dtype=np.int64) + self._signal_offset)
+            vals.append(np.full(len(fired_signals), RULE_VALUE))
         if not cols:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         return np.concatenate(cols), np.concatenate(vals)
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """One CSR row per text (each already in ``classifier_text`` form)."""
-        rows = [self._row(text) for text in texts]
+    def transform(self, texts: Sequence[str],
+                  fired_signals: Sequence[Sequence[int]] | None = None) -> sp.csr_matrix:
+        """One CSR row per text (each already in ``classifier_text`` form); row ``i`` has
+        the signals ``fired_signals[i]`` (indexes into ``SIGNALS``), none if omitted."""
+        if fired_signals is None:
+            fired_signals = [()] * len(texts)
+        rows = [self._row(text, fired) for text, fired in zip(texts, fired_signals, strict=True)]
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(c) for c, _ in rows])
         cols = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
         vals = np.concatenate([v for _, v in rows]) if rows else np.zeros(0)
         return sp.csr_matrix((vals, cols, indptr), shape=(len(texts), self.n_features))
 
-    def linear(self, text: str, weights: np.ndarray) -> np.ndarray:
-        """``transform([text]) @ weights`` for one text, without building a matrix."""
-        cols, vals = self._row(text)
+    def linear(self, text: str, weights: np.ndarray,
+               fired_signals: Sequence[int] = ()) -> np.ndarray:
+        """``transform([text], [fired_signals]) @ weights`` for one text, without building
+        a matrix."""
+        cols, vals = self._row(text, fired_signals)
         result: np.ndarray = vals @ weights[cols]
         return result
 

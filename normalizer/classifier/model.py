@@ -20,7 +20,8 @@ import joblib
 import numpy as np
 
 from normalizer.classifier.features import FeatureSpace
-from normalizer.entities import extract_entities
+from normalizer.classifier.signals import NO_CONTEXT, MessageContext, signals
+from normalizer.entities import Entities, extract_entities
 from normalizer.text import classifier_text
 
 __all__ = [
@@ -29,11 +30,17 @@ __all__ = [
     "Classification",
     "Classifier",
     "Head",
+    "Item",
     "ModelFormatError",
     "default_model_path",
 ]
 
-MODEL_FORMAT: Final = "cskh-classifier/1"
+Item = tuple[str, str] | tuple[str, str, MessageContext]
+"""A message to classify: ``(text, channel)`` or ``(text, channel, context)``."""
+
+MODEL_FORMAT: Final = "cskh-classifier/2"
+"""Version 2 added the signal columns (context, amounts, dates); a version-1 file is
+retrained by :meth:`Classifier.load_or_train`."""
 DEFAULT_REVIEW_THRESHOLD: Final = 0.5
 _log = logging.getLogger(__name__)
 
@@ -164,15 +171,23 @@ class Classifier:
 
     # --- prediction --------------------------------------------------------------------
 
-    def probabilities(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def probabilities(self, texts: Sequence[str],
+                      contexts: Sequence[MessageContext] | None = None) -> dict[str, np.ndarray]:
         """For each field, a ``(len(texts), len(head.labels))`` array of probabilities,
-        columns in ``head.labels`` order. Vectorizes the whole batch at once."""
+        columns in ``head.labels`` order; ``contexts[i]`` is the context of ``texts[i]``
+        (none if omitted). Vectorizes the whole batch at once."""
+        return self._probabilities(texts, [extract_entities(t) for t in texts], contexts)
+
+    def _probabilities(self, texts: Sequence[str], entities: Sequence[Entities],
+                       contexts: Sequence[MessageContext] | None) -> dict[str, np.ndarray]:
         forms = [classifier_text(t) for t in texts]
-        logits = np.asarray(self.features.transform(forms) @ self.weights) + self.bias
+        fired = [signals(f, e, c) for f, e, c in
+                 zip(forms, entities, contexts or [NO_CONTEXT] * len(texts), strict=True)]
+        logits = np.asarray(self.features.transform(forms, fired) @ self.weights) + self.bias
         return {h.field: _softmax_rows(logits[:, h.start:h.stop] / h.temperature)
                 for h in self.heads}
 
-    def _decide(self, probs: Mapping[str, np.ndarray], text: str) -> Classification:
+    def _decide(self, probs: Mapping[str, np.ndarray], entities: Entities) -> Classification:
         best: dict[str, tuple[str, float]] = {}
         for h in self.heads:
             p = probs[h.field]
@@ -187,24 +202,33 @@ class Classifier:
             sentiment=best["sentiment"][0],
             sentiment_confidence=best["sentiment"][1],
             needs_review=category_confidence < self.review_threshold,
-            entities=extract_entities(text).model_dump(mode="json"),
+            entities=entities.model_dump(mode="json"),
         )
 
-    def classify(self, text: str, channel: str) -> Classification:
+    def classify(self, text: str, channel: str,
+                 context: MessageContext | None = None) -> Classification:
         """Category, priority and sentiment of `text`, with confidences, the review flag
-        and the entities found in it. `channel` is accepted for context; the current
-        model reads only the text. Never raises on any string."""
-        logits = self.features.linear(classifier_text(text), self.weights) + self.bias
+        and the entities found in it. `context` (the customer's tier, a repeated contact, a
+        missed call) weighs on the priority mostly; the amounts and dates found in the text
+        count too. `channel` is accepted for context; the current model does not read it.
+        Never raises on any string."""
+        form = classifier_text(text)
+        entities = extract_entities(text)
+        fired = signals(form, entities, context or NO_CONTEXT)
+        logits = self.features.linear(form, self.weights, fired) + self.bias
         probs = {h.field: _softmax_rows(logits[h.start:h.stop] / h.temperature)
                  for h in self.heads}
-        return self._decide(probs, text)
+        return self._decide(probs, entities)
 
-    def classify_many(self, items: Sequence[tuple[str, str]]) -> list[Classification]:
-        """:meth:`classify` for each ``(text, channel)`` pair, in order, vectorizing the
-        batch once; gives the same results as classifying one at a time."""
+    def classify_many(self, items: Sequence[Item]) -> list[Classification]:
+        """:meth:`classify` for each ``(text, channel)`` or ``(text, channel, context)``
+        item, in order, vectorizing the batch once; gives the same results as classifying
+        one at a time."""
         if not items:
             return []
-        texts = [text for text, _ in items]
-        probs = self.probabilities(texts)
-        return [self._decide({f: p[i] for f, p in probs.items()}, text)
-                for i, text in enumerate(texts)]
+        texts = [item[0] for item in items]
+        contexts = [item[2] if len(item) == 3 else NO_CONTEXT for item in items]
+        entities = [extract_entities(t) for t in texts]
+        probs = self._probabilities(texts, entities, contexts)
+        return [self._decide({f: p[i] for f, p in probs.items()}, entities[i])
+                for i in range(len(texts))]

@@ -35,11 +35,13 @@ MARKERS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     # An explicit emergency.
     ("emergency", _marker(
         r"ngay lap tuc|khan cap|\bkhan\b|:alarm:|huy hop dong|cap cuu|\bsos\b")),
-    # A short deadline: today, tomorrow, this week, a named day or hour.
+    # A short deadline: today, tomorrow, this week, a named day, hour or date.
     ("deadline", _marker(
         r"(?:truoc|trong|het|han chot|deadline|can|phai co|phai xong)\s+(?:\w+\s+){0,2}"
         r"(?:hom nay|chieu nay|sang nay|toi nay|trua nay|ngay mai|sang mai|chieu mai|trua mai|"
-        r"cuoi tuan|tuan nay|thu (?:hai|ba|tu|nam|sau|bay|\d))|truoc \d+ ?h|\basap\b|\bgap\b|"
+        r"cuoi tuan|tuan nay|thu (?:hai|ba|tu|nam|sau|bay|\d))|truoc \d+ ?h|\basap\b|"
+        r"\bgap\b(?! doi| ba| \d)|"
+        r"(?:truoc|han chot|han|cham nhat|deadline|kip)\s+(?:ngay\s+)?\d{1,2}/\d{1,2}(?!\d)|"
         r"som nhat|before (?:friday|monday|tomorrow|today)|\btoday\b")),
     # A repeated follow-up.
     ("chase", _marker(

@@ -6,8 +6,10 @@ determined by the sources: the same sources always give byte-identical files.
 
 Sources (all hand-written, UTF-8):
 
-- ``src/<category>.txt``: one core message per line, ``[@channel] <priority> <sentiment>
-  text``, under a ``[train]`` or ``[test]`` header. Priority codes are ``u h n l``
+- ``src/<category>.txt``: one core message per line, ``[@channel] [[context]] <priority>
+  <sentiment> text``, under a ``[train]`` or ``[test]`` header. ``[context]`` gives the
+  message's context as written, comma-separated: ``tier=key``, ``repeat=2``,
+  ``missed_call``; its labels are taken as written too. Priority codes are ``u h n l``
   (urgent, high, normal, low), sentiment codes ``- 0 +``. A line with an ``@channel`` is
   written in that channel's voice and kept as written; a line without one is dressed for a
   channel drawn at random (e-mail salutation, web form fields, chat opener, call note).
@@ -17,18 +19,14 @@ Sources (all hand-written, UTF-8):
   label change each kind implies (see the comment at its top).
 
 Train and test draw on disjoint core lines, wrappers, pools and tails, so the test split
-measures generalisation rather than memorised templates. Labelling guide: *urgent* =
-operations stopped, legal threat, a large order blocked today, a safety hazard; *high* =
-real damage or money at stake, an explicit short deadline, a repeated follow-up; *normal*
-= a request or minor complaint about the customer's own order, account, document or
-device (including asking the price of a product); *low* = general information not tied to
-anything pending (policies, how pricing or warranty works, opening hours, whether a
-product suits a use), suggestions, greetings, thanks, non-customers. Sentiment is
-*negative* when the customer complains or is upset, *positive* for thanks and praise,
-*neutral* otherwise (a polite "cảm ơn" closing a request stays neutral).
+measures generalisation rather than memorised templates. Labels follow the guideline in
+``README.md`` next to this file (priority: urgent, high, normal, low; the context rules).
 
 Each train core yields two lines (as written or dressed, and a variant that may lose its
-diacritics, switch to chat abbreviations, gain emoji or a tail); each test core yields one.
+diacritics, switch to chat abbreviations, gain emoji or a tail), and about half of the
+cores without a written context a third line in a drawn context (a key, standard or small
+account, or a repeated contact) with the labels the guideline gives that context; each
+test core yields one line, a fifth of them in a drawn context.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from normalizer.classifier.labels import CATEGORIES, CHANNELS
+from normalizer.classifier.signals import NO_CONTEXT, MessageContext
 
 DATA_DIR = Path(__file__).resolve().parent
 SRC_DIR = DATA_DIR / "src"
@@ -54,7 +53,7 @@ SEED = 20240613
 _PRIORITY_CODES = {"u": "urgent", "h": "high", "n": "normal", "l": "low"}
 _SENTIMENT_CODES = {"-": "negative", "0": "neutral", "+": "positive"}
 _PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
-_CORE_LINE = re.compile(r"^(?:@(\w+)\s+)?([uhnl])\s+([-0+])\s+(.+)$")
+_CORE_LINE = re.compile(r"^(?:@(\w+)\s+)?(?:\[([\w=,]+)\]\s+)?([uhnl])\s+([-0+])\s+(.+)$")
 
 _CHAT = ("zalo", "facebook")
 _MARKET = ("shopee", "lazada", "tiktok")
@@ -98,6 +97,7 @@ class Core:
     sentiment: str
     channel: str | None
     text: str
+    context: MessageContext | None = None
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,40 @@ class Example:
     category: str
     priority: str
     sentiment: str
+    context: MessageContext = NO_CONTEXT
 
     def to_json(self) -> str:
         return json.dumps({"text": self.text, "channel": self.channel, "category": self.category,
-                           "priority": self.priority, "sentiment": self.sentiment},
-                          ensure_ascii=False)
+                           "priority": self.priority, "sentiment": self.sentiment,
+                           **self.context.to_json()}, ensure_ascii=False)
+
+
+def parse_context(spec: str) -> MessageContext:
+    """``tier=key,repeat=2,missed_call`` as a context; ``ValueError`` if malformed."""
+    tier: str | None = None
+    repeat, missed = 0, False
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key == "tier" and value:
+            tier = value
+        elif key == "repeat" and value.isdigit():
+            repeat = int(value)
+        elif item == "missed_call":
+            missed = True
+        else:
+            raise ValueError(f"bad context item {item!r}")
+    return MessageContext(tier=tier, repeat=repeat, missed_call=missed)
+
+
+def in_context(priority: str, context: MessageContext) -> str:
+    """The priority the guideline gives a message labelled `priority` without context when
+    it comes in `context`: a key account's or a repeated contact's *normal* message is
+    *high*; a missed call is at least *high*; nothing else changes."""
+    if context.missed_call:
+        return max(priority, "high", key=_PRIORITY_RANK.__getitem__)
+    if priority == "normal" and (context.tier == "key" or context.repeat >= 1):
+        return "high"
+    return priority
 
 
 def read_sections(path: Path) -> dict[str, list[str]]:
@@ -145,9 +174,13 @@ def read_cores(category: str) -> dict[str, list[Core]]:
             m = _CORE_LINE.match(line)
             if m is None or (m.group(1) is not None and m.group(1) not in CHANNELS):
                 raise ValueError(f"{path}: malformed line: {line!r}")
+            try:
+                context = parse_context(m.group(2)) if m.group(2) else None
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}: {line!r}") from e
             cores.setdefault(split, []).append(Core(
-                category, _PRIORITY_CODES[m.group(2)], _SENTIMENT_CODES[m.group(3)],
-                m.group(1), m.group(4)))
+                category, _PRIORITY_CODES[m.group(3)], _SENTIMENT_CODES[m.group(4)],
+                m.group(1), m.group(5), context))
     return cores
 
 
@@ -244,9 +277,29 @@ class Renderer:
         priority = max(ex.priority, "normal", key=_PRIORITY_RANK.__getitem__)
         return replace(ex, text=text, priority=priority, sentiment="negative")
 
+    def drawn_context(self, core: Core) -> MessageContext | None:
+        """A context for another line of `core`, or ``None`` (about half the time). Never on
+        a core with a written context."""
+        if core.context is not None or self.rng.random() < 0.5:
+            return None
+        roll = self.rng.random()
+        if roll < 0.4:
+            return MessageContext(tier="key")
+        if roll < 0.7:
+            return MessageContext(repeat=self.rng.choice((1, 1, 2, 3)),
+                                  tier=self.rng.choice((None, "standard", "key")))
+        return MessageContext(tier=self.rng.choice(("standard", "small")))
+
+    def render_in(self, core: Core, context: MessageContext, channel: str, *,
+                  no_marks: float) -> Example:
+        """A line of `core` in `context`, labelled as the guideline says."""
+        ex = self.render(core, channel, plain=False, no_marks=no_marks)
+        return replace(ex, context=context, priority=in_context(ex.priority, context))
+
     def render(self, core: Core, channel: str, *, plain: bool, no_marks: float) -> Example:
         """One output line for `core` on `channel`; `plain` keeps it close to the source."""
-        ex = Example(core.text, channel, core.category, core.priority, core.sentiment)
+        ex = Example(core.text, channel, core.category, core.priority, core.sentiment,
+                     core.context or NO_CONTEXT)
         chatty = channel in _CHAT or channel in _MARKET
         if not plain and (kind := self.tail_kind(core)) is not None:
             ex = self.add_tail(ex, kind)
@@ -276,8 +329,16 @@ def build(split: str) -> list[Example]:
                 wanted = [renderer.render(core, first, plain=True, no_marks=0.12),
                           renderer.render(core, renderer.channel_for(core, avoid=first),
                                           plain=False, no_marks=0.55)]
+                context = renderer.drawn_context(core)
+                if context is not None:
+                    wanted.append(renderer.render_in(core, context, renderer.channel_for(core),
+                                                     no_marks=0.4))
             else:
                 wanted = [renderer.render(core, first, plain=False, no_marks=0.38)]
+                context = renderer.drawn_context(core)
+                if context is not None and renderer.rng.random() < 0.4:
+                    wanted = [replace(wanted[0], context=context,
+                                      priority=in_context(wanted[0].priority, context))]
             for ex in wanted:
                 if ex.text not in seen:
                     seen.add(ex.text)

@@ -3,7 +3,8 @@
 Prints the time to import and load a model, messages per second through
 ``Classifier.classify`` (entities included) pinned to one core, the same through
 ``classify_many`` in batches, and the peak resident memory of this process. The messages
-are the shipped held-back set, a realistic mix of e-mails, chat and call notes.
+are the shipped held-back set, a realistic mix of e-mails, chat and call notes, each
+classified with its context (tier, repeated contact, missed call) where the set gives one.
 
 Without ``--model`` a model is trained from the shipped data in a child process first, so
 that training (and scikit-learn) do not count towards this process's memory. A plain
@@ -13,7 +14,6 @@ script, not a test: numbers depend on the machine and are never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
         started = time.perf_counter()
         from normalizer.classifier import Classifier, shipped_test_path
+        from normalizer.classifier.dataset import read_examples
 
         imported = time.perf_counter()
         clf = Classifier.load(model_path)
@@ -69,15 +70,14 @@ def main(argv: list[str] | None = None) -> int:
               f"({model_path.stat().st_size / 2**20:.1f} MiB on disk); "
               f"scikit-learn imported: {'sklearn' in sys.modules}")
 
-        with shipped_test_path().open(encoding="utf-8") as f:
-            items = [(r["text"], r["channel"]) for r in map(json.loads, f)]
+        items = [(e.text, e.channel, e.context) for e in read_examples([shipped_test_path()])]
         clf.classify_many(items)  # warm the per-word caches, as a running service would
         work = items * args.rounds
         print(f"{len(items)} distinct messages x {args.rounds} rounds; {pinned}")
 
         started = time.perf_counter()
-        for text, channel in work:
-            clf.classify(text, channel)
+        for text, channel, context in work:
+            clf.classify(text, channel, context)
         elapsed = time.perf_counter() - started
         print(f"classify:      {len(work) / elapsed:8.0f} msgs/s  "
               f"({elapsed / len(work) * 1e6:.0f} µs per message, entities included)")

@@ -1,6 +1,6 @@
 """The classifier: shipped data, training, prediction, evaluation and persistence.
 
-The model is trained once for the module on the shipped data (a few seconds).
+The model is trained once for the session on the shipped data (a few seconds, conftest).
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ CLEAR = [
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[training.TrainReport, Classifier]:
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
-    report = train(shipped_data_paths(), path)
-    return report, Classifier.load(path)
+def trained(shipped_training: tuple[training.TrainReport, Classifier]
+            ) -> tuple[training.TrainReport, Classifier]:
+    return shipped_training
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +228,8 @@ def test_classification_is_a_frozen_value(clf: Classifier) -> None:
 def test_evaluation_report_format(clf: Classifier) -> None:
     report = evaluate(clf, shipped_test_path())
     data: dict[str, Any] = json.loads(json.dumps(report.to_json()))
-    assert list(data) == ["category", "priority", "sentiment", "no_diacritics", "confusion",
-                          "count"]
+    assert list(data) == ["category", "priority", "sentiment", "no_diacritics", "stripped",
+                          "confusion", "count"]
     for scores in [data[f] for f in FIELDS] + [data["no_diacritics"][f] for f in FIELDS]:
         assert set(scores) == {"accuracy", "macro_f1"}
         assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in scores.values())
@@ -255,7 +254,7 @@ def test_cli_eval_json(clf: Classifier, tmp_path: Path, capsys: pytest.CaptureFi
     path = tmp_path / "m.joblib"
     clf.save(path)
     assert cli_main(["eval", str(shipped_test_path()), "--model", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["count"] == 340
+    assert json.loads(capsys.readouterr().out)["count"] == len(read_examples([shipped_test_path()]))
 
 
 # --- persistence ------------------------------------------------------------------------
