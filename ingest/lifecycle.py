@@ -16,13 +16,14 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from desk.reports.mailing import MailReports
 from desk.surveys import OfferSurveys, SurveyPolicy
 from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.kafka import KafkaBus
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS
 from ingest.pipeline import consumer_specs, make_loop, outbound_publisher
-from ingest.senders import reply_senders
+from ingest.senders import reply_senders, smtp_transport
 from ingest.settings import Settings
 from normalizer.classifier import Classifier
 from normalizer.ingest import Classify, Labels
@@ -160,6 +161,15 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
                                survey_policy(settings))
         tasks.append(asyncio.create_task(
             _every(settings.survey_seconds, surveys.run_once, stop), name="surveys"))
+        transport = smtp_transport(settings)
+        if settings.report_recipients and transport is not None:
+            mailer = MailReports(app[SESSIONS], transport.send, app[CLOCK],
+                                 sender=settings.reply_from or "",
+                                 recipients=settings.report_recipients,
+                                 calendars=settings.calendars,
+                                 domain=settings.message_id_domain)
+            tasks.append(asyncio.create_task(
+                _every(settings.report_mail_seconds, mailer.run_once, stop), name="reports"))
     try:
         yield
     finally:

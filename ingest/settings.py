@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     survey_min_days: int = Field(7, ge=0, le=365,
                                  description="ask one contact at most once in this many days")
     survey_seconds: float = Field(15.0, gt=0, description="how often surveys are decided and sent")
+    report_recipients: list[str] = Field(
+        default_factory=list, description="leads who get the daily, weekly and monthly "
+        "satisfaction and SLA reports by e-mail (needs SMTP)")
+    report_mail_seconds: float = Field(300.0, gt=0)
 
     smtp_host: str | None = Field(None, description="unset: e-mail replies are not sent")
     smtp_port: int = Field(587, ge=1, le=65535)

@@ -69,6 +69,7 @@ class LogEvent(StrEnum):
     SURVEY_DECIDED = "survey.decided"
     SURVEY_SENT = "survey.sent"
     SURVEY_ANSWERED = "survey.answered"
+    REPORT_MAILED = "report.mailed"
 
     DLQ_REPLAYED = "dlq.replayed"
     MODEL_LOADED = "model.loaded"

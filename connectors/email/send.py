@@ -15,6 +15,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -25,7 +26,7 @@ import aiosmtplib
 from connectors.envelope import nfc
 from connectors.sending import SendRefused, SendUnavailable
 
-__all__ = ["SendRefused", "SendUnavailable", "SmtpTransport", "compose_reply"]
+__all__ = ["SendRefused", "SendUnavailable", "SmtpTransport", "compose_reply", "set_subject"]
 
 TlsMode = Literal["starttls", "tls", "none"]
 
@@ -39,6 +40,22 @@ def _address(value: str) -> Address:
     return Address(display_name=nfc(name), username=user, domain=domain)
 
 
+def set_subject(message: EmailMessage, subject: str) -> None:
+    """Set ``Subject`` so that it reads back exactly, however long and whatever its script.
+
+    The stdlib's folder (``email.policy.default``) breaks a long non-ASCII subject between
+    encoded words at a space and then drops that space (RFC 2047 §6.2 makes whitespace between
+    encoded words invisible): "mức độ hài lòng" came back "mức độhài lòng". ``email.header``
+    keeps the spaces inside the encoded words, each at most 75 characters (RFC 2047 §2).
+    """
+    text = nfc(subject).replace("\r", " ").replace("\n", " ")
+    if text.isascii():
+        message["Subject"] = text
+        return
+    message.set_raw("Subject", Header(text, "utf-8", maxlinelen=76,
+                                      header_name="Subject").encode(linesep="\r\n"))
+
+
 def compose_reply(*, sender: str, to: str, subject: str, text: str, message_id: str,
                   in_reply_to: str | None, references: str | None, date: datetime,
                   ticket_number: str) -> EmailMessage:
@@ -46,7 +63,7 @@ def compose_reply(*, sender: str, to: str, subject: str, text: str, message_id: 
     message = EmailMessage()
     message["From"] = _address(sender)
     message["To"] = _address(to)
-    message["Subject"] = nfc(subject)
+    set_subject(message, subject)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     if in_reply_to:
