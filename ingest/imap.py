@@ -151,9 +151,9 @@ class ImapPuller:
             sizes = await asyncio.to_thread(session.sizes, batch)
             big = [u for u in batch if sizes.get(u, 0) > self._max_message]
             small = [u for u in batch if u not in big]
-            bodies = await asyncio.to_thread(session.messages, small, sizes)
+            bodies, arrived = await asyncio.to_thread(session.mail, small, sizes)
             heads = await asyncio.to_thread(session.headers, big)
-            fetched = Fetched(uidvalidity, tuple(batch), sizes, bodies, heads)
+            fetched = Fetched(uidvalidity, tuple(batch), sizes, bodies, heads, arrived)
             if self._pool is not None:
                 records, parked = await self._pool.make(self._make, fetched, self._clock())
             else:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,14 +41,15 @@ Made = tuple[list[OutgoingRecord], list[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """What one pass fetched of a folder: UIDs in order, sizes, whole messages, and headers
-    only for the mail too large to fetch."""
+    """What one pass fetched of a folder: UIDs in order, sizes, whole messages, headers only
+    for the mail too large to fetch, and when the server received each (``INTERNALDATE``)."""
 
     uidvalidity: int
     uids: tuple[int, ...]
     sizes: dict[int, int]
     bodies: dict[int, bytes]
     heads: dict[int, bytes]
+    arrived: dict[int, datetime] = field(default_factory=dict)
 
     def part(self, uids: Sequence[int]) -> Fetched:
         """The same fetch restricted to ``uids``."""
@@ -56,7 +57,8 @@ class Fetched:
         return Fetched(self.uidvalidity, tuple(uids),
                        {u: s for u, s in self.sizes.items() if u in keep},
                        {u: b for u, b in self.bodies.items() if u in keep},
-                       {u: h for u, h in self.heads.items() if u in keep})
+                       {u: h for u, h in self.heads.items() if u in keep},
+                       {u: a for u, a in self.arrived.items() if u in keep})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class MakeRecords:
             if raw is None:
                 continue  # expunged between SEARCH and FETCH
             parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
+                                 arrived_at=fetched.arrived.get(uid),
                                  attachment_dir=self.attachment_dir,
                                  max_attachment_bytes=self.max_attachment)
             if parsed is None:
