@@ -80,7 +80,7 @@ class ImapPuller:
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  session: ImapSession | None = None, lease: Lease | None = None,
-                 parse_pool: ParsePool | None = None) -> None:
+                 parse_pool: ParsePool | None = None, authserv_id: str | None = None) -> None:
         self.mailbox = mailbox
         self.lease = lease
         self.holding = lease is None
@@ -92,7 +92,8 @@ class ImapPuller:
         self._batch = batch_size
         self._max_message = max_message_bytes
         self._make = MakeRecords(mailbox.name, mailbox.folder, mailbox.queue, attachment_dir,
-                                 max_message_bytes, max_attachment_bytes)
+                                 max_message_bytes, max_attachment_bytes,
+                                 authserv_id=authserv_id)
         self._pool = parse_pool  # None: parse in a worker thread
         self._session = session or ImapSession(mailbox)
 

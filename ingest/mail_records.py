@@ -71,6 +71,7 @@ class MakeRecords:
     attachment_dir: Path | None
     max_message: int
     max_attachment: int
+    authserv_id: str | None = field(default=None, kw_only=True)
 
     def source(self, uidvalidity: int, uid: int) -> str:
         """Where a mail came from, as the dead-letter header ``dlq.source`` names it."""
@@ -106,6 +107,7 @@ class MakeRecords:
                 continue  # expunged between SEARCH and FETCH
             parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
                                  arrived_at=fetched.arrived.get(uid),
+                                 authserv_id=self.authserv_id,
                                  attachment_dir=self.attachment_dir,
                                  max_attachment_bytes=self.max_attachment)
             if parsed is None:

@@ -22,8 +22,10 @@ from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from pathlib import Path
+from typing import Any
 
 from connectors.email import headers as h
+from connectors.email.auth import sender_auth
 from connectors.email.body import Body, read_body
 from connectors.email.quoting import split_reply
 from connectors.envelope import Attachment
@@ -73,6 +75,7 @@ class ParsedEmail:
     defects: tuple[str, ...] = ()
     size: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    auth: dict[str, Any] = field(default_factory=lambda: {"verdict": "unchecked"})
 
     @property
     def thread_root(self) -> str:
@@ -184,7 +187,7 @@ def _header_summary(msg: EmailMessage) -> dict[str, str]:
 
 
 def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
-                arrived_at: datetime | None = None,
+                arrived_at: datetime | None = None, authserv_id: str | None = None,
                 attachment_dir: Path | None = None,
                 max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail | None:
     """Everything readable in ``raw``; ``None`` only if nothing in it can be read as a mail.
@@ -192,7 +195,8 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
     ``mailbox`` names where the mail was found (for the defects' context only); the bytes
     are never modified. Attachments are stored under ``attachment_dir`` when one is given.
     A mail without a usable ``Date`` is dated ``arrived_at`` (when the mail server received
-    it: IMAP ``INTERNALDATE``), else ``received_at`` (when we read it).
+    it: IMAP ``INTERNALDATE``), else ``received_at`` (when we read it). ``authserv_id`` names
+    our receiving server's ``Authentication-Results`` (``connectors.email.auth``).
     """
     if not raw.strip():
         return None
@@ -268,6 +272,7 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
         defects=tuple(dict.fromkeys(defects)),
         size=len(raw),
         headers=_header_summary(msg),
+        auth=sender_auth(msg, from_address, authserv_id),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def fetched() -> Fetched:
     return Fetched(7, tuple(bodies), {u: len(b) for u, b in bodies.items()}, bodies, {})
 
 
-def maker(tmp_path: Path, cls: type[MakeRecords] = MakeRecords, **extra: int) -> MakeRecords:
+def maker(tmp_path: Path, cls: type[MakeRecords] = MakeRecords, **extra: Any) -> MakeRecords:
     return cls("cskh@congty.vn", "INBOX", "cskh", tmp_path, 40 * 2**20, 10 * 2**20, **extra)
 
 
