@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 FIELD = "follow_up"
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_TOKEN = 160
-_TOKEN = re.compile(r"^(\d{1,18})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
+_TOKEN = re.compile(r"^([0-9]{1,18})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
 
 
 def _signature(secret: str, ticket_id: int, expires: int) -> str:

@@ -248,3 +248,14 @@ def test_a_body_that_follows_the_headers_without_a_blank_line_stays_body(raw: by
     parsed = parse(raw)
     assert parsed is not None and parsed.from_address == "a@b.vn"
     assert "Hello" in parsed.text or "not a header" in parsed.text
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if "auth" in EXPECTED[n]))
+def test_our_servers_dkim_and_dmarc_verdict_on_the_from(name: str) -> None:
+    """Only our own server's Authentication-Results count (RFC 8601 authserv-id)."""
+    parsed = parse(fixture(name), authserv_id="MX.congty.vn")
+    assert parsed is not None and parsed.auth["verdict"] == EXPECTED[name]["auth"], parsed.auth
+    unset = parse(fixture(name))
+    assert unset is not None and unset.auth == {"verdict": "unchecked"}
+    envelope = email_envelope(parsed, mailbox=MAILBOX)
+    assert envelope.raw["auth"]["verdict"] == EXPECTED[name]["auth"]
