@@ -254,7 +254,8 @@ def test_a_body_that_follows_the_headers_without_a_blank_line_stays_body(raw: by
 def test_our_servers_dkim_and_dmarc_verdict_on_the_from(name: str) -> None:
     """Only our own server's Authentication-Results count (RFC 8601 authserv-id)."""
     parsed = parse(fixture(name), authserv_id="MX.congty.vn")
-    assert parsed is not None and parsed.auth["verdict"] == EXPECTED[name]["auth"], parsed.auth
+    assert parsed is not None
+    assert parsed.auth["verdict"] == EXPECTED[name]["auth"], parsed.auth
     unset = parse(fixture(name))
     assert unset is not None and unset.auth == {"verdict": "unchecked"}
     envelope = email_envelope(parsed, mailbox=MAILBOX)
