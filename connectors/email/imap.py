@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
@@ -318,7 +318,8 @@ class ImapSession:
             data = self._fetch(chunk, "BODY.PEEK[]", "INTERNALDATE")
             out.update({int(uid): bytes(item[b"BODY[]"]) for uid, item in data.items()
                         if item.get(b"BODY[]") is not None})
-            arrived.update({int(uid): when for uid, item in data.items()
+            # in UTC: imapclient's own tzinfo class does not pickle (parse workers)
+            arrived.update({int(uid): when.astimezone(UTC) for uid, item in data.items()
                             if isinstance(when := item.get(b"INTERNALDATE"), datetime)
                             and when.tzinfo is not None})
         return out, arrived
