@@ -105,22 +105,33 @@ class MakeRecords:
             raw = fetched.bodies.get(uid)
             if raw is None:
                 continue  # expunged between SEARCH and FETCH
-            parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
-                                 arrived_at=fetched.arrived.get(uid),
-                                 authserv_id=self.authserv_id,
-                                 attachment_dir=self.attachment_dir,
-                                 max_attachment_bytes=self.max_attachment)
-            if parsed is None:
-                records.append(self.dead_letter(raw, "unparseable: nothing readable as mail",
-                                                uidvalidity, uid))
-                continue
-            envelope = email_envelope(
-                parsed, mailbox=self.mailbox, queue_hint=self.queue,
-                source={"mailbox": self.mailbox, "folder": self.folder,
-                        "uidvalidity": uidvalidity, "uid": uid})
-            records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
-                                          value=envelope.to_json_bytes()))
+            try:
+                records.append(self._record(fetched, uid, raw, received_at))
+            except Exception as exc:  # a parser bug costs this one mail only
+                # Kept whole in the dead-letter topic: never lost, never a stalled mailbox.
+                log.error(LogEvent.PULLER_PARSER_CRASHED, mailbox=self.mailbox,
+                          folder=self.folder, uid=uid, error=type(exc).__name__)
+                records.append(self.dead_letter(
+                    raw, f"parser error: {type(exc).__name__}: {exc}", uidvalidity, uid))
         return records, parked
+
+    def _record(self, fetched: Fetched, uid: int, raw: bytes,
+                received_at: datetime) -> OutgoingRecord:
+        """The envelope of one mail, or its dead letter when nothing in it is readable."""
+        uidvalidity = fetched.uidvalidity
+        parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
+                             arrived_at=fetched.arrived.get(uid), authserv_id=self.authserv_id,
+                             attachment_dir=self.attachment_dir,
+                             max_attachment_bytes=self.max_attachment)
+        if parsed is None:
+            return self.dead_letter(raw, "unparseable: nothing readable as mail", uidvalidity,
+                                    uid)
+        envelope = email_envelope(
+            parsed, mailbox=self.mailbox, queue_hint=self.queue,
+            source={"mailbox": self.mailbox, "folder": self.folder,
+                    "uidvalidity": uidvalidity, "uid": uid})
+        return OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
+                              value=envelope.to_json_bytes())
 
 
 def _exit_with(parent: int) -> None:
