@@ -118,8 +118,28 @@ def _detect_cjk(data: bytes) -> tuple[str, str] | None:
         return None
 
 
+def _cjk_reading(data: bytes) -> tuple[str, str] | None:
+    """``data`` read as CJK when its lines dense with 8-bit bytes are CJK (no Western codec
+    reads them coherently, chardet names a CJK codec) and that codec reads all of it: an
+    English mail signed in Japanese is not Latin mojibake for its mostly ASCII bytes."""
+    dense = b"\n".join(line for line in data.splitlines() if len(line) >= 4
+                        and _mostly_8bit(line))
+    if not dense or _detect_western(dense) is not None:
+        return None
+    found = _detect_cjk(dense)
+    if found is None:
+        return None
+    try:
+        return data.decode(found[1]), found[1]
+    except UnicodeDecodeError:
+        return None
+
+
 def _detect(data: bytes) -> tuple[str, str] | None:
-    return _detect_western(data) or _detect_cjk(data)
+    western = _detect_western(data)
+    if western is None:
+        return _detect_cjk(data)
+    return _cjk_reading(data) or western
 
 
 def decode_text(data: bytes, label: str | None) -> tuple[str, str, str | None]:
@@ -143,9 +163,9 @@ def decode_text(data: bytes, label: str | None) -> tuple[str, str, str | None]:
         else:
             note = None if codec == "utf-8" else f"charset {label or 'missing'!s}: read as utf-8"
             return nfc(text), "utf-8", note
-        if codec is not None and _mostly_8bit(data) and _detect_western(data) is None:
+        if codec is not None:
             # A Western label on bytes no Western codec reads coherently: CJK, mislabelled.
-            cjk = _detect_cjk(data)
+            cjk = _cjk_reading(data)
             if cjk is not None:
                 return nfc(cjk[0]), cjk[1], f"charset {label}: detected {cjk[1]}"
     if codec is not None:
