@@ -12,8 +12,9 @@ Thunderbird read them) and EUC-KR, often unlabelled or labelled ``iso-8859-1``.
 
 Detection is two-staged. charset-normalizer, among Vietnamese and Western codecs, first: it
 reads short Vietnamese lines right, and when it finds a readable Western decoding that is what
-the bytes are. Only when no Western reading is coherent are the CJK codecs considered, and
-there chardet decides: charset-normalizer 3.5 tells CJK from Latin but not the CJK codecs from
+the bytes are. Only when no Western reading is coherent — of the whole part, or of its lines
+dense with 8-bit bytes (an English mail signed in Japanese) — are the CJK codecs considered,
+and there chardet decides: charset-normalizer 3.5 tells CJK from Latin but not the CJK codecs from
 each other (it reads Shift_JIS as cp949), while chardet's per-language character distributions
 do. If neither finds anything the fallback is Latin-1, flagged, which at least keeps every byte.
 """
