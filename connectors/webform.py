@@ -3,6 +3,10 @@
 Accepts ``application/json`` and ``application/x-www-form-urlencoded``. With a shared secret the
 body must carry ``X-CSKH-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``; without one,
 only same-origin browser posts (or posts with no ``Origin`` at all, e.g. the site's backend) pass.
+
+What the sender typed is all a web form knows of them: a submission never continues an existing
+ticket by its subject tag, company or address, only with a ``follow_up`` token from a link we
+sent (``normalizer.follow_up``); otherwise it is a new ticket.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class WebformSubmission(BaseModel):
     subject: Text | None = Field(default=None, max_length=300)
     message: Text = Field(min_length=1, max_length=20_000)
     submission_id: Text | None = Field(default=None, min_length=1, max_length=128)
+    # The token of a follow-up link we sent (``normalizer.follow_up``), carried by the form in
+    # a hidden field; checked by the normalizer, the only proof that joins an existing ticket.
+    follow_up: Text | None = Field(default=None, min_length=1, max_length=160)
 
     def contact_problem(self) -> str | None:
         """Why the submission cannot be answered, or ``None`` when it can."""

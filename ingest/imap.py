@@ -80,7 +80,7 @@ class ImapPuller:
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  session: ImapSession | None = None, lease: Lease | None = None,
-                 parse_pool: ParsePool | None = None) -> None:
+                 parse_pool: ParsePool | None = None, authserv_id: str | None = None) -> None:
         self.mailbox = mailbox
         self.lease = lease
         self.holding = lease is None
@@ -92,7 +92,8 @@ class ImapPuller:
         self._batch = batch_size
         self._max_message = max_message_bytes
         self._make = MakeRecords(mailbox.name, mailbox.folder, mailbox.queue, attachment_dir,
-                                 max_message_bytes, max_attachment_bytes)
+                                 max_message_bytes, max_attachment_bytes,
+                                 authserv_id=authserv_id)
         self._pool = parse_pool  # None: parse in a worker thread
         self._session = session or ImapSession(mailbox)
 
@@ -151,9 +152,9 @@ class ImapPuller:
             sizes = await asyncio.to_thread(session.sizes, batch)
             big = [u for u in batch if sizes.get(u, 0) > self._max_message]
             small = [u for u in batch if u not in big]
-            bodies = await asyncio.to_thread(session.messages, small, sizes)
+            bodies, arrived = await asyncio.to_thread(session.mail, small, sizes)
             heads = await asyncio.to_thread(session.headers, big)
-            fetched = Fetched(uidvalidity, tuple(batch), sizes, bodies, heads)
+            fetched = Fetched(uidvalidity, tuple(batch), sizes, bodies, heads, arrived)
             if self._pool is not None:
                 records, parked = await self._pool.make(self._make, fetched, self._clock())
             else:

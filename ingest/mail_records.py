@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,14 +41,15 @@ Made = tuple[list[OutgoingRecord], list[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """What one pass fetched of a folder: UIDs in order, sizes, whole messages, and headers
-    only for the mail too large to fetch."""
+    """What one pass fetched of a folder: UIDs in order, sizes, whole messages, headers only
+    for the mail too large to fetch, and when the server received each (``INTERNALDATE``)."""
 
     uidvalidity: int
     uids: tuple[int, ...]
     sizes: dict[int, int]
     bodies: dict[int, bytes]
     heads: dict[int, bytes]
+    arrived: dict[int, datetime] = field(default_factory=dict)
 
     def part(self, uids: Sequence[int]) -> Fetched:
         """The same fetch restricted to ``uids``."""
@@ -56,7 +57,8 @@ class Fetched:
         return Fetched(self.uidvalidity, tuple(uids),
                        {u: s for u, s in self.sizes.items() if u in keep},
                        {u: b for u, b in self.bodies.items() if u in keep},
-                       {u: h for u, h in self.heads.items() if u in keep})
+                       {u: h for u, h in self.heads.items() if u in keep},
+                       {u: a for u, a in self.arrived.items() if u in keep})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class MakeRecords:
     attachment_dir: Path | None
     max_message: int
     max_attachment: int
+    authserv_id: str | None = field(default=None, kw_only=True)
 
     def source(self, uidvalidity: int, uid: int) -> str:
         """Where a mail came from, as the dead-letter header ``dlq.source`` names it."""
@@ -102,20 +105,33 @@ class MakeRecords:
             raw = fetched.bodies.get(uid)
             if raw is None:
                 continue  # expunged between SEARCH and FETCH
-            parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
-                                 attachment_dir=self.attachment_dir,
-                                 max_attachment_bytes=self.max_attachment)
-            if parsed is None:
-                records.append(self.dead_letter(raw, "unparseable: nothing readable as mail",
-                                                uidvalidity, uid))
-                continue
-            envelope = email_envelope(
-                parsed, mailbox=self.mailbox, queue_hint=self.queue,
-                source={"mailbox": self.mailbox, "folder": self.folder,
-                        "uidvalidity": uidvalidity, "uid": uid})
-            records.append(OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
-                                          value=envelope.to_json_bytes()))
+            try:
+                records.append(self._record(fetched, uid, raw, received_at))
+            except Exception as exc:  # a parser bug costs this one mail only
+                # Kept whole in the dead-letter topic: never lost, never a stalled mailbox.
+                log.error(LogEvent.PULLER_PARSER_CRASHED, mailbox=self.mailbox,
+                          folder=self.folder, uid=uid, error=type(exc).__name__)
+                records.append(self.dead_letter(
+                    raw, f"parser error: {type(exc).__name__}: {exc}", uidvalidity, uid))
         return records, parked
+
+    def _record(self, fetched: Fetched, uid: int, raw: bytes,
+                received_at: datetime) -> OutgoingRecord:
+        """The envelope of one mail, or its dead letter when nothing in it is readable."""
+        uidvalidity = fetched.uidvalidity
+        parsed = parse_email(raw, mailbox=self.mailbox, received_at=received_at,
+                             arrived_at=fetched.arrived.get(uid), authserv_id=self.authserv_id,
+                             attachment_dir=self.attachment_dir,
+                             max_attachment_bytes=self.max_attachment)
+        if parsed is None:
+            return self.dead_letter(raw, "unparseable: nothing readable as mail", uidvalidity,
+                                    uid)
+        envelope = email_envelope(
+            parsed, mailbox=self.mailbox, queue_hint=self.queue,
+            source={"mailbox": self.mailbox, "folder": self.folder,
+                    "uidvalidity": uidvalidity, "uid": uid})
+        return OutgoingRecord(topic=INBOUND, key=envelope.thread_key.encode(),
+                              value=envelope.to_json_bytes())
 
 
 def _exit_with(parent: int) -> None:

@@ -73,7 +73,10 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
                                       reopen_window=timedelta(days=settings.reopen_days),
                                       own_addresses=settings.own_addresses,
                                       thread_window=timedelta(hours=settings.thread_window_hours),
-                                      mail_domains=settings.message_id_domains)
+                                      mail_domains=settings.message_id_domains,
+                                      follow_up_secret=(
+                                          settings.follow_up_secret.get_secret_value()
+                                          if settings.follow_up_secret else None))
     route = AssignTickets(sessions, emit_assignments, clock, overrides=settings.category_queues,
                           calendar=settings.calendars)
 

@@ -146,7 +146,8 @@ def imap_pullers(settings: Settings, bus: Bus, clock: Clock,
                 store = DbCursor(sessions, f"imap:{box.name}/{folder}")
             pullers.append(ImapPuller(_mailbox(box, folder), bus, store, clock,
                                       attachment_dir=settings.attachment_dir, lease=lease,
-                                      parse_pool=parse_pool))
+                                      parse_pool=parse_pool,
+                                      authserv_id=settings.imap_authserv_id))
     if pullers:
         settings.attachment_dir.mkdir(parents=True, exist_ok=True)
     return pullers

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         None, description="where the CDR tailer keeps its cursor; default: in the CDR dir")
     hotline_cdr_gmt: bool = Field(False, description="cdr.conf [csv] usegmtime=yes")
     webform_secret: SecretStr | None = None
+    follow_up_secret: SecretStr | None = Field(
+        None, description="signs the follow-up links that let a web form continue a ticket; "
+                          "unset: every web form is a new ticket")
 
     imap_host: str | None = None
     imap_port: int = 993
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
         "service's own process")
     imap_idle: bool = Field(True, description="wait in IMAP IDLE where the server offers it")
     imap_cursor_path: Path = Path("cskh.imap-cursor.json")
+    imap_authserv_id: str | None = Field(
+        None, description="the authserv-id of our receiving mail server's "
+                          "Authentication-Results (RFC 8601); unset: DKIM/DMARC not read")
     mailboxes: list[MailboxConfig] = Field(
         default_factory=list, description="[[mailboxes]] tables of the TOML file")
     attachment_dir: Path = Path("attachments")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
 from connectors.payloads import e164
+from normalizer.trust import may_write_identity, sender_trust
 from storage.models import Contact, ContactIdentity, Customer, CustomerDomain
 
 
@@ -43,6 +44,10 @@ class IdentityResolver:
     Contacts are found by e-mail, then E.164 phone, then platform id; unknown senders become
     new contacts, and details a contact lacks are filled in when nobody else claims them.
     Two existing contacts are never merged. Customers are found by their case-folded name.
+
+    What a sender merely claims (a web form; a mail whose ``From`` our server could not
+    confirm: ``normalizer.trust``) never changes a contact we already know: no detail filled
+    in, no customer given. A failed mail's new contact gets no customer by its domain either.
     """
 
     def __init__(self, session: AsyncSession, region: str = "VN") -> None:
@@ -99,9 +104,12 @@ class IdentityResolver:
                     if sender.platform_user_id else None)
         contact = ((email and self._by_email.get(email)) or (phone and self._by_phone.get(phone))
                    or (platform and self._by_platform.get(platform)) or None)
+        trust = sender_trust(envelope)
         if contact is None:
             contact = Contact(name=clip(sender.name, 200), email=email, phone=phone)
             self._session.add(contact)
+        elif not may_write_identity(trust):
+            return contact
         else:
             if contact.name is None and sender.name:
                 contact.name = clip(sender.name, 200)
@@ -117,7 +125,8 @@ class IdentityResolver:
             self._session.add(identity)
         given = id(contact) in self._given_customer
         if contact.customer_id is None and not given:
-            domain_owner = self._by_domain.get((email or "").rpartition("@")[2])
+            domain_owner = (self._by_domain.get((email or "").rpartition("@")[2])
+                            if trust != "failed" else None)
             if domain_owner is not None:  # the company's own domain says who they work for
                 contact.customer_id = domain_owner
                 self._given_customer.add(id(contact))

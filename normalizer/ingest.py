@@ -101,10 +101,14 @@ class IngestInboundMessages:
                  clock: Clock, *, reopen_window: timedelta = timedelta(days=7),
                  own_addresses: Sequence[str] = (),
                  thread_window: timedelta = timedelta(hours=72),
-                 mail_domains: Sequence[str] = (DEFAULT_MAIL_DOMAIN,)) -> None:
+                 mail_domains: Sequence[str] = (DEFAULT_MAIL_DOMAIN,),
+                 follow_up_secret: str | None = None) -> None:
         """``reopen_window``: a reply to a ticket resolved less than this ago reopens it.
         ``thread_window``: how far apart same-sender, same-subject mails may be to thread
-        (0: never). ``mail_domains``: the domains of our own outgoing Message-IDs."""
+        (0: never). ``mail_domains``: the domains of our own outgoing Message-IDs.
+        ``follow_up_secret``: the key of the follow-up tokens that let a web form continue a
+        ticket (``normalizer.follow_up``; ``None``: every web form is a new ticket)."""
+        self._follow_up_secret = follow_up_secret or None
         self._sessions = sessions
         self._emit = emit
         self._classify = classify
@@ -187,7 +191,8 @@ class IngestInboundMessages:
             return {}
 
         finder = ThreadFinder(now, reopen_window=self._reopen_window,
-                              thread_window=self._thread_window, mail_domains=self._domains)
+                              thread_window=self._thread_window, mail_domains=self._domains,
+                              follow_up_secret=self._follow_up_secret)
         await finder.load(session, said)
         # Where each message goes; the first message of each new ticket is the one classified.
         targets: list[Target | None] = []

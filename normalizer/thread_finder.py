@@ -1,20 +1,33 @@
 """``ThreadFinder``: which ticket a customer message continues, for one batch.
 
-The rules, strongest first (mail rules only on mail channels):
+The rules, strongest first (mail rules only on mail channels). Who may use the rules that name
+a ticket by something guessable depends on how far the sender is who they say
+(``normalizer.trust``):
 
+0. **A web form** joins an existing ticket only by a **follow-up token** we signed
+   (``normalizer.follow_up``); a tag, a company name or a typed address never joins it. Of the
+   rules below only 3 applies to it, and its conversation is its own submission id (a
+   redelivery of the same submission): without a valid token it is a new ticket.
 1. **A stored Message-ID** in ``In-Reply-To`` or ``References`` (ours on outbound replies, or a
    customer's) names the ticket its message is on. Message-IDs are unguessable, so whoever
    holds one is in the conversation (a colleague in Cc included): no sender check.
 2. **Our own Message-ID scheme** (``cskh.{ticket}.{token}@our-domain``) when the row is unknown
-   (e.g. after a restore), then **the subject tag** ``[#CSKH-000123]`` (any channel). Both name a
-   ticket by its guessable number, so they count only when the ticket exists and the sender
-   belongs to it: the ticket's own contact, or a contact of the ticket's customer. A forged id
-   or tag naming another customer's ticket is ignored and the next rule applies.
+   (e.g. after a restore), then **the subject tag** ``[#CSKH-000123]``. Both name a ticket by
+   its guessable number, so they count only when the ticket exists and the sender may claim
+   it: its own contact (a mail whose ``From`` failed DKIM/DMARC never); a colleague — another
+   contact of the ticket's customer — only on a mail whose ``From`` is verified and whose
+   domain the customer owns (``customer_domains``); on provider-signed channels any contact
+   of the ticket's customer. A forged id or tag is ignored and the next rule applies.
 3. **The conversation** (``thread_key``): its open ticket, else its ticket resolved within the
    reopen window.
-4. **Same sender, same subject, within a window** (last resort): the sender's own open (or
-   reopenable) ticket on the same channel one of whose messages from them has the same
-   ``subject_key``, sent within ``thread_window`` of this one. Generic subjects never match.
+4. **Same sender, same subject, within a window** (last resort, mail only): a mail that
+   presents itself as a reply — a ``Re:``/``RE:``/``Trả lời:``/``TL:``/``Fwd:``… prefix, or an
+   ``In-Reply-To``/``References`` we do not hold — joins the sender's own open (or
+   reopenable) ticket one of whose messages from them has the same ``subject_key``, sent
+   within ``thread_window`` of this one. A mail that does not present itself as a reply is a
+   new conversation, whatever its subject (as in RFC 5256 REFERENCES threading and the peers:
+   django-helpdesk and Zammad thread by headers and the ticket tag, never by a bare subject).
+   Generic subjects never match; a sender whose ``From`` failed DKIM/DMARC never uses it.
 
 A ticket resolved longer ago than the reopen window is never continued: the rule that found
 it is skipped. Messages earlier in the batch count as if already stored. The finder reads and
@@ -32,13 +45,20 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
-from normalizer.threads import is_generic, subject_key, tagged_ticket, ticket_of_message_id
+from normalizer import follow_up
+from normalizer.threads import (
+    has_reply_prefix,
+    is_generic,
+    subject_key,
+    tagged_ticket,
+    ticket_of_message_id,
+)
+from normalizer.trust import MAIL_CHANNELS, Trust, sender_trust
 from storage.log_events import LogEvent
-from storage.models import Contact, Message, Ticket
+from storage.models import Contact, CustomerDomain, Message, Ticket
 
 OPEN_STATUSES = ("new", "queued", "assigned", "open", "waiting")
 CLOSED_STATUSES = ("resolved", "closed")
-MAIL_CHANNELS = frozenset({"email"})
 
 log = structlog.get_logger(__name__)
 
@@ -67,14 +87,34 @@ def references(envelope: InboundEnvelope) -> list[str]:
     return out
 
 
-def belongs(ticket: Target, contact: Contact) -> bool:
-    """Whether ``contact`` may add to ``ticket``: its own contact or one of its customer's."""
+def presents_as_reply(envelope: InboundEnvelope) -> bool:
+    """Whether a mail says it answers something: a reply or forward prefix on its subject, or
+    an ``In-Reply-To``/``References`` header."""
+    return has_reply_prefix(envelope.subject) or bool(references(envelope))
+
+
+def belongs(ticket: Target, contact: Contact, trust: Trust = "provider",
+            domains: frozenset[str] = frozenset()) -> bool:
+    """Whether ``contact`` may add to ``ticket`` by naming its number (rule 2 above).
+
+    Its own contact may, unless the mail's ``From`` failed DKIM/DMARC. Another contact of its
+    customer may on a provider-signed channel, or on a verified mail from a domain in
+    ``domains`` (the ones the ticket's customer owns). A web form never may.
+    """
+    if trust in ("self_asserted", "failed"):
+        return False
     mine: int | None
     if isinstance(ticket, NewTicket):
         mine, customer = ticket.contact.id, ticket.contact.customer_id
     else:
         mine, customer = ticket.contact_id, ticket.customer_id
-    return contact.id == mine or (customer is not None and contact.customer_id == customer)
+    if contact.id == mine:
+        return True
+    if customer is None or contact.customer_id != customer:
+        return False
+    if trust == "provider":
+        return True
+    return trust == "verified" and (contact.email or "").rpartition("@")[2] in domains
 
 
 @dataclass
@@ -91,8 +131,10 @@ class ThreadFinder:
     """Loads what a batch's threading needs in a few queries, then answers per message."""
 
     def __init__(self, now: datetime, *, reopen_window: timedelta, thread_window: timedelta,
-                 mail_domains: frozenset[str]) -> None:
+                 mail_domains: frozenset[str], follow_up_secret: str | None = None) -> None:
         self._now = now
+        self._secret = follow_up_secret
+        self._customer_domains: dict[int, frozenset[str]] = {}
         self._reopen_window = reopen_window
         self._thread_window = thread_window
         self._domains = mail_domains
@@ -129,9 +171,19 @@ class ThreadFinder:
                               if (t := ticket_of_message_id(ref, self._domains)) is not None)
             if (tag := tagged_ticket(envelope.subject)) is not None:
                 wanted.add(tag)
+            if (proved := self._proved(envelope)) is not None:
+                wanted.add(proved)
         if wanted:
             self._by_id = {t.id: t for t in await session.scalars(
                 select(Ticket).where(Ticket.id.in_(wanted)))}
+        owners = {t.customer_id for t in self._by_id.values() if t.customer_id is not None}
+        if owners and any(sender_trust(e) == "verified" for e, _ in mail):
+            owned: dict[int, set[str]] = {}
+            for domain, customer_id in await session.execute(
+                    select(CustomerDomain.domain, CustomerDomain.customer_id)
+                    .where(CustomerDomain.customer_id.in_(owners))):
+                owned.setdefault(customer_id, set()).add(domain)
+            self._customer_domains = {c: frozenset(d) for c, d in owned.items()}
         self._by_message_id = {key: self._by_id[tid] for key, tid in found.items()
                                if tid in self._by_id}
         await self._load_threads(session, {(e.channel, e.thread_key) for e, _ in said})
@@ -176,9 +228,31 @@ class ThreadFinder:
                 key = (ticket.channel, ticket.contact_id, subject_key(subject))
                 self._by_subject.setdefault(key, []).append((sent_at, ticket))
 
+    def _proved(self, envelope: InboundEnvelope) -> int | None:
+        """The ticket a web form's follow-up token proves (``None`` for other channels)."""
+        if sender_trust(envelope) != "self_asserted" or not isinstance(envelope.raw, dict):
+            return None
+        return follow_up.ticket_of(self._secret, envelope.raw.get(follow_up.FIELD), self._now)
+
+    def _domains_of(self, ticket: Target) -> frozenset[str]:
+        customer = (ticket.contact.customer_id if isinstance(ticket, NewTicket)
+                    else ticket.customer_id)
+        return self._customer_domains.get(customer, frozenset()) if customer else frozenset()
+
     def find(self, envelope: InboundEnvelope, contact: Contact) -> Target | None:
         """The ticket ``envelope`` continues by the rules above, or ``None`` (a new matter)."""
         channel = envelope.channel
+        trust = sender_trust(envelope)
+        if trust == "self_asserted":  # 0. a web form: a signed follow-up token
+            proved = self._proved(envelope)
+            ticket = self._by_id.get(proved) if proved is not None else None
+            if ticket is not None and self.usable(ticket):
+                return ticket
+            if envelope.raw.get(follow_up.FIELD) or tagged_ticket(envelope.subject):
+                log.warning(LogEvent.THREAD_CLAIM_REFUSED, channel=channel,
+                            ticket_id=proved or tagged_ticket(envelope.subject),
+                            message_id=str(envelope.id), contact_id=contact.id)
+            return self._conversation(envelope)  # its own submission id: never another's
         mail = channel in MAIL_CHANNELS
         refs = references(envelope) if mail else []
         for ref in refs:  # 1. a stored Message-ID
@@ -193,15 +267,21 @@ class ThreadFinder:
             ticket = self._by_id.get(ticket_id)
             if ticket is None or not self.usable(ticket):
                 continue
-            if belongs(ticket, contact):
+            if belongs(ticket, contact, trust, self._domains_of(ticket)):
                 return ticket
             log.warning(LogEvent.THREAD_CLAIM_REFUSED, channel=channel, ticket_id=ticket_id,
                         message_id=str(envelope.id), contact_id=contact.id)
-        thread = (channel, envelope.thread_key)  # 3. the conversation
-        target = self._seen.by_thread.get(thread) or self._by_thread.get(thread)
-        if target is not None and self.usable(target):
+        target = self._conversation(envelope)  # 3. the conversation
+        if target is not None:
             return target
-        return self._by_same_subject(envelope, contact) if mail else None  # 4.
+        if not mail or trust == "failed" or not presents_as_reply(envelope):
+            return None
+        return self._by_same_subject(envelope, contact)  # 4.
+
+    def _conversation(self, envelope: InboundEnvelope) -> Target | None:
+        thread = (envelope.channel, envelope.thread_key)
+        target = self._seen.by_thread.get(thread) or self._by_thread.get(thread)
+        return target if target is not None and self.usable(target) else None
 
     def _by_same_subject(self, envelope: InboundEnvelope, contact: Contact) -> Target | None:
         key = subject_key(envelope.subject)

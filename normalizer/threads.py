@@ -24,6 +24,7 @@ _PREFIX = re.compile(
     r"^\s*(?:re|fwd?|tl|tr\u1ea3\s+l\u1eddi|tra\s+loi|chuy\u1ec3n\s+ti\u1ebfp|chuyen\s+tiep|"
     r"aw|wg|sv|vs|antw|tr)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE)
 _BRACKET_TAG = re.compile(r"\[[^\[\]]{0,80}\]")
+_LEADING_TAG = re.compile(r"^\s*\[[^\[\]]{0,80}\]")
 _NOT_WORD = re.compile(r"[^\w]+")
 # Subjects people write when they have nothing to say in one: never evidence of a thread.
 GENERIC_SUBJECTS = frozenset({
@@ -70,6 +71,19 @@ def strip_prefixes(subject: str | None) -> str:
         if stripped == text:
             return " ".join(text.split())
         text = stripped
+
+
+def has_reply_prefix(subject: str | None) -> bool:
+    """Whether ``subject`` says it answers or forwards something: ``Re:``, ``RE:``, ``Trả
+    lời:``, ``TL:``, ``Fwd:``, ``AW:``… at its start, after any bracketed tags
+    (``[#CSKH-000123] Re: …``, ``[Thép Việt] TL: …``)."""
+    text = subject or ""
+    while True:
+        stripped = _LEADING_TAG.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return _PREFIX.match(text) is not None
 
 
 def reply_subject(subject: str | None, ticket_number: str) -> str:

@@ -89,6 +89,9 @@ def addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
         except (ValueError, TypeError, IndexError):
             pairs = []
         for display, address in pairs:
+            # An encoded word in the local part (``=?utf-8?Q?agent?=@example.com``) is not
+            # allowed by RFC 2047 §5, but mailers write it and readers decode it: so do we.
+            address = re.sub(r"cskhencodedword(\d+)x", show, address)
             address = one_line(decode_words(address)).strip("<>").lower()
             if not _ADDRESS.match(address):
                 continue

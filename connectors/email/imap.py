@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
@@ -154,6 +155,9 @@ class ImapSession:
         client = self._factory(box.host, port=box.port or (993 if box.tls else 143),
                                ssl=box.tls, ssl_context=box.ssl_context, timeout=box.timeout,
                                use_uid=True)
+        # INTERNALDATE as the server says it, with its offset (imapclient's default turns it
+        # into a naive local time).
+        client.normalise_times = False
         try:
             client.login(box.user, box.password)
         except BaseException:
@@ -302,15 +306,26 @@ class ImapSession:
 
     def messages(self, uids: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
         """The whole message of each UID (``BODY.PEEK[]``: the \\Seen flag is left alone)."""
+        return self.mail(uids, sizes)[0]
+
+    def mail(self, uids: list[int], sizes: dict[int, int]
+             ) -> tuple[dict[int, bytes], dict[int, datetime]]:
+        """The whole message of each UID and when the server received it (``INTERNALDATE``,
+        RFC 3501 §2.3.3, tz-aware): the date of a mail that has no ``Date`` of its own."""
         out: dict[int, bytes] = {}
+        arrived: dict[int, datetime] = {}
         for chunk in _chunks(uids, sizes, MAX_FETCH_BYTES):
-            data = self._fetch(chunk, "BODY.PEEK[]")
+            data = self._fetch(chunk, "BODY.PEEK[]", "INTERNALDATE")
             out.update({int(uid): bytes(item[b"BODY[]"]) for uid, item in data.items()
                         if item.get(b"BODY[]") is not None})
-        return out
+            # in UTC: imapclient's own tzinfo class does not pickle (parse workers)
+            arrived.update({int(uid): when.astimezone(UTC) for uid, item in data.items()
+                            if isinstance(when := item.get(b"INTERNALDATE"), datetime)
+                            and when.tzinfo is not None})
+        return out, arrived
 
-    def _fetch(self, uids: list[int], item: str) -> dict[Any, Any]:
-        result: dict[Any, Any] = self._call(lambda c: c.fetch(uids, [item]))
+    def _fetch(self, uids: list[int], *items: str) -> dict[Any, Any]:
+        result: dict[Any, Any] = self._call(lambda c: c.fetch(uids, list(items)))
         return result
 
     def headers(self, uids: list[int]) -> dict[int, bytes]:

@@ -1,14 +1,19 @@
 """One raw RFC 5322 message → ``ParsedEmail``: every field an envelope needs, read defensively.
 
 ``parse_email`` reads with the standard library (``email.policy.default``) and never raises
-for a bad mail: what cannot be read is recorded in ``defects`` and the rest is kept. It
-returns ``None`` only for input in which nothing looks like a mail (no header field we know
-and no text), so that the caller dead-letters the raw bytes instead of inventing a message.
+for a bad mail: what cannot be read is recorded in ``defects`` and the rest is kept. Where the
+standard library gives up on a header block that other readers still read, it is repaired the
+way they read it: a stray unindented line among the header fields (or before them) is set
+aside (named in ``defects``) and the header fields after it are kept; input with no header at
+all but readable text is a mail of that text, with no sender. ``parse_email`` returns
+``None`` only for input in which nothing can be read (binary bytes, nothing at all), so that
+the caller dead-letters the raw bytes, whole, instead of inventing a message.
 """
 
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import functools
 import re
@@ -17,8 +22,10 @@ from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from pathlib import Path
+from typing import Any
 
 from connectors.email import headers as h
+from connectors.email.auth import sender_auth
 from connectors.email.body import Body, read_body
 from connectors.email.quoting import split_reply
 from connectors.envelope import Attachment
@@ -26,7 +33,11 @@ from connectors.envelope import Attachment
 _KNOWN = {"from", "to", "cc", "subject", "date", "message-id", "received", "mime-version",
           "content-type", "return-path", "in-reply-to", "references", "reply-to", "sender"}
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)(--)?\s*$", re.MULTILINE)
+_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]{1,76})[ \t]*:")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+MAX_HEADER_BLOCK = 256 * 1024
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+_SENDER_FIELDS = ("From", "Sender", "Reply-To", "Return-Path")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,7 @@ class ParsedEmail:
     defects: tuple[str, ...] = ()
     size: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    auth: dict[str, Any] = field(default_factory=lambda: {"verdict": "unchecked"})
 
     @property
     def thread_root(self) -> str:
@@ -116,6 +128,53 @@ def _looks_like_mail(msg: Message) -> bool:
     return bool(names & _KNOWN)
 
 
+def _known_fields(lines: list[bytes]) -> int:
+    return sum(1 for line in lines if (m := _FIELD.match(line))
+               and m.group(1).decode("ascii").lower() in _KNOWN)
+
+
+def _repair_header_block(raw: bytes) -> tuple[bytes, list[str]] | None:
+    """``raw`` with its stray header lines set aside, or ``None`` when there is nothing to
+    repair.
+
+    A line that is neither a field nor a folded continuation ends the header block for the
+    standard library, and every field after it becomes body text. Other readers skip it. We
+    skip it only when the rest of the block, up to the blank line, is all fields (and at least
+    one we know), so a body that merely follows the headers without a blank line stays body.
+    """
+    raw = raw.lstrip(b"\r\n")  # blank lines before the first field
+    end = _HEAD_END.search(raw, 0, MAX_HEADER_BLOCK)
+    if end is None:
+        return None
+    lines = raw[:end.start()].splitlines()
+    kept: list[bytes] = []
+    stray: list[str] = []
+    for index, line in enumerate(lines):
+        if _FIELD.match(line) or (line[:1] in (b" ", b"\t") and kept) or (
+                index == 0 and line.startswith(b"From ")):
+            kept.append(line)
+            continue
+        rest = lines[index + 1:]
+        if not all(_FIELD.match(r) or r[:1] in (b" ", b"\t") for r in rest) or not (
+                _known_fields(rest)):
+            return None
+        stray.append(line.decode("utf-8", "replace")[:200])
+    if not stray:
+        return None
+    defects = [f"stray line in the header block set aside: {line!r}" for line in stray]
+    return b"\r\n".join(kept) + raw[end.start():], defects
+
+
+def _text_only(raw: bytes) -> EmailMessage | None:
+    """A mail of ``raw``'s text when it has no header at all, or ``None`` if it is not text."""
+    sample = raw[:64 * 1024]
+    controls = sum(1 for b in sample if b < 0x20 and b not in (0x09, 0x0A, 0x0C, 0x0D))
+    if b"\x00" in sample or controls * 100 > len(sample):
+        return None
+    msg = _read(b"\r\n" + raw.lstrip(b"\r\n"))
+    return msg if msg.get_payload() else None
+
+
 def _header_summary(msg: EmailMessage) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in ("Return-Path", "X-Mailer", "User-Agent", "Auto-Submitted", "Precedence",
@@ -128,19 +187,32 @@ def _header_summary(msg: EmailMessage) -> dict[str, str]:
 
 
 def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
+                arrived_at: datetime | None = None, authserv_id: str | None = None,
                 attachment_dir: Path | None = None,
                 max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail | None:
     """Everything readable in ``raw``; ``None`` only if nothing in it can be read as a mail.
 
     ``mailbox`` names where the mail was found (for the defects' context only); the bytes
     are never modified. Attachments are stored under ``attachment_dir`` when one is given.
+    A mail without a usable ``Date`` is dated ``arrived_at`` (when the mail server received
+    it: IMAP ``INTERNALDATE``), else ``received_at`` (when we read it). ``authserv_id`` names
+    our receiving server's ``Authentication-Results`` (``connectors.email.auth``).
     """
     if not raw.strip():
         return None
     msg = _read(raw)
+    repairs: list[str] = []
+    if not _looks_like_mail(msg) or any(
+            isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects):
+        fixed = _repair_header_block(raw)
+        if fixed is not None:
+            msg, repairs = _read(fixed[0]), fixed[1]
     if not _looks_like_mail(msg):
-        return None
-    defects = [type(d).__name__ for d in msg.defects]
+        text_only = _text_only(raw)
+        if text_only is None:
+            return None
+        msg, repairs = text_only, ["no header fields: the whole input read as text"]
+    defects = [type(d).__name__ for d in msg.defects] + repairs
     if msg.get_content_maintype() == "multipart" and not msg.is_multipart():
         repaired = _repair_boundary(raw, msg)
         if repaired is not None and repaired.is_multipart():
@@ -154,12 +226,20 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
     if date is None:
         defects.append("date missing or invalid")
     message_id = h.normalize_id(h.text_header(msg, "Message-ID"))
-    senders = h.addresses(msg, "From") or h.addresses(msg, "Sender")
-    from_name, from_address = senders[0] if senders else (None, None)
-    if not senders and h.text_header(msg, "From"):
-        from_name = h.text_header(msg, "From")
-        defects.append("from address unreadable")
+    from_name, from_address = None, None
     reply_to = h.addresses(msg, "Reply-To")
+    # No usable From: who else the mail names as its sender, most specific first (the agent
+    # that sent it, where answers go, where bounces go).
+    for name in _SENDER_FIELDS:
+        senders = reply_to if name == "Reply-To" else h.addresses(msg, name)
+        if senders:
+            from_name, from_address = senders[0]
+            if name != "From":
+                defects.append(f"no usable From: sender taken from {name}")
+            break
+    if from_address is None and h.text_header(msg, "From"):
+        from_name = from_name or h.text_header(msg, "From")
+        defects.append("from address unreadable")
     return ParsedEmail(
         message_id=message_id or h.digest_id(raw),
         message_id_generated=message_id is None,
@@ -171,7 +251,7 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
         to=tuple(a for _, a in h.addresses(msg, "To")),
         cc=tuple(a for _, a in h.addresses(msg, "Cc")),
         reply_to=reply_to[0][1] if reply_to else None,
-        date=date or received_at,
+        date=date or arrived_at or received_at,
         date_from_header=date is not None,
         received_at=received_at,
         text=body.text,
@@ -192,6 +272,7 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
         defects=tuple(dict.fromkeys(defects)),
         size=len(raw),
         headers=_header_summary(msg),
+        auth=sender_auth(msg, from_address, authserv_id),
     )
 
 

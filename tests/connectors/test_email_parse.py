@@ -220,3 +220,43 @@ def test_a_long_references_header_keeps_its_root_and_newest_ids() -> None:
     kept = email_envelope(parsed, mailbox=MAILBOX).raw["headers"]["references"]
     assert len(kept) == 20
     assert kept[0] == "r0@abc.vn" and kept[-1] == "r29@abc.vn"  # the one a reply threads by
+
+
+def test_encoded_word_local_parts_give_each_sender_their_own_address() -> None:
+    """No internal placeholder leaks into an address: two such senders stay two contacts."""
+    raw = fixture("header__encoded_word_local_part.eml")
+    other = raw.replace(b"=?utf-8?Q?agent?=@", b"=?utf-8?B?c2FsZXM=?=@")
+    first, second = parse(raw), parse(other)
+    assert first is not None and second is not None
+    assert (first.from_address, second.from_address) == ("agent@example.com",
+                                                         "sales@example.com")
+
+
+def test_a_mail_without_date_is_dated_when_the_server_received_it() -> None:
+    arrived = datetime(2026, 11, 26, 22, 15, tzinfo=UTC)
+    parsed = parse(fixture("missing__no_date.eml"), arrived_at=arrived)
+    assert parsed is not None and parsed.date == arrived and not parsed.date_from_header
+    dated = parse(fixture("plain__best_regards.eml"), arrived_at=arrived)
+    assert dated is not None and dated.date != arrived  # its own Date wins
+
+
+@pytest.mark.parametrize("raw", [
+    b"From: a@b.vn\r\nnot a header\r\nSubject: x\r\n",  # no blank line: not repaired, kept
+    b"From: a@b.vn\r\nHello,\r\nNote: call me\r\n\r\nThanks",  # body after headers, no gap
+])
+def test_a_body_that_follows_the_headers_without_a_blank_line_stays_body(raw: bytes) -> None:
+    parsed = parse(raw)
+    assert parsed is not None and parsed.from_address == "a@b.vn"
+    assert "Hello" in parsed.text or "not a header" in parsed.text
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if "auth" in EXPECTED[n]))
+def test_our_servers_dkim_and_dmarc_verdict_on_the_from(name: str) -> None:
+    """Only our own server's Authentication-Results count (RFC 8601 authserv-id)."""
+    parsed = parse(fixture(name), authserv_id="MX.congty.vn")
+    assert parsed is not None
+    assert parsed.auth["verdict"] == EXPECTED[name]["auth"], parsed.auth
+    unset = parse(fixture(name))
+    assert unset is not None and unset.auth == {"verdict": "unchecked"}
+    envelope = email_envelope(parsed, mailbox=MAILBOX)
+    assert envelope.raw["auth"]["verdict"] == EXPECTED[name]["auth"]

@@ -250,3 +250,11 @@ def test_ids_are_uuid5_of_channel_and_external_id() -> None:
     assert envelope.id == uuid.uuid5(ENVELOPE_NAMESPACE, "webform\x1ffrm-42")
     # pinned: the id must not change across processes or releases
     assert envelope.id == uuid.UUID("4b6706b1-cabc-57e8-9907-9c2aebbb23a6")
+
+
+def test_a_follow_up_token_must_be_text() -> None:
+    """The hidden ``follow_up`` field travels as typed; checking it is the normalizer's job."""
+    with pytest.raises(PayloadError):
+        WebformConnector().parse(request(body_of(follow_up=42)))
+    with pytest.raises(PayloadError):
+        WebformConnector().parse(request(body_of(follow_up="x" * 161)))

@@ -22,6 +22,7 @@ from ingest.bus.base import BusUnavailable, Consumer, OutgoingRecord
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.topics import DLQ, INBOUND
 from ingest.imap import ImapPuller, load_cursor
+from ingest.mail_records import ParsePool
 from tests.support.bus import read_all
 from tests.support.imap import append, login
 
@@ -207,3 +208,26 @@ async def test_oversize_mail_is_parked_with_its_headers_not_dropped(
 async def test_the_password_is_never_in_the_repr() -> None:
     box = ImapMailbox(host="imap.example.vn", user="cskh", password="s3cret-pass")
     assert "s3cret-pass" not in repr(box)
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["thread", "worker_process"])
+async def test_a_mail_without_date_is_dated_by_its_internaldate_not_the_fetch(
+        imap_server: Any, folder: str, bus: EmbeddedBus, tmp_path: Path, workers: int) -> None:
+    arrived = datetime(2026, 11, 20, 8, 45, tzinfo=UTC)  # a week before the puller's clock
+    client = login(imap_server)
+    try:
+        client.append(folder, fixture("missing__no_date.eml"), msg_time=arrived)
+        client.append(folder, fixture("plain__best_regards.eml"), msg_time=arrived)
+    finally:
+        client.logout()
+    pool = ParsePool(workers) if workers else None  # what crosses to a worker must pickle
+    pull = puller(imap_server, folder, bus, tmp_path, parse_pool=pool)
+    try:
+        assert await pull.run_once() == 2
+    finally:
+        pull.close()
+        if pool is not None:
+            pool.close()
+    undated, dated = sorted(await envelopes(bus), key=lambda e: e.raw["source"]["uid"])
+    assert undated.sent_at == arrived and undated.received_at == NOW
+    assert dated.sent_at != arrived  # a mail's own Date wins over the server's arrival

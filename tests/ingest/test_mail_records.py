@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def fetched() -> Fetched:
     return Fetched(7, tuple(bodies), {u: len(b) for u, b in bodies.items()}, bodies, {})
 
 
-def maker(tmp_path: Path, cls: type[MakeRecords] = MakeRecords, **extra: int) -> MakeRecords:
+def maker(tmp_path: Path, cls: type[MakeRecords] = MakeRecords, **extra: Any) -> MakeRecords:
     return cls("cskh@congty.vn", "INBOX", "cskh", tmp_path, 40 * 2**20, 10 * 2**20, **extra)
 
 
@@ -58,3 +59,24 @@ async def test_a_mail_that_kills_its_worker_is_dead_lettered_and_the_rest_go_on(
     # the pool was renewed: it still works
     again, _ = await pool.make(maker(tmp_path), fetched(), NOW)
     assert [r.topic for r in again] == [INBOUND] * 5 + [DLQ]
+
+
+def test_a_mail_the_parser_raises_on_is_a_whole_dead_letter_and_the_rest_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.mail_records as records_module
+    from connectors.email.parse import parse_email as real
+
+    poison = (FIXTURES / NAMES[1]).read_bytes()
+
+    def parse_email(raw: bytes, **kwargs: Any) -> Any:
+        if raw == poison:
+            raise RuntimeError("a parser bug")
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(records_module, "parse_email", parse_email)
+    made, _ = maker(tmp_path)(fetched(), NOW)
+    assert "unparseable__binary.eml" in NAMES  # the other dead letter
+    assert [r.topic for r in made] == [DLQ if n in (NAMES[1], "unparseable__binary.eml")
+                                       else INBOUND for n in NAMES]
+    dead = next(r for r in made if r.topic == DLQ and r.value == poison)
+    assert dict(dead.headers)["dlq.error"].startswith(b"parser error: RuntimeError")

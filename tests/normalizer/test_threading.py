@@ -16,13 +16,14 @@ from normalizer.events import TicketEvent
 from normalizer.ingest import IngestInboundMessages, classify_one_by_one
 from normalizer.threads import our_message_id
 from storage.db import SessionFactory
-from storage.models import Message, Ticket
+from storage.models import CustomerDomain, Message, Ticket
 from tests.support.clock import Clock
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 DOMAIN = "congty.vn"
 HONG = {"email": "hong@thepviet.vn", "name": "Nguyễn Thị Hồng", "company": "Công ty TNHH Thép Việt"}
 LAN = {"email": "lan@thepviet.vn", "name": "Trần Thị Lan", "company": "Công ty TNHH Thép Việt"}
+REPLY = "Trả lời: Hóa đơn tháng 10 sai MST"
 MALLORY = {"email": "mallory@doithu.vn", "name": "Mallory", "company": "Công ty Đối Thủ"}
 
 
@@ -58,7 +59,9 @@ def ingest(sessions: SessionFactory, emitted: Emitted, clock: Clock) -> IngestIn
 
 def mail(message_id: str, *, who: dict[str, str], subject: str | None = "Hóa đơn tháng 10 sai MST",
          in_reply_to: str | None = None, references: Sequence[str] = (),
-         sent: datetime = NOW, text: str = "Nhờ kiểm tra giúp.") -> InboundEnvelope:
+         sent: datetime = NOW, text: str = "Nhờ kiểm tra giúp.",
+         auth: str = "unchecked") -> InboundEnvelope:
+    """A mail as the connector makes it; ``auth`` is our server's DKIM/DMARC verdict."""
     refs = list(references)
     return InboundEnvelope.create(
         channel="email", external_id=message_id,
@@ -66,7 +69,14 @@ def mail(message_id: str, *, who: dict[str, str], subject: str | None = "Hóa đ
         received_at=sent, sent_at=sent, sender=Sender(**who), subject=subject, text=text,
         in_reply_to=in_reply_to,
         raw={"headers": {"message_id": message_id, "in_reply_to": in_reply_to,
-                         "references": refs}, "auto": None})
+                         "references": refs}, "auto": None, "auth": {"verdict": auth}})
+
+
+async def own_domain(sessions: SessionFactory, customer_id: int | None, domain: str) -> None:
+    """Record that ``customer_id`` owns mail ``domain`` (``cskh customers import`` does)."""
+    assert customer_id is not None
+    async with sessions() as session, session.begin():
+        session.add(CustomerDomain(domain=domain, customer_id=customer_id))
 
 
 async def feed(ingest: IngestInboundMessages, *envelopes: InboundEnvelope) -> None:
@@ -132,16 +142,25 @@ async def test_any_stored_message_id_in_references_threads_across_thread_roots(
         await ticket_of(sessions, "b1@thepviet.vn")).id
 
 
+@pytest.mark.parametrize("auth", ["pass", "unchecked", "fail"])
 async def test_our_id_without_its_row_threads_for_the_tickets_customer(
-        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+        ingest: IngestInboundMessages, sessions: SessionFactory, auth: str) -> None:
     """After a restore the outbound row is gone: the id's scheme still names the ticket, and a
-    colleague of the same customer may answer on it."""
+    colleague of the same customer may answer on it when our server verified their From
+    (DKIM/DMARC) at a domain the customer owns; an unverified From is no colleague."""
     await feed(ingest, mail("c1@thepviet.vn", who=HONG))
     first = await ticket_of(sessions, "c1@thepviet.vn")
+    await own_domain(sessions, first.customer_id, "thepviet.vn")
     ours = await our_reply(sessions, first.id)
     await delete_message(sessions, ours)
-    await feed(ingest, mail("c2@thepviet.vn", who=LAN, in_reply_to=ours, subject="Re: khác"))
-    assert (await ticket_of(sessions, "c2@thepviet.vn")).id == first.id
+    await feed(ingest, mail("c2@thepviet.vn", who=LAN, in_reply_to=ours, subject="Re: khác",
+                            auth=auth))
+    joined = (await ticket_of(sessions, "c2@thepviet.vn")).id == first.id
+    assert joined is (auth == "pass")
+    # the ticket's own contact may, unless our server said her From failed
+    await feed(ingest, mail("c3@thepviet.vn", who=HONG, in_reply_to=ours, subject="Re: khác",
+                            auth=auth))
+    assert ((await ticket_of(sessions, "c3@thepviet.vn")).id == first.id) is (auth != "fail")
 
 
 async def test_a_forged_id_of_another_customers_ticket_makes_a_new_ticket(
@@ -163,7 +182,11 @@ async def test_a_forged_tag_of_another_customers_ticket_makes_a_new_ticket(
     await feed(ingest, mail("e2@doithu.vn", who=MALLORY, subject=f"Re: [#{victim.number}] hi"))
     assert (await ticket_of(sessions, "e2@doithu.vn")).id != victim.id
     await feed(ingest, mail("e3@thepviet.vn", who=LAN, subject=f"Re: [#{victim.number}] hi"))
-    assert (await ticket_of(sessions, "e3@thepviet.vn")).id == victim.id  # same customer
+    assert (await ticket_of(sessions, "e3@thepviet.vn")).id != victim.id  # From unverified
+    await own_domain(sessions, victim.customer_id, "thepviet.vn")
+    await feed(ingest, mail("e4@thepviet.vn", who=LAN, subject=f"Re: [#{victim.number}] hi",
+                            auth="pass"))
+    assert (await ticket_of(sessions, "e4@thepviet.vn")).id == victim.id  # verified colleague
 
 
 async def test_our_id_naming_no_ticket_makes_a_new_ticket(
@@ -230,7 +253,8 @@ async def test_the_subject_rule_does_not_match(
     later = NOW + timedelta(hours=73 if case == "after_window" else 1)
     who = LAN if case == "other_sender" else HONG  # a colleague: same customer, other sender
     again = "Hóa đơn tháng 11 sai MST" if case == "other_subject" else subject
-    second = mail("n2@thepviet.vn", who=who, subject=again, sent=later)
+    # a reply by its prefix, so that only the rule's other conditions can keep them apart
+    second = mail("n2@thepviet.vn", who=who, subject=f"Re: {again}".strip(), sent=later)
     if case == "other_channel":
         second = InboundEnvelope.create(
             channel="webform", external_id="n2", thread_key="n2", received_at=later,
@@ -246,7 +270,7 @@ async def test_the_subject_rule_skips_a_ticket_resolved_long_ago_but_reopens_a_r
     first = await ticket_of(sessions, "r1@thepviet.vn")
     await resolve(sessions, first.id, NOW + timedelta(hours=1))
     clock.now = NOW + timedelta(hours=30)
-    await feed(ingest, mail("r2@thepviet.vn", who=HONG, sent=clock.now))
+    await feed(ingest, mail("r2@thepviet.vn", who=HONG, sent=clock.now, subject=REPLY))
     assert (await ticket_of(sessions, "r2@thepviet.vn")).id == first.id
     assert emitted.events[-1].kind == "reopened"
 
@@ -254,7 +278,7 @@ async def test_the_subject_rule_skips_a_ticket_resolved_long_ago_but_reopens_a_r
                                   mail_domains=[DOMAIN], reopen_window=timedelta(hours=1))
     await resolve(sessions, first.id, clock.now)
     clock.now += timedelta(hours=2)
-    await feed(short, mail("r3@thepviet.vn", who=HONG, sent=clock.now))
+    await feed(short, mail("r3@thepviet.vn", who=HONG, sent=clock.now, subject=REPLY))
     assert (await ticket_of(sessions, "r3@thepviet.vn")).id != first.id
 
 
@@ -265,3 +289,54 @@ async def test_the_window_can_be_switched_off(
     await feed(off, mail("o1@thepviet.vn", who=HONG),
                mail("o2@thepviet.vn", who=HONG, sent=NOW + timedelta(minutes=5)))
     assert await tickets(sessions) == 2
+
+
+# ---- issue 22: a mail that does not present itself as a reply is a new conversation ---------
+
+
+@pytest.mark.parametrize("same_batch", [False, True], ids=["two_batches", "one_batch"])
+async def test_a_new_mail_with_the_same_subject_and_sender_is_a_new_ticket(
+        ingest: IngestInboundMessages, sessions: SessionFactory, same_batch: bool) -> None:
+    """No reply prefix, no In-Reply-To, no References: the customer started a new matter
+    (a monthly invoice mail, a second order), however alike the subject."""
+    first = mail("k1@thepviet.vn", who=HONG, subject="Hóa đơn tháng 10 sai MST")
+    second = mail("k2@thepviet.vn", who=HONG, subject="Hóa đơn tháng 10 sai MST",
+                  sent=NOW + timedelta(hours=2), auth="pass")
+    if same_batch:
+        await feed(ingest, first, second)
+    else:
+        await feed(ingest, first)
+        await feed(ingest, second)
+    assert await tickets(sessions) == 2
+
+
+@pytest.mark.parametrize("how", ["Re: ", "RE: ", "Trả lời: ", "TL: ", "Fwd: ", "FW: ",
+                                 "in_reply_to", "references", "tag"])
+async def test_every_kind_of_reply_from_the_same_sender_threads(
+        ingest: IngestInboundMessages, sessions: SessionFactory, how: str) -> None:
+    await feed(ingest, mail("h1@thepviet.vn", who=HONG, subject="Hóa đơn tháng 10 sai MST"))
+    first = await ticket_of(sessions, "h1@thepviet.vn")
+    later = NOW + timedelta(hours=5)
+    if how == "in_reply_to":  # their client lost the prefix; the id it answers is not ours
+        reply = mail("h2@thepviet.vn", who=HONG, in_reply_to="lost@elsewhere", sent=later)
+    elif how == "references":
+        reply = mail("h2@thepviet.vn", who=HONG, references=["lost@elsewhere"], sent=later)
+    elif how == "tag":  # a new mail naming our ticket, from its own verified sender
+        reply = mail("h2@thepviet.vn", who=HONG, subject=f"[#{first.number}] Bổ sung chứng từ",
+                     sent=later, auth="pass")
+    else:
+        reply = mail("h2@thepviet.vn", who=HONG, subject=f"{how}Hóa đơn tháng 10 sai MST",
+                     sent=later)
+    await feed(ingest, reply)
+    assert (await ticket_of(sessions, "h2@thepviet.vn")).id == first.id
+
+
+async def test_a_reply_whose_from_failed_dkim_and_dmarc_does_not_thread_by_subject(
+        ingest: IngestInboundMessages, sessions: SessionFactory) -> None:
+    await feed(ingest, mail("g1@thepviet.vn", who=HONG))
+    await feed(ingest, mail("g2@thepviet.vn", who=HONG, subject=REPLY, auth="fail",
+                            sent=NOW + timedelta(hours=1)))
+    assert await tickets(sessions) == 2
+    await feed(ingest, mail("g3@thepviet.vn", who=HONG, subject=REPLY, auth="pass",
+                            sent=NOW + timedelta(hours=2)))
+    assert await tickets(sessions) == 2  # verified, it threads (onto the newest match)
