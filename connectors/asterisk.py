@@ -41,7 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.calls import VIETNAM, Call, Direction, call_envelope, cause_key
 from connectors.envelope import InboundEnvelope
-from connectors.payloads import e164
+from connectors.payloads import (
+    EARLIEST,
+    LATEST,
+    MAX_ID_CHARS,
+    Count,
+    e164,
+    storable_problem,
+)
 
 MASTER = "Master.csv"
 COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
@@ -97,10 +104,10 @@ class CdrRecord(BaseModel):
     lastapp: str = ""
     lastdata: str = ""
     start: datetime
-    duration: int = Field(ge=0)
-    billsec: int = Field(ge=0)
+    duration: Count
+    billsec: Count
     disposition: str = Field(min_length=1)
-    uniqueid: str = ""
+    uniqueid: str = Field("", max_length=MAX_ID_CHARS)
     userfield: str = ""
 
     @field_validator("start", mode="before")
@@ -108,6 +115,15 @@ class CdrRecord(BaseModel):
     def _local_time(cls, value: object) -> object:
         if isinstance(value, str):
             return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        # A wall-clock time, in whatever zone the PBX writes: a day's margin either side
+        # keeps the provider times' range (``connectors.payloads.Instant``) under any zone.
+        if not EARLIEST.year <= value.year < LATEST.year:
+            raise ValueError(f"start must be between {EARLIEST.year} and {LATEST.year}")
         return value
 
     @property
@@ -241,6 +257,10 @@ class CdrTailer:
                 skipped.append(f"line {number}: {len(row)} columns, expected {MIN_COLUMNS}+")
                 continue
             fields = dict(zip(COLUMNS, row, strict=False))
+            problem = storable_problem(fields)
+            if problem:
+                skipped.append(f"line {number}: {problem}")
+                continue
             try:
                 record = CdrRecord.model_validate(fields)
             except ValidationError as exc:

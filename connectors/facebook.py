@@ -29,6 +29,8 @@ from connectors.base import PayloadError, RawRequest, VerificationFailed, Webhoo
 from connectors.envelope import Attachment, InboundEnvelope, Sender
 from connectors.payloads import (
     IdStr,
+    UnixMillis,
+    Url,
     from_epoch,
     ignored,
     json_object,
@@ -64,7 +66,7 @@ class FbCoordinates(_Model):
 
 
 class FbAttachmentPayload(_Model):
-    url: str | None = None
+    url: Url | None = None
     title: str | None = None
     sticker_id: IdStr | None = None
     coordinates: FbCoordinates | None = None
@@ -74,7 +76,7 @@ class FbAttachment(_Model):
     type: str = Field(min_length=1)
     payload: FbAttachmentPayload | None = None
     title: str | None = None
-    url: str | None = None
+    url: Url | None = None
 
 
 class FbReplyTo(_Model):
@@ -102,7 +104,7 @@ class FbMessaging(_Model):
 
     sender: FbUser
     recipient: FbUser
-    timestamp: int = Field(ge=0)
+    timestamp: UnixMillis
     message: FbMessage | None = None
     postback: FbPostback | None = None
 

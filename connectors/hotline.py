@@ -29,13 +29,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import RawRequest, WebhookResult
 from connectors.calls import MISSED_CAUSES, Call, Direction, call_envelope, cause_key
 from connectors.envelope import InboundEnvelope
 from connectors.payloads import (
+    Count,
     IdStr,
+    Instant,
+    Url,
     dispatch,
     e164,
     json_object,
@@ -59,7 +62,7 @@ class CallEvent(_Base):
 
     event: str = Field(min_length=1, max_length=64)
     call_id: IdStr
-    timestamp: AwareDatetime
+    timestamp: Instant
     direction: Direction
     caller: str = Field(alias="from", min_length=1, max_length=64)
     callee: str = Field(alias="to", min_length=1, max_length=64)
@@ -67,10 +70,10 @@ class CallEvent(_Base):
     queue: str | None = Field(default=None, max_length=100)
     agent: str | None = Field(default=None, max_length=200)
     cause: str | None = Field(default=None, max_length=64)
-    started_at: AwareDatetime | None = None
-    duration: int | None = Field(default=None, ge=0)
-    billsec: int | None = Field(default=None, ge=0)
-    recording_url: str | None = Field(default=None, max_length=2000)
+    started_at: Instant | None = None
+    duration: Count | None = None
+    billsec: Count | None = None
+    recording_url: Url | None = None
     note: str | None = Field(default=None, max_length=20_000)
 
     def call(self) -> Call:

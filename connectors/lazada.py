@@ -17,14 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import InboundEnvelope, Sender
 from connectors.payloads import (
+    EMBEDDED_JSON,
     IdStr,
+    UnixAny,
+    Url,
     dispatch,
     from_epoch_any,
     json_object,
@@ -66,8 +69,8 @@ class LazadaPush(_Model):
 
 class LazadaContent(_Model):
     txt: str | None = None
-    imgUrl: str | None = None  # Lazada spells these in camelCase
-    videoUrl: str | None = None
+    imgUrl: Url | None = None  # Lazada spells these in camelCase
+    videoUrl: Url | None = None
     itemId: IdStr | None = None
     orderId: IdStr | None = None
     title: str | None = None
@@ -76,11 +79,11 @@ class LazadaContent(_Model):
 class LazadaImMessage(_Model):
     session_id: IdStr
     message_id: IdStr
-    content: Json[LazadaContent]
+    content: Annotated[LazadaContent, EMBEDDED_JSON]
     from_account_id: IdStr
     from_account_type: int
     to_account_id: IdStr | None = None
-    send_time: int = Field(ge=0, le=10**19)
+    send_time: UnixAny
     template_id: int = 1
     type: int = USER_SENT
     auto_reply: bool = False

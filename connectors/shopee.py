@@ -25,6 +25,8 @@ from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import InboundEnvelope, Sender
 from connectors.payloads import (
     IdStr,
+    UnixAny,
+    Url,
     dispatch,
     from_epoch_any,
     json_object,
@@ -64,7 +66,7 @@ class ShopeePush(_Model):
 
 class ShopeeChatContent(_Model):
     text: str | None = None
-    url: str | None = None
+    url: Url | None = None
     item_id: IdStr | None = None
     order_sn: IdStr | None = None
     sticker_id: IdStr | None = None
@@ -79,7 +81,7 @@ class ShopeeChatMessage(_Model):
     to_user_name: str | None = None
     message_type: str = Field(min_length=1)
     content: ShopeeChatContent = Field(default_factory=ShopeeChatContent)
-    created_timestamp: int = Field(ge=0, le=10**19)
+    created_timestamp: UnixAny
     quoted_msg_id: IdStr | None = None
 
 

@@ -18,14 +18,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import InboundEnvelope, Sender
 from connectors.payloads import (
+    EMBEDDED_JSON,
     IdStr,
+    UnixAny,
+    Url,
     dispatch,
     from_epoch_any,
     json_object,
@@ -66,7 +69,7 @@ class TikTokNotification(_Model):
 
 class TikTokContent(_Model):
     content: str | None = None
-    url: str | None = None
+    url: Url | None = None
     product_id: IdStr | None = None
     order_id: IdStr | None = None
 
@@ -80,8 +83,8 @@ class TikTokMessage(_Model):
     conversation_id: IdStr
     message_id: IdStr
     type: str = Field(min_length=1)
-    content: Json[TikTokContent]
-    create_time: int = Field(ge=0, le=10**19)
+    content: Annotated[TikTokContent, EMBEDDED_JSON]
+    create_time: UnixAny
     sender: TikTokSender
     is_visible: bool = True
 

@@ -28,7 +28,7 @@ from connectors.base import (
     WebhookResult,
 )
 from connectors.envelope import InboundEnvelope, Sender, nfc
-from connectors.payloads import json_object
+from connectors.payloads import check_storable, json_object
 from connectors.signing import hmac_sha256_hex, signature_matches
 
 CHANNEL = "webform"
@@ -92,7 +92,9 @@ def _decode_body(request: RawRequest) -> dict[str, Any]:
                           errors="strict")
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError("body is not valid form encoding") from exc
-    return {k: v for k, v in pairs if v != ""}
+    data = {k: v for k, v in pairs if v != ""}
+    check_storable(data)
+    return data
 
 
 @dataclass(frozen=True, slots=True)

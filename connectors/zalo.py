@@ -20,14 +20,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import RawRequest, WebhookResult
 from connectors.envelope import Attachment, InboundEnvelope, Sender
 from connectors.payloads import (
+    Count,
     IdStr,
+    UnixMillis,
+    Url,
     dispatch,
     from_epoch,
     json_object,
@@ -52,14 +55,6 @@ LABELS = {"image": "[Hình ảnh]", "gif": "[Ảnh GIF]", "file": "[Tệp đính
           "audio": "[Tin nhắn thoại]", "video": "[Video]"}
 
 
-def _int_text(value: object) -> object:
-    # Zalo sends sizes and times as strings of digits.
-    return int(value) if isinstance(value, str) and value.isdigit() else value
-
-
-Millis = Annotated[int, BeforeValidator(_int_text), Field(ge=0)]
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -74,9 +69,9 @@ class ZaloCoordinates(_Model):
 
 
 class ZaloAttachmentPayload(_Model):
-    url: str | None = None
+    url: Url | None = None
     name: str | None = None
-    size: Annotated[int, BeforeValidator(_int_text)] | None = None
+    size: Count | None = None  # Zalo sends sizes and times as strings of digits
     title: str | None = None
     description: str | None = None
     coordinates: ZaloCoordinates | None = None
@@ -100,7 +95,7 @@ class ZaloEvent(_Model):
 
     event_name: str = Field(min_length=1, max_length=100)
     app_id: IdStr | None = None
-    timestamp: Millis
+    timestamp: UnixMillis
 
 
 class ZaloMessageEvent(ZaloEvent):

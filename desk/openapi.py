@@ -192,9 +192,15 @@ DOCUMENT: dict[str, Any] = {
             "responses": _answers(MY_STATUS, 400)}},
         "/api/v1/stream": {"get": {
             "summary": "Server-sent events: my new assignments and SLA warnings",
+            "parameters": [{"name": "Last-Event-ID", "in": "header", "required": False,
+                            "description": "resume after this event id "
+                                           "(<assignment id>.<sla event id>)",
+                            "schema": {"type": "string", "pattern": r"^\d{1,19}\.\d{1,19}$"}}],
             "responses": {
                 "200": {"description": "an endless text/event-stream",
                         "content": {"text/event-stream": {"schema": _STR}}},
+                "400": {"description": "Last-Event-ID is not an id of this stream",
+                        "content": {_JSON: {"schema": _ERROR_REF}}},
                 "401": {"description": _ERRORS[401],
                         "content": {_JSON: {"schema": _ERROR_REF}}}}}},
         "/api/v1/openapi.json": {"get": {

@@ -61,7 +61,9 @@ def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit():
-        raise FilterError(f"{name} must be a whole number, got {raw!r}")
+        raise FilterError(f"{name} must be a whole number, got {raw[:40]!r}")
+    if len(raw.lstrip("0")) > len(str(high)):  # never int() a number of thousands of digits
+        raise FilterError(f"{name} must be between {low} and {high}, got {len(raw)} digits")
     value = int(raw)
     if not low <= value <= high:
         raise FilterError(f"{name} must be between {low} and {high}, got {value}")

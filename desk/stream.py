@@ -44,7 +44,15 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
         mine = or_(SlaEvent.assignee_id == staff.id, SlaEvent.queue.in_(queues))
         if staff.role == "admin":
             mine = SlaEvent.id.is_not(None)
-        cursor = _cursor(request.headers.get("Last-Event-ID", ""))
+        last_event_id = request.headers.get("Last-Event-ID", "").strip()
+        cursor = _cursor(last_event_id)
+        if last_event_id and cursor is None:
+            # Before the stream starts: an id we never sent is a 400, not a stream cut later.
+            return web.json_response(
+                {"error": "invalid_last_event_id",
+                 "reason": "Last-Event-ID must be an id of this stream: "
+                           "<assignment id>.<sla event id>, each a number below 2^63"},
+                status=400)
         if cursor is None:
             cursor = (
                 int(await session.scalar(select(func.coalesce(func.max(Assignment.id), 0))
@@ -91,8 +99,15 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+MAX_ID = 2**63 - 1  # BIGINT; SQLite's INTEGER too
+
+
 def _cursor(value: str) -> tuple[int, int] | None:
+    """The ``<assignment id>.<sla event id>`` of an event id, or ``None`` if it is none."""
     first, _, second = value.partition(".")
-    if first.isdigit() and second.isdigit():
-        return int(first), int(second)
-    return None
+    numbers = []
+    for part in (first, second):
+        if not (part.isascii() and part.isdigit()) or len(part) > 19 or int(part) > MAX_ID:
+            return None
+        numbers.append(int(part))
+    return numbers[0], numbers[1]

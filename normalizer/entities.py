@@ -21,7 +21,7 @@ from typing import Literal, TypeVar
 import phonenumbers
 from pydantic import BaseModel, ConfigDict
 
-from normalizer.text import ClaimableText, parse_number
+from normalizer.text import ClaimableText, parse_number, scanned
 
 __all__ = ["Entities", "OrderRef", "extract_entities"]
 
@@ -85,12 +85,17 @@ def _take(sc: ClaimableText, pattern: re.Pattern[str], value: Callable[[re.Match
 
 # --- e-mails and links --------------------------------------------------------
 
-_EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
+# A match is tried only where a run of address characters starts (the lookbehind), and what it
+# takes it never gives back (possessive ``*+``/``++``: none of those characters can follow the
+# run), so a run without "@" costs one pass, not one pass per letter (quadratic: 0.6 s for
+# 30,000 letters without a space). The leading punctuation of a run is not the address.
+_EMAIL = re.compile(r"(?<![a-z0-9._%+-])[._%+-]*+"
+                    r"([a-z0-9][a-z0-9._%+-]*+@[a-z0-9-]++(?:\.[a-z0-9-]++)*\.[a-z]{2,})")
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 
 
 def _emails(sc: ClaimableText) -> list[tuple[int, str]]:
-    found = _take(sc, _EMAIL, lambda m: sc.original[m.start():m.end()].lower())
+    found = _take(sc, _EMAIL, lambda m: sc.original[m.start(1):m.end(1)].lower(), 1)
     _take(sc, _URL, lambda m: "")  # links are claimed so no digits inside them are read
     return found
 
@@ -368,11 +373,13 @@ def extract_entities(text: str, *, today: date | None = None) -> Entities:
     previous year when that would put them more than half a year ahead;
     ISO dates (``2024-06-12``) are read too; "hôm nay", "hôm qua", "hôm kia", "ngày mai"
     resolve against `today`.
+    Only the first ``MAX_SCANNED_CHARS`` characters are read (``normalizer.text.scanned``):
+    the time taken grows linearly with the text up to that bound, never beyond.
     Never raises on any input string.
     """
     if today is None:
         today = datetime.now(VN_TZ).date()
-    sc = ClaimableText(text)
+    sc = ClaimableText(scanned(text))
     # The order of these calls is the claiming order described in the module docstring.
     emails, tax_codes, orders = _emails(sc), _tax_codes(sc), _orders(sc)
     symbols, numbers = _invoices(sc)

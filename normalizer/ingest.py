@@ -14,6 +14,7 @@ raises the ticket's priority when it says more is at stake; it never lowers it.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from connectors.envelope import InboundEnvelope
 from normalizer.classifier.signals import MessageContext
 from normalizer.events import TicketEvent, TicketEventKind, ticket_event_id
 from normalizer.identity import IdentityResolver, clip
+from normalizer.text import scanned
 from normalizer.thread_finder import (
     CLOSED_STATUSES,
     NewTicket,
@@ -91,7 +93,8 @@ def is_missed_call(envelope: InboundEnvelope) -> bool:
 
 
 def _text(envelope: InboundEnvelope) -> str:
-    return "\n".join(p for p in (envelope.subject, envelope.text) if p)
+    """What the classifier reads of a message: its subject and text, bounded by ``scanned``."""
+    return scanned("\n".join(p for p in (envelope.subject, envelope.text) if p))
 
 
 class IngestInboundMessages:
@@ -215,7 +218,7 @@ class IngestInboundMessages:
         items += [(_text(e), e.channel,
                    MessageContext(tier=tiers.get(t.customer_id or 0), repeat=repeats[e.id],
                                   missed_call=is_missed_call(e))) for e, t in following]
-        verdicts = self._classify(items) if items else []
+        verdicts = await self._classified(items) if items else []
         for new, verdict in zip(starting, verdicts[:len(starting)], strict=True):
             new.ticket = self._new_ticket(new.envelope, new.contact, verdict, now)
             session.add(new.ticket)
@@ -267,10 +270,17 @@ class IngestInboundMessages:
             out[envelope.id] = _event(envelope, ticket, message, kind)
         return out
 
+    async def _classified(self, items: Sequence[tuple[str, str, MessageContext]]
+                          ) -> Sequence[Labels]:
+        """The classifier's verdicts, computed in a worker thread: classification and entity
+        extraction are CPU work (linear in the text, which ``scanned`` bounds), and on the
+        event loop they would hold up every webhook, ``/healthz`` and the staff API."""
+        return await asyncio.to_thread(self._classify, items)
+
     @staticmethod
     def _new_ticket(envelope: InboundEnvelope, contact: Contact, verdict: Labels,
                     now: datetime) -> Ticket:
-        subject = envelope.subject or " ".join(envelope.text.split())[:120]
+        subject = envelope.subject or " ".join(envelope.text[:1000].split())[:120]
         ticket = Ticket(
             public_id=uuid.uuid4(), status="new", channel=envelope.channel,
             thread_key=envelope.thread_key, category=verdict.category,

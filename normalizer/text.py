@@ -15,12 +15,14 @@ from decimal import Decimal, InvalidOperation
 
 __all__ = [
     "EMOJI_TOKENS",
+    "MAX_SCANNED_CHARS",
     "ClaimableText",
     "classifier_text",
     "expand_abbreviations",
     "fold_same_length",
     "has_vietnamese_diacritics",
     "parse_number",
+    "scanned",
     "strip_diacritics",
     "to_nfc",
 ]
@@ -73,6 +75,26 @@ def fold_same_length(nfc_text: str) -> str:
     the original. Expects NFC input; letters outside the Latin ranges keep
     their case."""
     return nfc_text.translate(_FOLD_TABLE)
+
+
+MAX_SCANNED_CHARS = 20_000
+"""How much of a message entity extraction and the classifier read: its first 20,000
+characters (the longest web form or call note; a chat message is far shorter). The stored
+message is always whole; only what is found in it and how it is classified stop there."""
+_CUT_SLACK = 64
+
+
+def scanned(text: str, limit: int = MAX_SCANNED_CHARS) -> str:
+    """The part of `text` that is scanned: all of it up to `limit` characters, else its first
+    `limit` characters, cut at the last whitespace of the final few so that a number or an
+    address is not cut in two (a hard cut when there is none, e.g. a single long word)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    for i in range(limit - 1, max(limit - _CUT_SLACK, 0) - 1, -1):
+        if head[i].isspace():
+            return head[:i]
+    return head
 
 
 _MASK = "\x00"
@@ -198,19 +220,28 @@ def _number_unit(m: re.Match[str]) -> str:
     return f"{word} " if m.string[m.end():m.end() + 1].isdigit() else word
 
 
-def _ck_meaning(text: str, start: int, end: int) -> str:
+def _ck_meaning(text: str, start: int, end: int, paying: Callable[[], bool]) -> str:
     before = text[max(0, start - 12):start].lower()
     after = text[end:end + 16].lower()
     if _CK_DISCOUNT_AFTER.match(after):
         return "chiết khấu"
     if _CK_TRANSFER_BEFORE.search(before) or _CK_TRANSFER_AFTER.match(after):
         return "chuyển khoản"
-    if "%" not in text and _PAYMENT_CONTEXT.search(text.lower()):
+    if paying():
         return "chuyển khoản"
     return "chiết khấu"
 
 
 def _make_expander(text: str) -> Callable[[re.Match[str]], str]:
+    context: list[bool] = []
+
+    def paying() -> bool:
+        # Whether the whole message is about paying, read once per message, not once per "ck"
+        # (a message of many "ck" would read its whole text again each time: quadratic).
+        if not context:
+            context.append("%" not in text and _PAYMENT_CONTEXT.search(text.lower()) is not None)
+        return context[0]
+
     def expand(m: re.Match[str]) -> str:
         word = m.group()
         key = word.lower()
@@ -219,7 +250,7 @@ def _make_expander(text: str) -> Callable[[re.Match[str]], str]:
         start, end = m.span()
         after_number = _NUMBER_BEFORE.search(text[max(0, start - 2):start]) is not None
         if key == "ck":
-            return _ck_meaning(text, start, end)
+            return _ck_meaning(text, start, end, paying)
         if key == "kg":
             return word if after_number else "không"
         if key == "km":

@@ -243,3 +243,24 @@ def test_per_account_files_are_not_read(tmp_path: Path) -> None:
     shutil.copy(directory / MASTER, directory / "DOCUMENTATION.csv")
     batch = CdrTailer(directory).read(None, received_at=RECEIVED)
     assert len(batch.envelopes) == 1
+
+
+@pytest.mark.parametrize("gmt", [False, True])
+def test_lines_out_of_range_are_skipped_and_the_file_read_on(tmp_path: Path, gmt: bool) -> None:
+    """A line no ticket could be made of is skipped with its reason, never one that stops the
+    tailer on it (every later line would wait behind it) or that the normalizer cannot store."""
+    good = line("missed__no_answer").decode()
+    start = next(c for c in good.split(",") if c.startswith('"2026-'))
+    uniqueid = next(c for c in good.split(",") if c.count(".") == 1 and c.strip('"')[0].isdigit())
+    bad = [good.replace(start, '"9999-12-31 23:59:59"'),
+           good.replace(start, '"0001-01-01 00:00:00"'),
+           good.replace(uniqueid, '"' + "7" * 300 + '"'),
+           good.replace(uniqueid, '"1795766400.1\x00"'),
+           good.replace(",30,0,", ",99999999999999999999999,0,", 1)]
+    directory = tmp_path / "cdr"
+    directory.mkdir()
+    (directory / MASTER).write_text("".join([*bad, good]), encoding="utf-8")
+    batch = CdrTailer(directory, gmt=gmt).read(None, received_at=RECEIVED)
+    assert len(batch.skipped) == len(bad), batch.skipped
+    (envelope,) = batch.envelopes
+    assert envelope.external_id == uniqueid.strip('"')

@@ -143,3 +143,26 @@ async def test_leads_stream_sla_breaches_of_their_queue(
     assert data["queue"] == "warehouse" and data["kind"] == "breach"
     assert data["clock"] == "first_response"
     stream.close()
+
+
+BAD_EVENT_IDS = ["x.y", "1", "1.", ".1", "-1.0", "1.2.3", "².1", "١.٢", "1 .2",
+                 "9223372036854775808.0", "0.9223372036854775808",
+                 "99999999999999999999999.0", "1" * 5000 + ".1"]
+
+
+async def test_stream_refuses_an_event_id_it_never_sent(
+        backend: Any, aiohttp_client: AiohttpClient) -> None:
+    """400 before the stream starts, never a 500 or a stream cut once it has begun."""
+    client, tokens = await _desk(backend, aiohttp_client)
+    auth = {"Authorization": f"Bearer {tokens['ke']}"}
+    for value in BAD_EVENT_IDS:
+        resp = await client.get("/api/v1/stream", headers={**auth, "Last-Event-ID": value})
+        body = await resp.json()
+        assert resp.status == 400, value
+        assert body["error"] == "invalid_last_event_id" and "Last-Event-ID" in body["reason"]
+    # The largest id a BIGINT holds is a cursor: the stream starts and keeps going.
+    stream = await client.get("/api/v1/stream", headers={
+        **auth, "Last-Event-ID": "9223372036854775807.9223372036854775807"})
+    assert stream.status == 200
+    assert await asyncio.wait_for(stream.content.readline(), 30) == b": connected\n"
+    stream.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import pytest
 
-from normalizer.entities import extract_entities
+from normalizer.entities import Entities, extract_entities
+from normalizer.text import MAX_SCANNED_CHARS, scanned
 
 TODAY = date(2024, 6, 15)
 
@@ -116,3 +118,33 @@ def test_values_are_deduplicated_in_order_of_appearance() -> None:
 )
 def test_never_raises_and_is_json_serializable(text: str) -> None:
     json.dumps(extract_entities(text).model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(("text", "emails"), [
+    ("-an.nguyen@minhphat.vn.", ["an.nguyen@minhphat.vn"]),
+    ("(ketoan+hd@abc-group.com.vn)", ["ketoan+hd@abc-group.com.vn"]),
+    ("a@b@c.vn", ["b@c.vn"]),
+    ("x" * 15_000 + " mail hoa@abc.vn", ["hoa@abc.vn"]),
+    ("hoa@" + "a" * 50_000, []),
+    ("a.b" * 20_000 + "@c.vn", []),  # the run is past the scanned part
+])
+def test_emails_at_the_edges_of_runs(text: str, emails: list[str]) -> None:
+    assert list(extract_entities(text, today=TODAY).emails) == emails
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: ("aăâbcdđeêghiklmnoôơpqrstuưvxy" * n)[:n],
+    lambda n: ("0123456789" * n)[:n],
+    lambda n: ("a.b-c_" * n)[:n],
+])
+def test_a_single_word_of_240_kb_is_read_without_finding_anything(
+        make: Callable[[int], str]) -> None:
+    assert extract_entities(make(240_000), today=TODAY) == Entities()
+
+
+def test_only_the_scanned_part_is_read() -> None:
+    head = "Gọi 0912 345 678. " + "x" * (MAX_SCANNED_CHARS - 40)
+    text = head + " hoặc mail ketoan@minhphat.vn"
+    assert len(scanned(text)) <= MAX_SCANNED_CHARS < len(text)
+    got = extract_entities(text, today=TODAY)
+    assert got.phones == ("+84912345678",) and got.emails == ()

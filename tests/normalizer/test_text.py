@@ -9,12 +9,14 @@ from decimal import Decimal
 import pytest
 
 from normalizer.text import (
+    MAX_SCANNED_CHARS,
     ClaimableText,
     classifier_text,
     expand_abbreviations,
     fold_same_length,
     has_vietnamese_diacritics,
     parse_number,
+    scanned,
     strip_diacritics,
     to_nfc,
 )
@@ -145,3 +147,18 @@ def test_claimable_text_blocks_overlapping_matches() -> None:
 )
 def test_parse_number(raw: str, comma_thousands: bool, expected: Decimal | None) -> None:
     assert parse_number(raw, comma_thousands=comma_thousands) == expected
+
+
+def test_scanned_cuts_at_a_space_near_the_limit_or_hard_in_a_word() -> None:
+    assert scanned("ab cd", 10) == "ab cd"
+    assert scanned("ab cd efgh", 9) == "ab cd"
+    assert scanned("x" * 30, 10) == "x" * 10
+    words = "giao hàng " * 5_000
+    assert scanned(words) == words[:MAX_SCANNED_CHARS].rstrip()
+
+
+def test_ck_in_a_long_payment_message_reads_the_context_once_and_the_same() -> None:
+    text = "đã chuyển stk vietcombank, " + "ck " * 50_000
+    expanded = expand_abbreviations(text)
+    assert expanded.count("chuyển khoản") == 50_000 and "chiết khấu" not in expanded
+    assert expand_abbreviations("ck 5% cho đơn này") == "chiết khấu 5% cho đơn này"
