@@ -18,10 +18,10 @@ run: $(STAMP)
 	$(BIN)/cskh serve
 
 services:
-	deploy/services.sh up
+	tests/services/services.sh up
 
 services-down:
-	deploy/services.sh down
+	tests/services/services.sh down
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Shared fixtures: the two backend pairs and the real services behind them.
 
-Kafka and PostgreSQL come from ``deploy/services.sh up`` (``make test`` runs it and exports
+Kafka and PostgreSQL come from ``tests/services/services.sh up`` (``make test`` runs it and exports
 ``CSKH_TEST_KAFKA`` and ``CSKH_TEST_POSTGRES_DSN``). Without them a test that needs one is
 skipped, except under CI (``CI=true``), where a missing service fails the run.
 """
@@ -225,7 +225,7 @@ def wait_for() -> Callable[..., object]:
 
 @dataclass(frozen=True)
 class ImapServer:
-    """The test IMAP server (Dovecot from ``deploy/services.sh``) and its one account."""
+    """The test IMAP server (Dovecot from ``tests/services/services.sh``) and its one account."""
 
     host: str
     port: int

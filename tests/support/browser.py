@@ -1,7 +1,7 @@
 """Real Chromium for page tests: Debian's ``chromium`` driven by Playwright's Python package.
 
 Playwright never downloads a browser here: it is always launched with ``executable_path``
-(``CSKH_TEST_CHROMIUM``, written by ``deploy/services.sh up``). The flags are the ones a
+(``CSKH_TEST_CHROMIUM``, written by ``tests/services/services.sh up``). The flags are the ones a
 closed network needs (no background connections, no first-run, no component updates).
 """
 

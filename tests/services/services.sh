@@ -3,10 +3,10 @@
 # dedicated PostgreSQL cluster and a Dovecot IMAP server, all on 127.0.0.1,
 # all started by this script (no docker, nothing installed by hand).
 #
-#   deploy/services.sh up     [kafka] [postgres] [dovecot] [chromium]   start (idempotent), write .services/env
-#   deploy/services.sh down   [kafka] [postgres] [dovecot] [chromium]   stop
-#   deploy/services.sh status [kafka] [postgres] [dovecot] [chromium]   show what runs
-#   deploy/services.sh env                                    print .services/env
+#   tests/services/services.sh up     [kafka] [postgres] [dovecot] [chromium]   start (idempotent), write .services/env
+#   tests/services/services.sh down   [kafka] [postgres] [dovecot] [chromium]   stop
+#   tests/services/services.sh status [kafka] [postgres] [dovecot] [chromium]   show what runs
+#   tests/services/services.sh env                                    print .services/env
 #
 # No service name means all three. Everything (jars, Kafka data and logs, pid
 # files, Dovecot's config, mail and log, the env file) lives in
@@ -43,7 +43,7 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
-REPO="$(cd -- "$SCRIPT_DIR/.." && pwd -P)"
+REPO="$(cd -- "$SCRIPT_DIR/../.." && pwd -P)"
 SVC="$REPO/.services"
 ENV_FILE="$SVC/env"
 
@@ -178,7 +178,7 @@ ensure_kafka_jars() {
     if ! command -v mvn >/dev/null 2>&1; then
         apt_install maven || return 1
     fi
-    say "kafka: fetching broker jars with Maven (deploy/kafka/pom.xml -> .services/kafka/jars)"
+    say "kafka: fetching broker jars with Maven (tests/services/kafka/pom.xml -> .services/kafka/jars)"
     local t0 tmp="$KAFKA_DIR/jars.tmp" log="$KAFKA_DIR/mvn.log"
     t0="$(now)"
     rm -rf "$tmp"
@@ -200,7 +200,7 @@ ensure_kafka_jars() {
 write_kafka_config() {
     mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
     cat >"$KAFKA_PROPS.tmp" <<EOF
-# Written by deploy/services.sh; edits are overwritten on the next start.
+# Written by tests/services/services.sh; edits are overwritten on the next start.
 # One combined broker+controller KRaft node for tests, on loopback only.
 process.roles=broker,controller
 node.id=1
@@ -239,7 +239,7 @@ EOF
     mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
 
     cat >"$KAFKA_LOG4J" <<'EOF'
-# Written by deploy/services.sh. Broker log: .services/kafka/logs/server.log
+# Written by tests/services/services.sh. Broker log: .services/kafka/logs/server.log
 status = warn
 name = cskh-test-kafka
 
@@ -570,7 +570,7 @@ pg_write_conf() {  # $1 = version
     fi
     mkdir -p "$confdir/conf.d"
     cat >"$confdir/conf.d/90-cskh-tests.conf" <<'EOF'
-# Written by deploy/services.sh: a throw-away cluster for the test suite.
+# Written by tests/services/services.sh: a throw-away cluster for the test suite.
 listen_addresses = '127.0.0.1'
 max_connections = 200
 password_encryption = 'scram-sha-256'
@@ -807,7 +807,7 @@ write_dovecot_config() {
         "$DOVECOT_MAIL/$IMAP_USER" >"$DOVECOT_DIR/passwd"
     chmod 0644 "$DOVECOT_DIR/passwd"
     cat >"$DOVECOT_CONF.tmp" <<EOF
-# Written by deploy/services.sh; edits are overwritten on the next start.
+# Written by tests/services/services.sh; edits are overwritten on the next start.
 # A private Dovecot instance for the test suite: IMAP and IMAPS on loopback only.
 instance_name = cskh-test
 base_dir = $DOVECOT_RUN
@@ -972,7 +972,7 @@ chromium_status() {
 write_env() {
     mkdir -p "$SVC"
     {
-        echo "# Written by deploy/services.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ): the test services that are up."
+        echo "# Written by tests/services/services.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ): the test services that are up."
         echo "# Use: . .services/env"
         if kafka_healthy; then
             echo "export CSKH_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
@@ -1003,7 +1003,7 @@ lock() {
     mkdir -p "$SVC"
     exec 9>"$SVC/.lock"
     if ! flock -w 300 9; then
-        err "another deploy/services.sh holds $SVC/.lock"
+        err "another tests/services/services.sh holds $SVC/.lock"
         exit 1
     fi
 }
