@@ -3,12 +3,13 @@
 # dedicated PostgreSQL cluster and a Dovecot IMAP server, all on 127.0.0.1,
 # all started by this script (no docker, nothing installed by hand).
 #
-#   tests/services/services.sh up     [kafka] [postgres] [dovecot] [chromium]   start (idempotent), write .services/env
-#   tests/services/services.sh down   [kafka] [postgres] [dovecot] [chromium]   stop
-#   tests/services/services.sh status [kafka] [postgres] [dovecot] [chromium]   show what runs
-#   tests/services/services.sh env                                    print .services/env
+#   tests/services/services.sh up     [kafka] [postgres] [dovecot] [chromium] [tools]   start (idempotent), write .services/env
+#   tests/services/services.sh down   [kafka] [postgres] [dovecot] [chromium] [tools]   stop
+#   tests/services/services.sh status [kafka] [postgres] [dovecot] [chromium] [tools]   show what runs
+#   tests/services/services.sh env                                            print .services/env
 #
-# No service name means all three. Everything (jars, Kafka data and logs, pid
+# No service name means all of them. "tools" is not a server: the Go tools the deployment tests
+# run (tests/services/gotools.sh builds compose-go's checker and helm once into .services/bin). Everything (jars, Kafka data and logs, pid
 # files, Dovecot's config, mail and log, the env file) lives in
 # <repo>/.services/; PostgreSQL's cluster is Debian's
 # `pg_createcluster <ver> cskh` (data in /var/lib/postgresql/<ver>/cskh).
@@ -24,6 +25,8 @@
 #   CSKH_TEST_IMAPS=127.0.0.1:<port>           the same over TLS (IMAPS)
 #   CSKH_TEST_IMAP_CA=<repo>/.services/dovecot/tls/ca.pem   the CA that signed its certificate
 #   CSKH_TEST_CHROMIUM=/usr/bin/chromium       Debian's chromium (installed when missing), for page tests
+#   CSKH_TEST_COMPOSECHECK=<repo>/.services/bin/composecheck   validates deploy/compose/ (compose-go)
+#   CSKH_TEST_HELM=<repo>/.services/bin/helm   renders deploy/helm/cskh (`helm template`)
 #
 # Failure handling: with CI=true a service that cannot be installed or
 # started makes `up` exit non-zero. Otherwise a warning goes to stderr, the
@@ -988,14 +991,38 @@ write_env() {
         if chromium_healthy; then
             echo "export CSKH_TEST_CHROMIUM=$CHROMIUM_BIN"
         fi
+        if [[ -x "$COMPOSECHECK_BIN" ]]; then
+            echo "export CSKH_TEST_COMPOSECHECK=$COMPOSECHECK_BIN"
+        fi
+        if [[ -x "$HELM_BIN" ]]; then
+            echo "export CSKH_TEST_HELM=$HELM_BIN"
+        fi
     } >"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# ------------------------------------------------------------------ tools
+
+GOTOOLS="$SCRIPT_DIR/gotools.sh"
+COMPOSECHECK_BIN="$SVC/bin/composecheck"
+HELM_BIN="$SVC/bin/helm"
+
+tools_up() {
+    "$GOTOOLS" composecheck helm | sed 's/^/[services] tools: /'
+    return "${PIPESTATUS[0]}"
+}
+
+tools_status() {
+    local t
+    for t in "$COMPOSECHECK_BIN" "$HELM_BIN"; do
+        if [[ -x "$t" ]]; then echo "tools:    $t"; else echo "tools:    $(basename "$t") not built"; fi
+    done
 }
 
 # ----------------------------------------------------------------- main
 
 usage() {
-    echo "usage: $0 up|down|status|env [kafka] [postgres] [dovecot] [chromium]" >&2
+    echo "usage: $0 up|down|status|env [kafka] [postgres] [dovecot] [chromium] [tools]" >&2
     exit 2
 }
 
@@ -1012,9 +1039,9 @@ main() {
     [[ $# -ge 1 ]] || usage
     local cmd="$1"; shift
     local names=("$@") n
-    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres dovecot chromium)
+    [[ ${#names[@]} -gt 0 ]] || names=(kafka postgres dovecot chromium tools)
     for n in "${names[@]}"; do
-        case "$n" in kafka|postgres|dovecot|chromium) ;; *) err "unknown service '$n'"; usage ;; esac
+        case "$n" in kafka|postgres|dovecot|chromium|tools) ;; *) err "unknown service '$n'"; usage ;; esac
     done
 
     case "$cmd" in
@@ -1025,7 +1052,7 @@ main() {
                 # A subshell with -e in force: any unexpected failure inside
                 # the service's start-up counts as that service failing.
                 set +e
-                ( set -e; case "$n" in kafka) kafka_up ;; postgres) pg_up ;; dovecot) dovecot_up ;; chromium) chromium_up ;; esac )
+                ( set -e; case "$n" in kafka) kafka_up ;; postgres) pg_up ;; dovecot) dovecot_up ;; chromium) chromium_up ;; tools) tools_up ;; esac )
                 rc=$?
                 set -e
                 [[ $rc -eq 0 ]] || failed+=("$n")
@@ -1044,13 +1071,13 @@ main() {
         down)
             lock
             for n in "${names[@]}"; do
-                case "$n" in kafka) kafka_stop ;; postgres) pg_down ;; dovecot) dovecot_stop ;; chromium) ;; esac
+                case "$n" in kafka) kafka_stop ;; postgres) pg_down ;; dovecot) dovecot_stop ;; chromium|tools) ;; esac
             done
             write_env
             ;;
         status)
             for n in "${names[@]}"; do
-                case "$n" in kafka) kafka_status ;; postgres) pg_status ;; dovecot) dovecot_status ;; chromium) chromium_status ;; esac
+                case "$n" in kafka) kafka_status ;; postgres) pg_status ;; dovecot) dovecot_status ;; chromium) chromium_status ;; tools) tools_status ;; esac
             done
             ;;
         env)
