@@ -36,6 +36,7 @@ from normalizer.thread_finder import (
     ThreadFinder,
 )
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
+from normalizer.trust import sender_trust
 from storage.db import SessionFactory
 from storage.ledger import processed, record_processed
 from storage.log_events import LogEvent
@@ -297,6 +298,10 @@ class IngestInboundMessages:
         floor = envelope.priority_floor
         if floor and _RANK[floor] > _RANK.get(verdict.priority, 0):
             ticket.priority = floor
+        if sender_trust(envelope) == "failed":
+            # Our receiving server could not confirm the From: whoever wrote it may not be
+            # the contact it names, so an officer looks before answering (flagged for review).
+            ticket.needs_review = True
         return ticket
 
 

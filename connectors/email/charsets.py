@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import re
 from typing import Any
 
 from connectors.envelope import nfc
@@ -59,6 +60,10 @@ _WEAK_LABELS = {"ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"}
 # Codecs that write text in 7-bit bytes with escape sequences: no 8-bit byte says nothing.
 _SEVEN_BIT = {"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
               "iso2022_jp_ext", "iso2022_kr", "utf_7", "hz"}
+# A designation of a multi-byte set in an ISO-2022 text (JIS X 0208 ``ESC $ B``/``ESC $ @``,
+# JIS X 0212, GB 2312 and KS C 5601 in ISO-2022-JP-2, KS C 5601 in ISO-2022-KR): such bytes
+# are ISO-2022 text whatever a 7-bit label says (Japanese mailers label it ``us-ascii`` too).
+_ISO2022_DESIGNATION = re.compile(rb"\x1b(?:\$[@AB]|\$\([CDQ]|\$\)C)")
 # What chardet may name in the CJK stage; anything else it says there is not taken.
 _CJK = {"cp932", "shift_jis", "euc_jp", "iso2022_jp", "gb18030", "gbk", "gb2312", "big5",
         "big5hkscs", "cp950", "cp949", "euc_kr", "johab"}
@@ -151,7 +156,8 @@ def decode_text(data: bytes, label: str | None) -> tuple[str, str, str | None]:
     codec = codec_name(label)
     has_8bit = any(b > 0x7F for b in data)
     if not has_8bit:
-        if codec in _SEVEN_BIT or (codec is None and b"\x1b" in data):
+        if codec in _SEVEN_BIT or ((codec is None or codec in _WEAK_LABELS)
+                                   and _ISO2022_DESIGNATION.search(data)):
             seven = _seven_bit(data, codec)
             if seven is not None:
                 return seven
@@ -196,11 +202,13 @@ def _mostly_8bit(data: bytes) -> bool:
 
 
 def _seven_bit(data: bytes, codec: str | None) -> tuple[str, str, str | None] | None:
-    """7-bit text in an escape-sequence codec (ISO-2022-JP): by its label, else by its escapes;
-    a label's stricter variant failing is read by the superset ``iso2022_jp_2``."""
-    for name in dict.fromkeys(c for c in (codec, "iso2022_jp_2", "iso2022_jp_ext") if c):
-        if codec is None and not name.startswith("iso2022_jp"):
-            continue
+    """7-bit text in an escape-sequence codec (ISO-2022-JP): by its label, else by its escapes
+    (also under a plain 7-bit or Latin label, which such text often carries); a label's
+    stricter variant failing is read by the superset ``iso2022_jp_2``."""
+    labelled = codec if codec in _SEVEN_BIT else None
+    korean = "iso2022_kr" if b"\x1b$)C" in data else None
+    for name in dict.fromkeys(c for c in (labelled, korean, "iso2022_jp_2", "iso2022_jp_ext")
+                              if c):
         try:
             text = data.decode(name)
         except UnicodeDecodeError:

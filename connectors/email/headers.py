@@ -24,6 +24,11 @@ _SPACES = re.compile(r"\s{2,}")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# Raw ISO-2022-JP in a header (old Japanese mailers write it unencoded): a run from a
+# designation of a multi-byte set to the return to ASCII. Its bytes hold specials ("(", "<",
+# ",") that would break an address list, and it must be decoded like an encoded word.
+_ISO2022_RUN = re.compile(r"\x1b[$][@AB(][^\x1b]*(?:\x1b[$][@AB(][^\x1b]*)*\x1b\([BJ]")
+_HIDDEN = re.compile(_ENCODED_WORD.pattern + "|" + _ISO2022_RUN.pattern)
 MAX_ID = 500
 
 
@@ -62,7 +67,8 @@ def text_header(msg: EmailMessage, name: str) -> str | None:
         value = str(msg[name])
     except Exception:  # the policy's parser gave up on this header
         value = ""
-    if not value or any("\udc80" <= ch <= "\udcff" for ch in value) or "\ufffd" in value:
+    if not value or any("\udc80" <= ch <= "\udcff" for ch in value) or "\ufffd" in value or (
+            "\x1b" in value):
         value = decode_words(raw)
     return one_line(value)
 
@@ -70,20 +76,27 @@ def text_header(msg: EmailMessage, name: str) -> str | None:
 def addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
     """``(display name, address)`` pairs of an address header; address lower-cased."""
     found: list[tuple[str, str]] = []
-    # Encoded words may hide specials (":", ",", "<") that would split the address list:
-    # parse with each one replaced by a placeholder atom, then put them back.
-    words: list[str] = []
-
-    def hide(match: re.Match[str]) -> str:
-        words.append(match.group(0))
-        return f"cskhencodedword{len(words) - 1}x"
-
-    def show(match: re.Match[str]) -> str:
-        return words[int(match.group(1))]
-
     for raw in (value for key, value in msg.raw_items() if key.lower() == name.lower()):
         unfolded = re.sub(r"\r?\n[ \t]", " ", str(raw))
-        hidden = _ENCODED_WORD.sub(hide, unfolded)
+        # Encoded words (and raw ISO-2022 runs) may hide specials (":", ",", "<") that would
+        # split the address list: parse with each one replaced by a placeholder atom, then put
+        # them back. The placeholder is one the value does not contain, so nothing a sender
+        # writes can pose as one.
+        words: list[str] = []
+        tag = "cskhencodedword"
+        while tag in unfolded.lower():
+            tag += "q"
+        placeholder = re.compile(re.escape(tag) + r"(\d+)x")
+
+        def hide(match: re.Match[str], words: list[str] = words, tag: str = tag) -> str:
+            words.append(match.group(0))
+            return f"{tag}{len(words) - 1}x"
+
+        def show(match: re.Match[str], words: list[str] = words) -> str:
+            index = int(match.group(1))
+            return words[index] if index < len(words) else match.group(0)
+
+        hidden = _HIDDEN.sub(hide, unfolded)
         try:
             pairs = email.utils.getaddresses([hidden])
         except (ValueError, TypeError, IndexError):
@@ -91,11 +104,11 @@ def addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
         for display, address in pairs:
             # An encoded word in the local part (``=?utf-8?Q?agent?=@example.com``) is not
             # allowed by RFC 2047 §5, but mailers write it and readers decode it: so do we.
-            address = re.sub(r"cskhencodedword(\d+)x", show, address)
+            address = placeholder.sub(show, address)
             address = one_line(decode_words(address)).strip("<>").lower()
             if not _ADDRESS.match(address):
                 continue
-            shown = re.sub(r"cskhencodedword(\d+)x", show, display)
+            shown = placeholder.sub(show, display)
             found.append((one_line(decode_words(shown)).strip('"').strip(), address))
     return found
 

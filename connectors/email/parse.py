@@ -18,7 +18,7 @@ import email.policy
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from pathlib import Path
@@ -38,6 +38,7 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 MAX_HEADER_BLOCK = 256 * 1024
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 _SENDER_FIELDS = ("From", "Sender", "Reply-To", "Return-Path")
+MAX_CLOCK_SKEW = timedelta(days=366)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +129,15 @@ def _looks_like_mail(msg: Message) -> bool:
     return bool(names & _KNOWN)
 
 
-def _known_fields(lines: list[bytes]) -> int:
-    return sum(1 for line in lines if (m := _FIELD.match(line))
-               and m.group(1).decode("ascii").lower() in _KNOWN)
-
-
 def _repair_header_block(raw: bytes) -> tuple[bytes, list[str]] | None:
     """``raw`` with its stray header lines set aside, or ``None`` when there is nothing to
     repair.
 
     A line that is neither a field nor a folded continuation ends the header block for the
     standard library, and every field after it becomes body text. Other readers skip it. We
-    skip it only when the rest of the block, up to the blank line, is all fields (and at least
-    one we know), so a body that merely follows the headers without a blank line stays body.
+    skip such lines — one or several, the first line of the input included — only when a field
+    we know comes after the last of them and the fields outnumber them, so a body that merely
+    follows the headers without a blank line (text after the last known field) stays body.
     """
     raw = raw.lstrip(b"\r\n")  # blank lines before the first field
     end = _HEAD_END.search(raw, 0, MAX_HEADER_BLOCK)
@@ -149,17 +146,17 @@ def _repair_header_block(raw: bytes) -> tuple[bytes, list[str]] | None:
     lines = raw[:end.start()].splitlines()
     kept: list[bytes] = []
     stray: list[str] = []
+    last_stray = last_known = -1
     for index, line in enumerate(lines):
-        if _FIELD.match(line) or (line[:1] in (b" ", b"\t") and kept) or (
+        if (field := _FIELD.match(line)) or (line[:1] in (b" ", b"\t") and kept) or (
                 index == 0 and line.startswith(b"From ")):
             kept.append(line)
+            if field and field.group(1).decode("ascii").lower() in _KNOWN:
+                last_known = index
             continue
-        rest = lines[index + 1:]
-        if not all(_FIELD.match(r) or r[:1] in (b" ", b"\t") for r in rest) or not (
-                _known_fields(rest)):
-            return None
         stray.append(line.decode("utf-8", "replace")[:200])
-    if not stray:
+        last_stray = index
+    if not stray or last_known < last_stray or len(kept) <= len(stray):
         return None
     defects = [f"stray line in the header block set aside: {line!r}" for line in stray]
     return b"\r\n".join(kept) + raw[end.start():], defects
@@ -173,6 +170,17 @@ def _text_only(raw: bytes) -> EmailMessage | None:
         return None
     msg = _read(b"\r\n" + raw.lstrip(b"\r\n"))
     return msg if msg.get_payload() else None
+
+
+def _plausible(date: datetime, arrived: datetime) -> bool:
+    """Whether a ``Date`` can be when a mail that arrived at ``arrived`` was sent: after 1970,
+    and not more than a year of clock skew after its arrival (year 9999 overflows every
+    window later computed from it)."""
+    try:
+        utc = date.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return utc.year >= 1970 and utc <= arrived.astimezone(UTC) + MAX_CLOCK_SKEW
 
 
 def _header_summary(msg: EmailMessage) -> dict[str, str]:
@@ -194,8 +202,9 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
 
     ``mailbox`` names where the mail was found (for the defects' context only); the bytes
     are never modified. Attachments are stored under ``attachment_dir`` when one is given.
-    A mail without a usable ``Date`` is dated ``arrived_at`` (when the mail server received
-    it: IMAP ``INTERNALDATE``), else ``received_at`` (when we read it). ``authserv_id`` names
+    A mail without a usable ``Date`` (missing, unreadable, before 1970 or over a year after it
+    arrived) is dated ``arrived_at`` (when the mail server received it: IMAP
+    ``INTERNALDATE``), else ``received_at`` (when we read it). ``authserv_id`` names
     our receiving server's ``Authentication-Results`` (``connectors.email.auth``).
     """
     if not raw.strip():
@@ -223,6 +232,9 @@ def parse_email(raw: bytes, *, mailbox: str, received_at: datetime,
     reply = split_reply(body.text)
     auto, bulk, bounce, reason = h.classify(msg)
     date = h.sent_date(msg)
+    if date is not None and not _plausible(date, arrived_at or received_at):
+        defects.append(f"date {date.isoformat()} impossible for a mail that arrived then")
+        date = None
     if date is None:
         defects.append("date missing or invalid")
     message_id = h.normalize_id(h.text_header(msg, "Message-ID"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from connectors.email.charsets import decode_text
 from connectors.email.envelope import email_envelope
 from connectors.email.parse import ParsedEmail, parse_email
 from connectors.envelope import envelope_id
@@ -260,3 +261,40 @@ def test_our_servers_dkim_and_dmarc_verdict_on_the_from(name: str) -> None:
     assert unset is not None and unset.auth == {"verdict": "unchecked"}
     envelope = email_envelope(parsed, mailbox=MAILBOX)
     assert envelope.raw["auth"]["verdict"] == EXPECTED[name]["auth"]
+
+
+@pytest.mark.parametrize(("data", "label", "text"), [
+    ("見積書".encode("iso2022_jp"), "iso-2022-jp", "見積書"),
+    ("見積書".encode("iso2022_jp"), "us-ascii", "見積書"),  # mislabelled 7-bit: still read
+    ("見積書".encode("iso2022_jp"), "iso-8859-1", "見積書"),
+    ("見積書".encode("iso2022_jp"), None, "見積書"),
+    ("견적서".encode("iso2022_kr"), "iso-2022-kr", "견적서"),
+    ("견적서".encode("iso2022_kr"), "us-ascii", "견적서"),
+    (b"\x1b[31mred\x1b[0m", "us-ascii", "\x1b[31mred\x1b[0m"),  # a terminal colour: ASCII
+])
+def test_iso_2022_text_is_read_by_its_escapes_under_any_seven_bit_label(
+        data: bytes, label: str | None, text: str) -> None:
+    assert decode_text(data, label)[0] == text
+
+
+@pytest.mark.parametrize("address", ["cskhencodedword9x@example.com",
+                                     "CSKHENCODEDWORD0x@example.com"])
+def test_an_address_that_looks_like_our_placeholder_is_read_as_written(address: str) -> None:
+    raw = (f"From: =?utf-8?Q?An?= <{address}>\r\nCc: =?utf-8?Q?b?=@example.com\r\n"
+           "Subject: s\r\n\r\nhi").encode()
+    parsed = parse(raw)
+    assert parsed is not None
+    assert (parsed.from_name, parsed.from_address) == ("An", address.lower())
+    assert parsed.cc == ("b@example.com",)
+
+
+@pytest.mark.parametrize("date", ["Fri, 31 Dec 9999 23:59:59 -1200",
+                                  "Thu, 1 Jan 2099 00:00:00 +0000",
+                                  "Wed, 31 Dec 1969 23:00:00 +0000"])
+def test_an_impossible_date_gives_way_to_when_the_server_received_the_mail(date: str) -> None:
+    arrived = datetime(2026, 11, 26, 22, 15, tzinfo=UTC)
+    raw = f"From: a@b.vn\r\nDate: {date}\r\nSubject: s\r\n\r\nhi".encode()
+    parsed = parse(raw, arrived_at=arrived)
+    assert parsed is not None and parsed.date == arrived and not parsed.date_from_header
+    envelope = email_envelope(parsed, mailbox=MAILBOX)
+    assert envelope.sent_at == arrived

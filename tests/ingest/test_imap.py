@@ -218,16 +218,19 @@ async def test_a_mail_without_date_is_dated_by_its_internaldate_not_the_fetch(
     try:
         client.append(folder, fixture("missing__no_date.eml"), msg_time=arrived)
         client.append(folder, fixture("plain__best_regards.eml"), msg_time=arrived)
+        client.append(folder, fixture("missing__impossible_date.eml"), msg_time=arrived)
     finally:
         client.logout()
     pool = ParsePool(workers) if workers else None  # what crosses to a worker must pickle
     pull = puller(imap_server, folder, bus, tmp_path, parse_pool=pool)
     try:
-        assert await pull.run_once() == 2
+        assert await pull.run_once() == 3
     finally:
         pull.close()
         if pool is not None:
             pool.close()
-    undated, dated = sorted(await envelopes(bus), key=lambda e: e.raw["source"]["uid"])
+    undated, dated, impossible = sorted(await envelopes(bus),
+                                        key=lambda e: e.raw["source"]["uid"])
     assert undated.sent_at == arrived and undated.received_at == NOW
     assert dated.sent_at != arrived  # a mail's own Date wins over the server's arrival
+    assert impossible.sent_at == arrived  # year 9999 is no sending date

@@ -192,3 +192,17 @@ async def test_a_from_that_failed_joins_no_customer_by_its_domain(
     await feed(ingest, mail("m4@thepviet.vn", {"email": "giamdoc@thepviet.vn"}, "Báo giá", auth))
     ticket = await ticket_of(sessions, "m4@thepviet.vn")
     assert (ticket.customer_id is not None) is given
+
+
+@pytest.mark.parametrize(("auth", "flagged"), [("pass", False), ("unchecked", False),
+                                               ("fail", True)])
+async def test_a_mail_whose_from_failed_is_a_new_ticket_flagged_for_review(
+        ingest: IngestInboundMessages, sessions: SessionFactory, auth: str,
+        flagged: bool) -> None:
+    """A From our server could not confirm, naming a known contact: never that contact's
+    ticket by its address (rule 4) or its tag, and the new ticket waits for an officer."""
+    victim = await victims_ticket(ingest, sessions)
+    await feed(ingest, mail("m5@thepviet.vn", VICTIM, "Re: Hóa đơn tháng 10 sai MST", auth))
+    ticket = await ticket_of(sessions, "m5@thepviet.vn")
+    assert (ticket.id != victim.id) is flagged
+    assert ticket.needs_review is flagged
