@@ -109,8 +109,8 @@ def name_key(name: str) -> str:
     return " ".join((fold(unicodedata.normalize("NFC", name)) or "").split())
 
 
-async def find_staff(session: AsyncSession, name: str) -> Staff:
-    """The one staff member ``name`` names, ignoring case, spacing and, when ``name`` is
+def match_staff(staff: Sequence[Staff], name: str) -> Staff:
+    """The one of ``staff`` that ``name`` names, ignoring case, spacing and, when ``name`` is
     written without diacritics, diacritics too ("nguyen van an" finds "Nguyễn Văn An"; a name
     written with marks, "Nguyễn Văn An", never finds "Nguyễn Văn Ân").
 
@@ -120,8 +120,7 @@ async def find_staff(session: AsyncSession, name: str) -> Staff:
     wanted = " ".join(unicodedata.normalize("NFC", name).split())
     key = name_key(wanted)
     marked = key != wanted.lower()  # the caller wrote diacritics: they count
-    candidates = [s for s in await session.scalars(select(Staff).order_by(Staff.id))
-                  if name_key(s.name) == key
+    candidates = [s for s in staff if name_key(s.name) == key
                   and (not marked or s.name.lower() == wanted.lower())]
     exact = [s for s in candidates if s.name == wanted]
     if len(exact) == 1 or len(candidates) == 1:
@@ -131,6 +130,12 @@ async def find_staff(session: AsyncSession, name: str) -> Staff:
         raise StaffError(f"{name!r} could be any of: {names}; give the name with its "
                          "diacritics")
     raise StaffError(f"no staff member called {name!r}")
+
+
+async def find_staff(session: AsyncSession, name: str) -> Staff:
+    """The staff member ``name`` names, as ``match_staff`` matches; ``StaffError`` if none or
+    several."""
+    return match_staff(list(await session.scalars(select(Staff).order_by(Staff.id))), name)
 
 
 async def reset_token(session: AsyncSession, name: str) -> NewStaff:
