@@ -18,6 +18,7 @@ from desk.reports import ReportError
 from desk.views import tickets_json
 from ingest.bus.base import Bus, BusUnavailable
 from ingest.cli_report import add_report_parser
+from ingest.cli_tickets import add_staff_admin_parsers, add_tickets_parser
 from ingest.dlq import list_dead_letters, replay_dead_letters
 from ingest.logging import configure_logging
 from ingest.settings import ALL_ROLES, Role, Settings, load_settings
@@ -27,6 +28,7 @@ from router.staff import (
     STATUSES,
     StaffError,
     add_staff,
+    find_staff,
     set_shift,
     set_status,
 )
@@ -35,6 +37,8 @@ from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import LabelCorrection, Queue, Staff, Ticket, staff_queues
 
 T = TypeVar("T")
+# Tickets no one holds: waiting for an officer, or on the customer after an officer left.
+UNASSIGNED_STATUSES = ("new", "queued", "waiting")
 
 
 class CliError(Exception):
@@ -187,13 +191,21 @@ def cmd_queue_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_show(args: argparse.Namespace) -> int:
+    if (args.queue is None) == (args.staff is None):
+        raise CliError("give a QUEUE (its unassigned tickets) or --staff N (their tickets)")
+
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
-        staff = await session.scalar(select(Staff).where(Staff.name == args.staff))
-        if staff is None:
-            raise CliError(f"no staff member called {args.staff!r}")
+        if args.staff is not None:
+            staff = await find_staff(session, args.staff)
+            where = [Ticket.assignee_id == staff.id, Ticket.status.in_(ACTIVE_TICKET_STATUSES)]
+        else:
+            if await session.scalar(select(Queue.id).where(Queue.name == args.queue)) is None:
+                names = ", ".join(await session.scalars(select(Queue.name).order_by(Queue.id)))
+                raise CliError(f"no queue {args.queue!r} (queues: {names})")
+            where = [Ticket.queue == args.queue, Ticket.assignee_id.is_(None),
+                     Ticket.status.in_(UNASSIGNED_STATUSES)]
         tickets = list(await session.scalars(
-            select(Ticket).where(Ticket.assignee_id == staff.id,
-                                 Ticket.status.in_(ACTIVE_TICKET_STATUSES))
+            select(Ticket).where(*where)
             .order_by(Ticket.resolution_due.is_(None), Ticket.resolution_due, Ticket.id)
         ))
         return await tickets_json(session, tickets)
@@ -348,14 +360,21 @@ def build_parser() -> argparse.ArgumentParser:
     shift.add_argument("name")
     shift.add_argument("shift", metavar="SPEC|none")
     shift.set_defaults(func=cmd_staff_set_shift)
+    add_staff_admin_parsers(staff, common, out)
 
     queue = sub.add_parser("queue", help="queues").add_subparsers(
         dest="queue_command", required=True, metavar="ACTION")
     qls = queue.add_parser("ls", parents=[common, out], help="queues with ticket counts")
     qls.set_defaults(func=cmd_queue_ls)
-    show = queue.add_parser("show", parents=[common, out],
-                            help="one officer's active assigned tickets")
-    show.add_argument("--staff", required=True, metavar="N", help="the officer's name")
+    show = queue.add_parser(
+        "show", parents=[common, out],
+        help="a queue's unassigned tickets, or one officer's active tickets",
+        description="QUEUE: its tickets no one holds; --staff N: the tickets assigned to N "
+                    "(assigned, open, waiting). Earliest resolution due first.")
+    show.add_argument("queue", nargs="?", metavar="QUEUE",
+                      help="cskh, sales, accounting, warehouse or technical")
+    show.add_argument("--staff", metavar="N",
+                      help="the officer's name (case and diacritics ignored)")
     show.set_defaults(func=cmd_queue_show)
     customers = sub.add_parser("customers", help="B2B accounts").add_subparsers(
         dest="customers_command", required=True, metavar="ACTION")
@@ -402,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_dlq_replay)
 
     add_report_parser(sub, common)
+    add_tickets_parser(sub, common, out)
     return parser
 
 

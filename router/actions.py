@@ -20,7 +20,7 @@ from router.outbound_mail import bare, reply_headers
 from router.outbox import outbound_event
 from router.rules import CATEGORIES, queue_for
 from router.shifts import on_shift
-from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, open_loads
+from router.staff import ACTIVE_TICKET_STATUSES, STATUSES, StaffError, find_staff, open_loads
 from storage.models import (
     Assignment,
     Contact,
@@ -222,11 +222,12 @@ async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: 
     if lead.role not in ("lead", "admin") or not (lead.role == "admin"
                                                   or _serves(lead, ticket.queue)):
         raise ActionError(403, "not_allowed", "only a lead of the ticket's queue may reassign")
-    target = await session.scalar(select(Staff).where(Staff.name == to_name))
-    if target is None:
-        raise ActionError(400, "unknown_staff", f"no staff member called {to_name!r}")
+    try:
+        target = await find_staff(session, to_name)
+    except StaffError as exc:
+        raise ActionError(400, "unknown_staff", str(exc)) from exc
     if not _serves(target, ticket.queue):
-        raise ActionError(409, "not_in_queue", f"{to_name} does not serve {ticket.queue}")
+        raise ActionError(409, "not_in_queue", f"{target.name} does not serve {ticket.queue}")
     await _assign(session, ticket, target, "reassigned", now)
     return target
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from normalizer.identity import name_key, normalize_email, normalize_phone
+from router.staff import StaffError, match_staff
 from storage.models import Contact, Customer, CustomerDomain, Staff
 
 TIERS = ("key", "standard", "small")
@@ -49,6 +50,16 @@ def read_rows(text: str) -> Iterable[tuple[int, dict[str, str | None]]]:
         yield reader.line_num, row
 
 
+def _owner(staff: list[Staff], name: str) -> tuple[int | None, str | None]:
+    """The owner's id (names match as on the command line), or why there is none."""
+    if not name:
+        return None, None
+    try:
+        return match_staff(staff, name).id, None
+    except StaffError as exc:
+        return None, f"owner: {exc}"
+
+
 async def import_customers(session: AsyncSession, text: str) -> ImportReport:
     """Create or update accounts (matched by tax code, else by name) and attach contacts.
 
@@ -57,10 +68,11 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
     moved to this one.
     """
     report = ImportReport()
-    owners = {s.name: s.id for s in await session.scalars(select(Staff))}
+    staff = list(await session.scalars(select(Staff).order_by(Staff.id)))
     for line, row in read_rows(text):
         name, tax_code, tier = _cell(row, "name"), _cell(row, "tax_code"), _cell(row, "tier")
         owner = _cell(row, "owner")
+        owner_id, owner_problem = _owner(staff, owner)
         emails = [e for e in _SPLIT.split(_cell(row, "emails")) if e]
         phones = [p for p in re.split(r"[;,]+", _cell(row, "phones")) if p.strip()]
         domains = [d.lower().lstrip("@") for d in _SPLIT.split(_cell(row, "domains")) if d]
@@ -69,7 +81,7 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             f"tax code {tax_code!r} is not 10 or 10-3 digits"
             if tax_code and not _TAX_CODE.match(tax_code) else
             f"tier must be one of {', '.join(TIERS)}" if (tier or "standard") not in TIERS else
-            f"no staff member called {owner!r}" if owner and owner not in owners else
+            owner_problem or
             next((f"invalid e-mail {e!r}" for e in emails if "@" not in e), None) or
             next((f"invalid phone {p!r}" for p in phones if not normalize_phone(p)), None) or
             next((f"{d!r} is a free-mail or invalid domain" for d in domains
@@ -89,7 +101,7 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
         customer.name, customer.name_key = name, name_key(name)
         customer.tier = tier or "standard"
         customer.segment = _cell(row, "segment") or customer.segment
-        customer.owner_id = owners[owner] if owner else customer.owner_id
+        customer.owner_id = owner_id or customer.owner_id
         await session.flush()
         for email in (normalize_email(e) for e in emails):
             contact = await session.scalar(select(Contact).where(Contact.email == email))

@@ -62,6 +62,26 @@ async def mark_emitted(sessions: SessionFactory, message_ids: Sequence[int]) -> 
             message.raw = {**(message.raw or {}), EMITTED: True}
 
 
+async def emit_replies(sessions: SessionFactory, publish: Publish,
+                       replies: Sequence[OutboundMessage]) -> bool:
+    """Emit replies just committed and mark them emitted; ``False`` when the bus refused.
+
+    Never raises for a failed emit: the replies stay committed and unmarked, and
+    ``EmitPendingReplies`` emits them once the bus is back (logged as deferred).
+    """
+    if not replies:
+        return True
+    try:
+        await publish(replies)
+        await mark_emitted(sessions, [r.message_id for r in replies])
+    except Exception as exc:
+        for r in replies:
+            log.warning(LogEvent.OUTBOUND_EMIT_DEFERRED, message_id=r.message_id,
+                        ticket=r.ticket_number, error=f"{type(exc).__name__}: {exc}"[:300])
+        return False
+    return True
+
+
 class EmitPendingReplies:
     """Emit the replies committed at least ``grace`` ago and not yet marked emitted."""
 

@@ -56,6 +56,28 @@ async def test_import_creates_accounts_contacts_and_lists_bad_lines(
     assert count == 2
 
 
+async def test_import_matches_owners_as_the_command_line_does(
+        backend: Any, sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async with sessions() as session, session.begin():
+        an = await add_staff(session, "Nguyễn Văn An", ["accounting"])
+        await add_staff(session, "Nguyễn Văn Ân", ["accounting"])
+    for key, value in backend.env().items():
+        monkeypatch.setenv(key, value)
+    sheet = tmp_path / "owners.csv"
+    sheet.write_text("name,tax_code,tier,owner\n"
+                     "Công ty A,0312345601,key,NGUYỄN VĂN AN\n"  # case ignored
+                     "Công ty B,0312345602,key,nguyen van an\n", encoding="utf-8")  # two fit
+    code = await asyncio.to_thread(main, ["customers", "import", str(sheet), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["created"] == 1
+    ((line, error),) = [(e["line"], e["error"]) for e in report["errors"]]
+    assert line == 3 and "could be any of" in error and "Nguyễn Văn Ân" in error
+    async with sessions() as session:
+        a = await session.scalar(select(Customer).where(Customer.tax_code == "0312345601"))
+        assert a is not None and a.owner_id == an.id
+
+
 class Emitted:
     def __init__(self) -> None:
         self.events: list[AssignmentEvent] = []
