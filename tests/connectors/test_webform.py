@@ -16,7 +16,8 @@ from multidict import CIMultiDict
 from connectors.base import ForbiddenOrigin, PayloadError, RawRequest, SignatureError
 from connectors.envelope import ENVELOPE_NAMESPACE, InboundEnvelope
 from connectors.signing import hmac_sha256_hex
-from connectors.webform import WebformConnector
+from connectors.webform import FORM_CATEGORIES, WebformConnector
+from normalizer.classifier.labels import CATEGORIES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webform"
 URL = "https://cskh.example.vn/webhooks/webform"
@@ -157,13 +158,27 @@ def test_bad_signature_is_refused(case: str) -> None:
     assert caught.value.status == 401 and caught.value.reason
 
 
-def test_secret_makes_origin_irrelevant() -> None:
+def test_a_signature_passes_from_any_origin_and_a_wrong_one_never() -> None:
     body = body_of()
-    req = request(body, Origin="https://evil.example.com",
-                  **{"X-CSKH-Signature": "sha256=" + hmac_sha256_hex(SECRET, body)})
-    WebformConnector(secret=SECRET).verify(req)
-    with pytest.raises(SignatureError):
-        WebformConnector(secret=SECRET).verify(request(body, Origin="https://cskh.example.vn"))
+    good = {"X-CSKH-Signature": "sha256=" + hmac_sha256_hex(SECRET, body)}
+    WebformConnector(secret=SECRET).verify(request(body, Origin="https://evil.example.com",
+                                                   **good))
+    with pytest.raises(SignatureError):  # a wrong signature is not saved by a good origin
+        WebformConnector(secret=SECRET).verify(request(
+            body, Origin="https://cskh.example.vn", **{"X-CSKH-Signature": "sha256=00"}))
+
+
+def test_with_a_secret_our_own_page_and_allowed_origins_post_unsigned() -> None:
+    body = body_of()
+    connector = WebformConnector(secret=SECRET,
+                                 allowed_origins=frozenset({"https://www.thepviet.vn"}))
+    connector.verify(request(body, Origin="https://cskh.example.vn"))  # GET /form's own post
+    connector.verify(request(body, Origin="https://www.thepviet.vn"))
+    connector.verify(request(body, Referer="https://www.thepviet.vn/lien-he?x=1"))
+    with pytest.raises(ForbiddenOrigin) as caught:
+        connector.verify(request(body, Origin="https://evil.example.com"))
+    assert "CSKH_FORM_ORIGINS" in caught.value.reason
+    assert not connector.signed(request(body, Origin="https://www.thepviet.vn"))
 
 
 # -- origins without a secret ----------------------------------------------------------------------
@@ -181,6 +196,51 @@ def test_cross_origin_post_is_forbidden(origin: str) -> None:
 def test_same_origin_or_no_origin_passes(origin: str | None) -> None:
     headers = {} if origin is None else {"Origin": origin}
     WebformConnector().verify(request(body_of(), **headers))
+
+
+@pytest.mark.parametrize(("headers", "allowed"), [
+    ({"Origin": "https://www.thepviet.vn"}, True),
+    ({"Origin": "HTTPS://WWW.THEPVIET.VN/"}, True),
+    ({"Referer": "https://www.thepviet.vn/lien-he"}, True),
+    ({"Origin": "null", "Referer": "https://www.thepviet.vn/"}, True),
+    ({"Origin": "http://www.thepviet.vn"}, False),  # another scheme is another origin
+    ({"Origin": "https://www.thepviet.vn:8443"}, False),
+    ({"Origin": "https://thepviet.vn"}, False),
+    ({"Referer": "https://www.thepviet.vn.evil.io/"}, False),
+])
+def test_allowed_origins_are_exact(headers: dict[str, str], allowed: bool) -> None:
+    connector = WebformConnector(allowed_origins=frozenset({"https://www.thepviet.vn"}))
+    if allowed:
+        connector.verify(request(body_of(), **headers))
+    else:
+        with pytest.raises(ForbiddenOrigin):
+            connector.verify(request(body_of(), **headers))
+
+
+def test_a_chosen_category_is_the_hint_and_an_unknown_one_is_refused() -> None:
+    envelope = parse_one(request(body_of(category="invoice")))
+    assert envelope.category_hint == "invoice"
+    assert parse_one(request(body_of())).category_hint is None
+    with pytest.raises(PayloadError) as caught:
+        WebformConnector().parse(request(body_of(category="vip")))
+    assert caught.value.details[0]["field"] == "category"
+
+
+def test_form_categories_are_the_classifier_labels() -> None:
+    assert FORM_CATEGORIES == CATEGORIES
+
+
+@pytest.mark.parametrize("content_type", [JSON, FORM])
+def test_a_filled_honeypot_is_answered_like_success_and_makes_nothing(content_type: str) -> None:
+    fields = {"name": "An", "email": "an@thepviet.vn", "message": "Mua thép", "website": "x.io"}
+    body = (urlencode(fields) if content_type == FORM else json.dumps(fields)).encode()
+    result = WebformConnector().parse(request(body, content_type))
+    assert result.ignored and result.envelopes == () and result.event_type == "honeypot"
+    assert result.response is not None and result.response["status"] == "accepted"
+    uuid.UUID(result.response["ids"][0])
+    blank = {**fields, "website": ""}
+    body = (urlencode(blank) if content_type == FORM else json.dumps(blank)).encode()
+    assert len(WebformConnector().parse(request(body, content_type)).envelopes) == 1
 
 
 # -- bad input ------------------------------------------------------------------------------------
