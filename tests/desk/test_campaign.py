@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,40 +21,10 @@ from ingest.cli import main
 from router.customers import import_customers
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import Contact, Customer, Ticket
+from storage.models import Contact, Customer
+from tests.support.campaign import NOW, seed_accounts
 
-NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 NAME = "Khảo sát hài lòng 6 tháng cuối 2026"
-
-
-async def seed_accounts(sessions: SessionFactory) -> dict[str, int]:
-    """The accounts above; returns contact (and account) ids by first name."""
-    ids: dict[str, int] = {}
-    async with sessions() as s, s.begin():
-        def account(name: str, tier: str, **kw: Any) -> Customer:
-            c = Customer(name=name, name_key=name.lower(), tier=tier, **kw)
-            s.add(c)
-            return c
-
-        thep = account("Công ty Thép Việt", "key", segment="xây dựng")
-        binh = account("Nhựa Bình Minh", "standard")
-        song = account("Sông Đà", "standard", active=False)
-        gach = account("Gạch Đỏ", "small")
-        await s.flush()
-        people = {"Lan": (thep, 2), "Minh": (thep, 1), "Hà": (binh, 0), "Tú": (binh, 3),
-                  "Quân": (song, 4)}
-        for first, (customer, tickets) in people.items():
-            contact = Contact(name=first, email=f"{uuid.uuid4().hex[:8]}@{customer.id}.vn",
-                              customer_id=customer.id, survey_contact=first == "Hà")
-            s.add(contact)
-            await s.flush()
-            ids[first] = contact.id
-            for _ in range(tickets):
-                s.add(Ticket(channel="email", thread_key=uuid.uuid4().hex, status="resolved",
-                             customer_id=customer.id, contact_id=contact.id,
-                             created_at=NOW - timedelta(days=30)))
-        ids.update({"thep": thep.id, "binh": binh.id, "song": song.id, "gach": gach.id})
-    return ids
 
 
 async def test_who_a_campaign_asks(sessions: SessionFactory) -> None:
