@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.reports import ReportError
 from desk.views import tickets_json
 from ingest.bus.base import Bus, BusUnavailable
+from ingest.cli_campaign import add_campaign_parser
 from ingest.cli_report import add_report_parser
 from ingest.cli_tickets import add_staff_admin_parsers, add_tickets_parser
 from ingest.dlq import list_dead_letters, replay_dead_letters
@@ -422,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub, common)
     add_tickets_parser(sub, common, out)
+    add_campaign_parser(sub, common, out)
     return parser
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from desk.reports.mailing import MailReports
 from desk.surveys import OfferSurveys, SurveyPolicy
+from desk.surveys.campaign_send import SendCampaigns
 from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.kafka import KafkaBus
@@ -161,6 +162,10 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
                                survey_policy(settings))
         tasks.append(asyncio.create_task(
             _every(settings.survey_seconds, surveys.run_once, stop), name="surveys"))
+        campaigns = SendCampaigns(app[SESSIONS], outbound_publisher(bus), app[CLOCK],
+                                  survey_policy(settings))
+        tasks.append(asyncio.create_task(
+            _every(settings.survey_seconds, campaigns.run_once, stop), name="campaigns"))
         transport = smtp_transport(settings)
         if settings.report_recipients and transport is not None:
             mailer = MailReports(app[SESSIONS], transport.send, app[CLOCK],

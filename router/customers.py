@@ -17,7 +17,11 @@ from router.staff import StaffError, match_staff
 from storage.models import Contact, Customer, CustomerDomain, Staff
 
 TIERS = ("key", "standard", "small")
-COLUMNS = ("name", "tax_code", "tier", "segment", "owner", "emails", "phones", "domains")
+COLUMNS = ("name", "tax_code", "tier", "segment", "owner", "emails", "phones", "domains",
+           "active", "survey_contact")
+# ``active``: whether we still serve the account (blank keeps it; new accounts are active)
+YES = frozenset({"1", "yes", "y", "true", "có", "co", "x"})
+NO = frozenset({"0", "no", "n", "false", "không", "khong"})
 # Addresses at these domains say nothing about the company a person works for.
 FREE_MAIL = frozenset({"gmail.com", "yahoo.com", "yahoo.com.vn", "hotmail.com", "outlook.com",
                        "icloud.com", "live.com", "zoho.com", "proton.me", "protonmail.com"})
@@ -85,7 +89,9 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             next((f"invalid e-mail {e!r}" for e in emails if "@" not in e), None) or
             next((f"invalid phone {p!r}" for p in phones if not normalize_phone(p)), None) or
             next((f"{d!r} is a free-mail or invalid domain" for d in domains
-                  if d in FREE_MAIL or "." not in d), None)
+                  if d in FREE_MAIL or "." not in d), None) or
+            _flag_problem(_cell(row, "active")) or
+            _survey_contact_problem(_cell(row, "survey_contact"), emails, phones)
         )
         if problem:
             report.errors.append((line, problem))
@@ -117,7 +123,42 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             contact = await session.scalar(select(Contact).where(Contact.phone == phone))
             await _attach(session, customer, contact or Contact(phone=phone))
             report.contacts += 1
+        if (active := _cell(row, "active").lower()):
+            customer.active = active in YES
+        if (marked := _cell(row, "survey_contact")):
+            await _mark_survey_contact(session, customer, marked)
     return report
+
+
+def _flag_problem(value: str) -> str | None:
+    if value and value.lower() not in YES | NO:
+        return f"active must be yes or no, not {value!r}"
+    return None
+
+
+def _survey_contact_problem(value: str, emails: list[str], phones: list[str]) -> str | None:
+    if not value:
+        return None
+    if "@" in value:
+        known = {normalize_email(e) for e in emails}
+        return None if normalize_email(value) in known else (
+            f"survey contact {value!r} is not one of the line's e-mails")
+    known_phones = {normalize_phone(p) for p in phones}
+    return None if normalize_phone(value) and normalize_phone(value) in known_phones else (
+        f"survey contact {value!r} is not one of the line's e-mails or phones")
+
+
+async def _mark_survey_contact(session: AsyncSession, customer: Customer, value: str) -> None:
+    """Make the contact ``value`` (an e-mail or phone) the account's only survey contact."""
+    key = (Contact.email == normalize_email(value) if "@" in value
+           else Contact.phone == normalize_phone(value))
+    for contact in await session.scalars(select(Contact).where(
+            Contact.customer_id == customer.id)):
+        contact.survey_contact = False
+    marked = await session.scalar(select(Contact).where(key))
+    if marked is not None:
+        marked.survey_contact = True
+    await session.flush()
 
 
 async def _attach(session: AsyncSession, customer: Customer, contact: Contact) -> None:

@@ -69,6 +69,10 @@ class LogEvent(StrEnum):
     SURVEY_DECIDED = "survey.decided"
     SURVEY_SENT = "survey.sent"
     SURVEY_ANSWERED = "survey.answered"
+    CAMPAIGN_INVITED = "campaign.invited"
+    CAMPAIGN_SENT = "campaign.sent"
+    CAMPAIGN_REMINDED = "campaign.reminded"
+    CAMPAIGN_ANSWERED = "campaign.answered"
     REPORT_MAILED = "report.mailed"
 
     DLQ_REPLAYED = "dlq.replayed"

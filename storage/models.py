@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -106,6 +108,8 @@ class Customer(Base):
     segment: Mapped[str | None] = mapped_column(String(64))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     queue_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # an account we still serve: the satisfaction campaign asks every active one
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -124,6 +128,9 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     channel_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the account's contact for the satisfaction campaign (else the one with most tickets)
+    survey_contact: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     customer: Mapped[Customer | None] = relationship(lazy="raise")
@@ -368,3 +375,93 @@ class Survey(Base):
     answer_count: Mapped[int] = mapped_column(Integer, default=0)
     follow_up_ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"))
+
+
+# The twice-yearly campaign's questions: each topic is rated 1-5 with its own comment.
+CAMPAIGN_TOPICS = ("product_quality", "prices_promotions", "delivery", "invoices_documents",
+                   "warranty_maintenance", "care_staff")
+
+
+class Campaign(Base):
+    """A satisfaction campaign: a longer survey to a contact of every active account that
+    matches the tier and segment filters, sent once ``send_at`` has passed, with one reminder
+    ``remind_days`` later. ``state``: ``open`` (sending, answers taken) or ``closed``."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
+                                                 insert_sentinel=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    tier: Mapped[str | None] = mapped_column(String(16))
+    segment: Mapped[str | None] = mapped_column(String(64))
+    send_at: Mapped[datetime] = mapped_column()
+    remind_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class CampaignInvitation(Base):
+    """One contact asked in one campaign (unique per campaign and contact).
+
+    The link is the ``surveys`` row's token (kind ``campaign``); the reminder carries a second
+    token of the same survey, kept like the first: only its SHA-256 once sent (``reminder_
+    token_pending`` holds it between the decision and the send). ``status``: ``pending``,
+    ``sent``, ``manual`` (no channel can carry it: staff ask by hand). ``ticket_id`` is the
+    contact's ticket whose chat thread carries a chat ask.
+    """
+
+    __tablename__ = "campaign_invitations"
+    __table_args__ = (UniqueConstraint("campaign_id", "contact_id",
+                                       name="uq_campaign_invitations_campaign_contact"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
+                                                 insert_sentinel=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"),
+                                             index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"))
+    survey_id: Mapped[int | None] = mapped_column(
+        ForeignKey("surveys.id", ondelete="SET NULL"), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    reminded_at: Mapped[datetime | None] = mapped_column()
+    reminder_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    reminder_token_pending: Mapped[str | None] = mapped_column(String(64))
+
+
+class CampaignAnswer(Base):
+    """The answer to one invitation (one per invitation, changeable until the link expires):
+    ``overall`` 1-5, ``recommend`` 0-10, and each of ``CAMPAIGN_TOPICS`` 1-5 with a comment."""
+
+    __tablename__ = "campaign_answers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_invitations.id", ondelete="CASCADE"), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"),
+                                             index=True)
+    overall: Mapped[int] = mapped_column(Integer)
+    overall_comment: Mapped[str | None] = mapped_column(Text)
+    recommend: Mapped[int | None] = mapped_column(Integer)
+    product_quality: Mapped[int | None] = mapped_column(Integer)
+    product_quality_comment: Mapped[str | None] = mapped_column(Text)
+    prices_promotions: Mapped[int | None] = mapped_column(Integer)
+    prices_promotions_comment: Mapped[str | None] = mapped_column(Text)
+    delivery: Mapped[int | None] = mapped_column(Integer)
+    delivery_comment: Mapped[str | None] = mapped_column(Text)
+    invoices_documents: Mapped[int | None] = mapped_column(Integer)
+    invoices_documents_comment: Mapped[str | None] = mapped_column(Text)
+    warranty_maintenance: Mapped[int | None] = mapped_column(Integer)
+    warranty_maintenance_comment: Mapped[str | None] = mapped_column(Text)
+    care_staff: Mapped[int | None] = mapped_column(Integer)
+    care_staff_comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column()
+    answer_count: Mapped[int] = mapped_column(Integer, default=1)

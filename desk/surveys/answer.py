@@ -18,7 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.surveys.tokens import looks_like_token, token_hash
 from router.deadlines import set_deadlines
-from storage.models import Assignment, Customer, Message, Staff, Survey, Ticket, staff_queues
+from storage.models import (
+    Assignment,
+    CampaignInvitation,
+    Customer,
+    Message,
+    Staff,
+    Survey,
+    Ticket,
+    staff_queues,
+)
 from storage.models import Queue as QueueRow
 
 MAX_COMMENT = 2000
@@ -46,8 +55,14 @@ async def find(session: AsyncSession, token: str, now: datetime) -> Found | None
     """The sent survey ``token`` opens, or None for a token we never sent."""
     if not looks_like_token(token):
         return None
-    survey = await session.scalar(select(Survey).where(Survey.token_hash == token_hash(token),
+    digest = token_hash(token)
+    survey = await session.scalar(select(Survey).where(Survey.token_hash == digest,
                                                        Survey.status == "sent"))
+    if survey is None:  # a campaign reminder's link opens the same survey
+        survey = await session.scalar(
+            select(Survey).join(CampaignInvitation, CampaignInvitation.survey_id == Survey.id)
+            .where(CampaignInvitation.reminder_token_hash == digest,
+                   CampaignInvitation.reminded_at.is_not(None), Survey.status == "sent"))
     if survey is None:
         return None
     ticket = await session.get(Ticket, survey.ticket_id) if survey.ticket_id else None
@@ -70,6 +85,8 @@ async def answer(session: AsyncSession, token: str, rating: int, comment: str | 
         raise AnswerError("invalid", "this survey link is not valid")
     if found.expired:
         raise AnswerError("expired", "this survey has expired")
+    if found.survey.kind != "csat":  # a campaign's answer: desk.surveys.campaign_answer
+        raise AnswerError("invalid", "this survey link is not valid")
     if not 1 <= rating <= 5:
         raise AnswerError("rating", "the rating is from 1 to 5")
     survey = found.survey

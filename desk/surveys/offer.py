@@ -186,7 +186,7 @@ class OfferSurveys:
         now = self._clock()
         async with self._sessions() as session:
             pending = list(await session.scalars(
-                select(Survey).where(Survey.status == "pending",
+                select(Survey).where(Survey.kind == "csat", Survey.status == "pending",
                                      Survey.token_pending.is_not(None))
                 .order_by(Survey.id).limit(self._policy.batch)))
             events: list[OutboundMessage] = []
