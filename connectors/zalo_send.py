@@ -13,15 +13,28 @@
   ``CSKH_ZALO_OA_ACCESS_TOKEN``, then ``cskh dlq replay``), -230 (the user has not interacted
   with the OA for 7 days: a consultation message is no longer allowed), -213 (not a
   follower), -227 (account banned or inactive), -201 (invalid parameter).
+* Consultation messages may go up to 7 days after the user's last interaction (-230 past it;
+  the first 8 within 48 hours are free, later ones count against the OA's quota:
+  https://zalooa.freshdesk.com/support/solutions/articles/64000261136): ``window`` says so and
+  the senders check it before sending ("the customer must write first").
 * Anonymous visitors (thread ``{oa}:anon:{conversation}``) are answered through another API
   that needs the visitor's ``anonymous_id`` too; such replies are refused with that reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from connectors.sending import (
+    INVALID,
+    NO_ADDRESS,
+    RECIPIENT_UNAVAILABLE,
+    REFUSED,
+    TOKEN_INVALID,
+    WINDOW_CLOSED,
+    ChatWindow,
     SendRefused,
     SendUnavailable,
     as_mapping,
@@ -35,6 +48,9 @@ API_URL = "https://openapi.zalo.me"
 PATH = "/v3.0/oa/message/cs"
 TEXT_LIMIT = 2000
 RATE_LIMITED = frozenset({-32})
+INTERACTION_WINDOW = timedelta(days=7)
+CODES = {-230: WINDOW_CLOSED, -216: TOKEN_INVALID, -220: TOKEN_INVALID, -213:
+         RECIPIENT_UNAVAILABLE, -227: RECIPIENT_UNAVAILABLE, -201: INVALID, -210: INVALID}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +63,21 @@ class ZaloOaSender:
     timeout: float = 30.0
     channel: str = CHANNEL
 
+    @property
+    def window(self) -> ChatWindow:
+        """7 days after the user's last interaction."""
+        return ChatWindow(INTERACTION_WINDOW)
+
     @staticmethod
     def recipient(thread_key: str) -> str:
         """The follower's user id of a Zalo thread key; ``SendRefused`` for anything else."""
         oa_id, sep, user_id = thread_key.partition(":")
         if sep and user_id.startswith("anon:"):
             raise SendRefused(f"Zalo visitor conversation {thread_key!r}: replies to anonymous "
-                              "visitors are not sent by this service")
+                              "visitors are not sent by this service", NO_ADDRESS)
         if not sep or not oa_id.isdigit() or not user_id.isdigit():
-            raise SendRefused(f"not a Zalo OA conversation (oa:user): {thread_key!r}")
+            raise SendRefused(f"not a Zalo OA conversation (oa:user): {thread_key!r}",
+                              NO_ADDRESS)
         return user_id
 
     def parts(self, thread_key: str, text: str) -> list[str]:
@@ -63,8 +85,10 @@ class ZaloOaSender:
         self.recipient(thread_key)
         return split_text(text, TEXT_LIMIT)
 
-    async def send(self, thread_key: str, text: str) -> str:
-        """POST one consultation message; its ``message_id``. Errors: module docstring."""
+    async def send(self, thread_key: str, text: str, *, tagged: bool = False,
+                   last_message: Mapping[str, object] | None = None) -> str:
+        """POST one consultation message; its ``message_id``. Errors: module docstring.
+        (Zalo has no tag: ``tagged`` is never asked for by ``window``.)"""
         body = {"recipient": {"user_id": self.recipient(thread_key)}, "message": {"text": text}}
         status, raw = await post_json(self.api_url.rstrip("/") + PATH, body,
                                       headers={"access_token": self.access_token},
@@ -88,4 +112,4 @@ def answer(status: int, raw: bytes) -> str:
     said = f"Zalo error {error}: {data.get('message', '')}"
     if error in RATE_LIMITED:
         raise SendUnavailable(said)
-    raise SendRefused(said)
+    raise SendRefused(said, CODES.get(error, REFUSED))

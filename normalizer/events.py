@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 TicketEventKind = Literal["created", "message_added", "reopened"]
+# ``Ticket.entities`` key: a missed call on the ticket waits for a callback that reaches the
+# customer (set by the normalizer, cleared by ``router.callbacks``; resolving waits for it).
+CALLBACK_NEEDED = "callback_needed"
 
 
 def ticket_event_id(envelope_id: uuid.UUID) -> uuid.UUID:

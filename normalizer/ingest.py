@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.envelope import InboundEnvelope
 from normalizer.classifier.signals import MessageContext
-from normalizer.events import TicketEvent, TicketEventKind, ticket_event_id
+from normalizer.events import CALLBACK_NEEDED, TicketEvent, TicketEventKind, ticket_event_id
 from normalizer.identity import IdentityResolver, clip
+from normalizer.submissions import distinct_submissions
 from normalizer.text import scanned
 from normalizer.thread_finder import (
     CLOSED_STATUSES,
@@ -143,6 +144,7 @@ class IngestInboundMessages:
         """
         envelopes = [InboundEnvelope.model_validate_json(p) for p in payloads]
         async with self._sessions() as session, session.begin():
+            envelopes = await distinct_submissions(session, envelopes)
             done = await processed(session, CONSUMER, (e.id for e in envelopes))
             fresh: list[InboundEnvelope] = []
             for envelope in envelopes:
@@ -243,6 +245,8 @@ class IngestInboundMessages:
             message = _message(envelope)
             message.ticket_id = ticket.id
             session.add(message)
+            if is_missed_call(envelope):  # open until a callback reaches the customer
+                ticket.entities = {**(ticket.entities or {}), CALLBACK_NEEDED: True}
             if self._machine(envelope):
                 # Never an event that would look like the customer answering, never a reopening.
                 continue

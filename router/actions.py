@@ -1,4 +1,5 @@
-"""What officers do to tickets: claim, relabel, reply, wait on the customer, resolve, reassign.
+"""What officers do to tickets: claim, relabel, reply, note, wait on the customer, resume,
+resolve, reopen, reassign.
 
 Each function works inside the caller's transaction and raises ``ActionError`` (with an HTTP
 status) when the action is not allowed; none of them commits or talks to the bus.
@@ -12,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from normalizer.events import CALLBACK_NEEDED
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router.calendars import Calendars
 from router.deadlines import DEFAULT_CALENDAR, set_deadlines
@@ -34,6 +36,10 @@ from storage.models import (
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 CLOSED = ("resolved", "closed")
+# A message's ``direction``: from the customer, a reply to them, or an internal note (staff only;
+# never an event on ``cskh.outbound``, never a first response, never counted as a reply).
+DIRECTIONS = ("inbound", "outbound", "note")
+MAX_NOTE = 20_000
 
 
 class ActionError(Exception):
@@ -124,8 +130,12 @@ async def relabel(session: AsyncSession, staff: Staff, ticket: Ticket, *,
 
 
 async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
-                now: datetime, *, mail_domain: str = DEFAULT_MAIL_DOMAIN) -> OutboundMessage:
+                now: datetime, *, mail_domain: str = DEFAULT_MAIL_DOMAIN,
+                envelope_id: uuid.UUID | None = None) -> OutboundMessage:
     """Store an outbound message; the caller emits the returned event on ``cskh.outbound``.
+
+    ``envelope_id``: the message's public id (a new one when None); a caller that derives it
+    from an idempotency key makes a second store of the same reply fail on its unique index.
 
     On an e-mail ticket the reply gets our own Message-ID (``cskh.{ticket}.{token}@``
     ``mail_domain``), stored as the message's ``external_id`` so the customer's answer threads
@@ -135,6 +145,9 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
     _require_open(ticket)
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may reply")
+    if ticket.channel == "hotline":  # router.callbacks
+        raise ActionError(409, "call_back", "a hotline ticket is answered by calling back: "
+                          "call the customer and record the outcome (callback)")
     if not text.strip():
         raise ActionError(400, "empty_reply", "the reply has no text")
     recent_in = list(await session.scalars(select(Message).where(
@@ -144,7 +157,7 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
     last_in = next((m for m in recent_in if not (m.raw or {}).get("auto")),
                    recent_in[0] if recent_in else None)
     contact = await session.get(Contact, ticket.contact_id) if ticket.contact_id else None
-    public_id = uuid.uuid4()
+    public_id = envelope_id or uuid.uuid4()
     mail = reply_headers(ticket, last_in, mail_domain) if ticket.channel == "email" else None
     message = Message(
         ticket_id=ticket.id, envelope_id=public_id, direction="outbound", channel=ticket.channel,
@@ -152,6 +165,7 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
         sender_name=staff.name, subject=mail.subject if mail else ticket.subject,
         text=text, attachments={"files": []},
         in_reply_to=last_in.external_id if last_in else None, sent_at=now, received_at=now,
+        delivery_status="pending", delivery_updated_at=now,
         raw={"staff_id": staff.id, "emitted": False, **({"headers": {
             "message_id": bare(mail.message_id), "in_reply_to": bare(mail.in_reply_to),
             "references": [r.strip("<>") for r in (mail.references or "").split()],
@@ -164,6 +178,28 @@ async def reply(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
     ticket.updated_at = now
     await session.flush()
     return outbound_event(ticket, message, contact)
+
+
+async def note(session: AsyncSession, staff: Staff, ticket: Ticket, text: str,
+               now: datetime) -> Message:
+    """Store an internal note on ``ticket`` (any officer who sees it, open or closed).
+
+    A note is a message of direction ``note``: shown to staff in the thread, never sent to the
+    customer (no outbound event is built for it and the outbox only emits ``outbound``
+    replies), and it changes neither the status nor the SLA clocks.
+    """
+    if not text.strip():
+        raise ActionError(400, "empty_note", "the note has no text")
+    if len(text) > MAX_NOTE:
+        raise ActionError(400, "note_too_long", f"the note is over {MAX_NOTE} characters")
+    public_id = uuid.uuid4()
+    message = Message(
+        ticket_id=ticket.id, envelope_id=public_id, direction="note", channel=ticket.channel,
+        external_id=f"cskh-note-{public_id}", sender_name=staff.name, text=text,
+        attachments={"files": []}, sent_at=now, received_at=now, raw={"staff_id": staff.id})
+    session.add(message)
+    await session.flush()
+    return message
 
 
 async def wait_on_customer(session: AsyncSession, staff: Staff, ticket: Ticket,
@@ -205,6 +241,9 @@ async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: date
     _require_open(ticket)
     if not may_act(staff, ticket):
         raise ActionError(403, "not_allowed", "only the assignee or a lead may resolve")
+    if (ticket.entities or {}).get(CALLBACK_NEEDED):
+        raise ActionError(409, "callback_needed", "a missed call: record a callback that "
+                          "reached the customer first")
     await resume(session, ticket, now, calendar=calendar)
     ticket.status = "resolved"
     ticket.resolved_at = now
@@ -212,7 +251,34 @@ async def resolve(session: AsyncSession, staff: Staff, ticket: Ticket, now: date
     await session.flush()
     assignee = await session.get(Staff, ticket.assignee_id) if ticket.assignee_id else None
     if assignee is not None:
-        await take_backlog(session, assignee, now)  # the freed place goes to a waiting ticket
+        await take_backlog(session, assignee, now)  # the freed place goes to a queued ticket
+
+
+async def reopen(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime, *,
+                 calendar: Calendars = DEFAULT_CALENDAR) -> None:
+    """Open a resolved ticket again (its assignee, a lead, an admin): a new SLA cycle starts
+    now, as when the customer writes again (``normalizer.ingest``)."""
+    if ticket.status not in CLOSED:
+        raise ActionError(409, "not_closed", f"ticket {ticket.number} is {ticket.status}")
+    if not may_act(staff, ticket):
+        raise ActionError(403, "not_allowed", "only the assignee or a lead may reopen")
+    ticket.status = "open" if ticket.assignee_id else "queued"
+    ticket.resolved_at = ticket.first_responded_at = None
+    ticket.reopened_at = now
+    ticket.reopen_count = (ticket.reopen_count or 0) + 1
+    ticket.updated_at = now
+    set_deadlines(ticket, await _tier(session, ticket), calendar=calendar, start=now)
+
+
+async def resume_waiting(session: AsyncSession, staff: Staff, ticket: Ticket, now: datetime, *,
+                         calendar: Calendars = DEFAULT_CALENDAR) -> None:
+    """An officer ends a wait on the customer (the assignee, a lead, an admin)."""
+    _require_open(ticket)
+    if not may_act(staff, ticket):
+        raise ActionError(403, "not_allowed", "only the assignee or a lead may do that")
+    if ticket.status != "waiting":
+        raise ActionError(409, "not_waiting", f"ticket {ticket.number} is {ticket.status}")
+    await resume(session, ticket, now, calendar=calendar)
 
 
 async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: str,
@@ -233,7 +299,7 @@ async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: 
 
 
 async def take_backlog(session: AsyncSession, staff: Staff, now: datetime) -> list[Ticket]:
-    """Give an officer who is online and on shift at ``now`` waiting tickets of their queues,
+    """Give an officer who is online and on shift at ``now`` queued tickets of their queues,
     oldest due first, up to capacity; nothing otherwise."""
     if staff.status != "online" or not on_shift(staff.shift, now):
         return []
@@ -252,7 +318,7 @@ async def take_backlog(session: AsyncSession, staff: Staff, now: datetime) -> li
 
 async def set_my_status(session: AsyncSession, staff: Staff, status: str,
                         now: datetime) -> list[Ticket]:
-    """Change one's availability; coming online on shift takes waiting tickets, oldest due
+    """Change one's availability; coming online on shift takes queued tickets, oldest due
     first (off shift, they come when the shift starts)."""
     if status not in STATUSES:
         raise ActionError(400, "invalid_status", f"status must be one of {STATUSES}")

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,9 @@ from storage.models import Contact, Customer, CustomerDomain, Staff
 
 TIERS = ("key", "standard", "small")
 COLUMNS = ("name", "tax_code", "tier", "segment", "owner", "emails", "phones", "domains",
-           "active", "survey_contact")
+           "active", "survey_contact", "founded_on", "opened_on")
+# ``founded_on``, ``opened_on``: the company's founding and its store's opening (ISO dates,
+# YYYY-MM-DD; blank keeps what is known), remembered by the yearly care plan
 # ``active``: whether we still serve the account (blank keeps it; new accounts are active)
 YES = frozenset({"1", "yes", "y", "true", "có", "co", "x"})
 NO = frozenset({"0", "no", "n", "false", "không", "khong"})
@@ -27,6 +30,7 @@ FREE_MAIL = frozenset({"gmail.com", "yahoo.com", "yahoo.com.vn", "hotmail.com", 
                        "icloud.com", "live.com", "zoho.com", "proton.me", "protonmail.com"})
 _TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
 _SPLIT = re.compile(r"[;,\s]+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -91,6 +95,7 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             next((f"{d!r} is a free-mail or invalid domain" for d in domains
                   if d in FREE_MAIL or "." not in d), None) or
             _flag_problem(_cell(row, "active")) or
+            _date_problem(row, "founded_on") or _date_problem(row, "opened_on") or
             _survey_contact_problem(_cell(row, "survey_contact"), emails, phones)
         )
         if problem:
@@ -123,11 +128,27 @@ async def import_customers(session: AsyncSession, text: str) -> ImportReport:
             contact = await session.scalar(select(Contact).where(Contact.phone == phone))
             await _attach(session, customer, contact or Contact(phone=phone))
             report.contacts += 1
+        for column in ("founded_on", "opened_on"):
+            if (day := _cell(row, column)):
+                setattr(customer, column, date.fromisoformat(day))
         if (active := _cell(row, "active").lower()):
             customer.active = active in YES
         if (marked := _cell(row, "survey_contact")):
             await _mark_survey_contact(session, customer, marked)
     return report
+
+
+def _date_problem(row: dict[str, str | None], column: str) -> str | None:
+    value = _cell(row, column)
+    if not value:
+        return None
+    if not _ISO_DATE.fullmatch(value):
+        return f"{column} {value!r} is not an ISO date (YYYY-MM-DD)"
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return f"{column} {value!r} is not a date"
+    return None
 
 
 def _flag_problem(value: str) -> str | None:

@@ -49,10 +49,15 @@ class OutboundEmail(BaseModel):
     subject: str
 
 
+NO_STORED_MESSAGE = 0
+
+
 class OutboundMessage(BaseModel):
     """An officer's reply, to be sent back on the customer's own channel (``cskh.outbound``).
 
-    ``email`` is set for e-mail tickets: the headers to send the reply with.
+    ``email`` is set for e-mail tickets: the headers to send the reply with. ``message_id``
+    ``NO_STORED_MESSAGE`` (0) marks a message no ticket thread stores (a campaign's ask): its
+    sender keeps it once by the processed-event ledger alone.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -1,4 +1,4 @@
-"""``Rebalance``: hand back what absent officers have not started, and place waiting tickets.
+"""``Rebalance``: hand back what absent officers have not started, and place queued tickets.
 
 An officer who has been ``away`` or ``off``, or off shift (``router.shifts``), for longer than
 the grace period gives back their tickets that have no first response yet; those, and every

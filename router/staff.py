@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.shifts import ShiftError, normalize_shift
-from storage.models import Queue, Staff, Ticket, utcnow
+from storage.models import Queue, Staff, Ticket, login_key, utcnow
 from storage.search_fold import fold
 
 ROLES = ("agent", "lead", "admin")
@@ -52,10 +52,13 @@ def _shift(spec: str | None) -> str | None:
 
 async def add_staff(session: AsyncSession, name: str, queues: Sequence[str], *,
                     capacity: int = 20, role: str = "agent",
-                    shift: str | None = None) -> NewStaff:
+                    shift: str | None = None, email: str | None = None,
+                    password_hash: str | None = None) -> NewStaff:
     """Create a staff member serving ``queues``; the token is returned once, never stored.
 
     ``shift``: a weekly shift spec (``router.shifts``); ``None`` or ``"none"``: always on shift.
+    ``email`` (stored case-folded) and ``password_hash`` (``desk.passwords``) let them sign in
+    to the pages; a name equal to another but for case is refused (sign-in ignores case).
     """
     stored_shift = _shift(shift)
     if role not in ROLES:
@@ -63,15 +66,23 @@ async def add_staff(session: AsyncSession, name: str, queues: Sequence[str], *,
     if capacity < 1:
         raise StaffError("capacity must be at least 1")
     name = _clean_name(name)
-    if await session.scalar(select(Staff.id).where(Staff.name == name)):
+    if await session.scalar(select(Staff.id).where(
+            (Staff.name == name) | (Staff.name_key == login_key(name)))):
         raise StaffError(f"a staff member called {name!r} exists already")
+    stored_email = login_key(email) if email else None
+    if stored_email is not None:
+        if "@" not in stored_email.strip("@"):
+            raise StaffError(f"{email!r} is not an e-mail address")
+        if await session.scalar(select(Staff.id).where(Staff.email == stored_email)):
+            raise StaffError(f"another staff member has the e-mail {email!r}")
     found = list(await session.scalars(select(Queue).where(Queue.name.in_(queues))))
     missing = sorted(set(queues) - {q.name for q in found})
     if missing:
         raise StaffError(f"unknown queue(s): {', '.join(missing)}")
     token = new_token()
     staff = Staff(name=name, role=role, capacity=capacity, status="online",
-                  shift=stored_shift, token_hash=hash_token(token), queues=found)
+                  shift=stored_shift, token_hash=hash_token(token), queues=found,
+                  email=stored_email, password_hash=password_hash)
     session.add(staff)
     await session.flush()
     return NewStaff(id=staff.id, name=name, token=token)
@@ -156,6 +167,7 @@ async def rename_staff(session: AsyncSession, old: str, new: str) -> Staff:
     if clash:
         raise StaffError(f"{cleaned!r} is too close to an existing name: {'; '.join(clash)}")
     staff.name = cleaned
+    staff.name_key = login_key(cleaned)  # sign-in by the new name
     return staff
 
 

@@ -17,6 +17,8 @@ from storage import sqlite_driver
 from storage.search_fold import fold
 
 SessionFactory = async_sessionmaker[AsyncSession]
+# an execution option: this engine's transactions only read (SQLite: a deferred BEGIN)
+READ_ONLY = "cskh_read_only"
 
 
 def is_sqlite(url: str) -> bool:
@@ -65,7 +67,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a reader (read_session_factory) takes no write lock: WAL readers never wait
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
@@ -75,3 +79,11 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 def session_factory(engine: AsyncEngine) -> SessionFactory:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions for pages that only read: on SQLite their transactions begin deferred, not
+    ``BEGIN IMMEDIATE``, so a page never queues behind (or holds) the write lock. Never write
+    in one: a deferred transaction that upgrades can fail with ``database is locked``."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                              expire_on_commit=False)

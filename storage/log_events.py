@@ -22,6 +22,12 @@ class LogEvent(StrEnum):
     BUS_TRIMMED = "bus.trimmed"
     BUS_TRIM_FAILED = "bus.trim_failed"
 
+    SIGN_IN = "desk.sign_in"
+    SIGN_IN_FAILED = "desk.sign_in_failed"
+    SIGN_IN_LOCKED = "desk.sign_in_locked"
+    SESSION_KEY_CREATED = "desk.session_key_created"
+    SESSION_KEY_EPHEMERAL = "desk.session_key_ephemeral"
+
     WEBHOOK_ACCEPTED = "webhook.accepted"
     WEBHOOK_IGNORED = "webhook.ignored_event"
     WEBHOOK_REJECTED = "webhook.rejected"
@@ -46,6 +52,12 @@ class LogEvent(StrEnum):
 
     OUTBOUND_SENT = "outbound.sent"
     OUTBOUND_NO_SENDER = "outbound.no_sender"
+    OUTBOUND_FAILED = "outbound.failed"
+    OUTBOUND_RETRIED = "outbound.retried"
+    REPLY_REPLAYED = "reply.replayed"  # a reply posted again under its idempotency key
+    TOKEN_REFRESHED = "token.refreshed"  # noqa: S105 - an event name
+    CALL_PLACED = "hotline.call_placed"
+    CALL_FAILED = "hotline.call_failed"
     OUTBOUND_EMIT_DEFERRED = "outbound.emit_deferred"
     OUTBOUND_RE_EMITTED = "outbound.re_emitted"
 
@@ -60,6 +72,7 @@ class LogEvent(StrEnum):
     TICKET_DUPLICATE = "ticket.duplicate_event"
     MESSAGE_DISCARDED = "message.discarded_machine_mail"
     THREAD_CLAIM_REFUSED = "ticket.thread_claim_refused"
+    SUBMISSION_ID_REUSED = "webform.submission_id_reused"
     TICKET_ASSIGNED = "ticket.assigned"
     TICKET_QUEUED = "ticket.queued_unassigned"
     TICKET_RELEASED = "ticket.released_absent_officer"
@@ -74,6 +87,10 @@ class LogEvent(StrEnum):
     CAMPAIGN_REMINDED = "campaign.reminded"
     CAMPAIGN_ANSWERED = "campaign.answered"
     REPORT_MAILED = "report.mailed"
+    CARE_TASK_CREATED = "care.task_created"
+    MAINTENANCE_TASK_CREATED = "maintenance.task_created"
+
+    STREAM_CLIENT_LEFT = "stream.client_left"
 
     DLQ_REPLAYED = "dlq.replayed"
     MODEL_LOADED = "model.loaded"

@@ -34,3 +34,39 @@ SLA_EVENTS = Counter(
     "cskh_sla_events_total", "SLA clocks that reached their warning point or were breached.",
     ["kind", "clock"],
 )
+
+# -- what an on-call operator watches (README, "Metrics"; deploy/prometheus/alerts.yml) --------
+CONSUMER_LAG = Gauge(
+    "cskh_consumer_lag_records",
+    "Records on the partition not yet committed by the group (end offset - committed offset), "
+    "reported by the member that holds the partition.", ["group", "topic", "partition"],
+)
+DLQ_WAITING = Gauge(
+    "cskh_dlq_records",
+    "Dead letters on cskh.dlq that `cskh dlq replay` has not replayed yet (router role).",
+)
+SENDER_SENT = Counter(
+    "cskh_sender_sent_total", "Replies sent by the senders role, by channel.", ["channel"],
+)
+SENDER_FAILURES = Counter(
+    "cskh_sender_failures_total",
+    "Reply sends that failed (the batch is retried, or dead-lettered), by channel and error.",
+    ["channel", "error"],
+)
+PULLER_UP = Gauge(
+    "cskh_puller_up", "1 when the puller's last pass succeeded, 0 while it is failing.",
+    ["channel", "source"],
+)
+PULLER_LEASE = Gauge(
+    "cskh_puller_lease_held", "1 when this process holds the source's lease and pulls it.",
+    ["channel", "source"],
+)
+PULLER_LAST_SUCCESS = Gauge(
+    "cskh_puller_last_success_timestamp_seconds",
+    "Unix time of the puller's last successful pass (fetched or found nothing new).",
+    ["channel", "source"],
+)
+PULLER_FAILURES = Counter(
+    "cskh_puller_failures_total", "Puller passes that failed and were retried.",
+    ["channel", "source"],
+)

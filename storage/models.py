@@ -6,14 +6,16 @@ an assignment by its event id, a processed event by (consumer, event id).
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -73,6 +75,15 @@ class Queue(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def login_key(text: str) -> str:
+    """How a name or e-mail typed at sign-in is compared: NFC, trimmed, case-folded."""
+    return unicodedata.normalize("NFC", text).strip().casefold()
+
+
+def _name_key(context: Any) -> str:
+    return login_key(str(context.get_current_parameters()["name"]))
+
+
 class Staff(Base):
     """A staff member; ``token_hash`` is the SHA-256 of their API token, never the token."""
 
@@ -89,6 +100,11 @@ class Staff(Base):
     # weekly shift spec (router.shifts), canonical form; NULL: always on shift
     shift: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # signing in to the pages: an argon2 hash (NULL: no password, the pages refuse them), an
+    # e-mail stored case-folded, and the name case-folded (``login_key``) to match sign-ins
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    name_key: Mapped[str] = mapped_column(String(200), index=True, default=_name_key)
 
     queues: Mapped[list[Queue]] = relationship(secondary=staff_queues, lazy="selectin")
 
@@ -110,6 +126,9 @@ class Customer(Base):
     queue_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # an account we still serve: the satisfaction campaign asks every active one
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # the days the yearly care plan remembers: the company's founding, its store's opening
+    founded_on: Mapped[date | None] = mapped_column(Date)
+    opened_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -167,6 +186,8 @@ class Ticket(Base):
     public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4,
                                                  insert_sentinel=True)
     status: Mapped[str] = mapped_column(String(16), default="new")
+    # ``customer``: a customer's matter; ``care``: a task of the care plan (not a complaint)
+    kind: Mapped[str] = mapped_column(String(16), default="customer", server_default="customer")
     channel: Mapped[str] = mapped_column(String(32))
     thread_key: Mapped[str] = mapped_column(String(512))
     category: Mapped[str] = mapped_column(String(32), default="other")
@@ -205,7 +226,12 @@ class Ticket(Base):
     @property
     def number(self) -> str:
         """The ticket number customers and officers quote, e.g. ``CSKH-000042``."""
-        return f"CSKH-{self.id:06d}"
+        return ticket_number(self.id)
+
+
+def ticket_number(ticket_id: int) -> str:
+    """The number of the ticket with id ``ticket_id``, e.g. ``CSKH-000042``."""
+    return f"CSKH-{ticket_id:06d}"
 
 
 class Message(Base):
@@ -213,6 +239,12 @@ class Message(Base):
 
     ``external_id`` is the provider's id; for mail, the Message-ID without angle brackets,
     ours (``cskh.{ticket}.{token}@domain``) on outbound mail: replies are threaded by it.
+
+    An outbound message's delivery: ``delivery_status`` ``pending`` (to send, or being retried
+    after a transient error), ``sent`` (``delivery_ref``: the provider's message ids, one per
+    part, space-separated) or ``failed`` (``delivery_code``, a ``connectors.sending`` code, and
+    ``delivery_reason`` as the provider gave it); ``delivery_attempts`` counts the officers'
+    retries. NULL on inbound messages and on replies stored before delivery was tracked.
     """
 
     __tablename__ = "messages"
@@ -236,6 +268,12 @@ class Message(Base):
     sent_at: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime] = mapped_column()
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_ref: Mapped[str | None] = mapped_column(Text)
+    delivery_code: Mapped[str | None] = mapped_column(String(32))
+    delivery_reason: Mapped[str | None] = mapped_column(Text)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivery_updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class Assignment(Base):
@@ -465,3 +503,60 @@ class CampaignAnswer(Base):
     care_staff_comment: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column()
     answer_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CannedAnswer(Base):
+    """A queue's ready answer an officer inserts into a reply; unique by queue and title.
+
+    ``text`` may hold the placeholders ``{khach_hang}``, ``{so_phieu}`` and ``{nhan_vien}``
+    (``desk.answers.render_answer`` fills them).
+    """
+
+    __tablename__ = "canned_answers"
+    __table_args__ = (UniqueConstraint("queue", "title", name="uq_canned_answers_queue_title"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInFailure(Base):
+    """A wrong password at sign-in, counted per typed name and per address for the lockout."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_kind_key_at", "kind", "key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "name" or "address"
+    key: Mapped[str] = mapped_column(String(320))
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelToken(Base):
+    """A provider's access token for one channel account (a Zalo OA, a shop), refreshed by
+    the service: the refresh token rotates and is saved in the transaction that stores the
+    new access token. ``account``: the OA, shop or seller (``""``: every account of the
+    channel without a row of its own). ``lease_owner``/``lease_until``: the sender refreshing
+    it now (two never refresh at once). ``last_error``: the last refresh that failed."""
+
+    __tablename__ = "channel_tokens"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    refreshed_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The care plan's tables live in their own module (``storage.models_care``, imported from
+# there); importing it here registers them with ``Base.metadata`` wherever the models are used.
+import storage.models_care  # noqa: E402, F401

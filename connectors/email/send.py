@@ -24,7 +24,7 @@ from typing import Literal
 import aiosmtplib
 
 from connectors.envelope import nfc
-from connectors.sending import SendRefused, SendUnavailable
+from connectors.sending import NO_ADDRESS, RECIPIENT_UNAVAILABLE, SendRefused, SendUnavailable
 
 __all__ = ["SendRefused", "SendUnavailable", "SmtpTransport", "compose_reply", "set_subject"]
 
@@ -35,7 +35,7 @@ def _address(value: str) -> Address:
     """``Name <user@host>`` or ``user@host`` as an ``Address``; ``SendRefused`` if it is none."""
     (name, addr), *rest = getaddresses([value]) or [("", "")]
     if rest or "@" not in addr or any(c in addr for c in "\r\n "):
-        raise SendRefused(f"not one e-mail address: {value!r}")
+        raise SendRefused(f"not one e-mail address: {value!r}", NO_ADDRESS)
     user, _, domain = addr.rpartition("@")
     return Address(display_name=nfc(name), username=user, domain=domain)
 
@@ -99,7 +99,7 @@ class SmtpTransport:
             said = "; ".join(f"{e.code} {e.message}" for e in exc.recipients) or str(exc)
             if exc.recipients and all(400 <= e.code < 500 for e in exc.recipients):
                 raise SendUnavailable(f"recipient deferred: SMTP {said}") from exc
-            raise SendRefused(f"recipient refused: SMTP {said}") from exc
+            raise SendRefused(f"recipient refused: SMTP {said}", RECIPIENT_UNAVAILABLE) from exc
         except aiosmtplib.SMTPResponseException as exc:
             if 400 <= exc.code < 500:
                 raise SendUnavailable(f"SMTP {exc.code}: {exc.message}") from exc
