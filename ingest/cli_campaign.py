@@ -113,7 +113,10 @@ def cmd_campaign_close(args: argparse.Namespace) -> int:
 def add_campaign_parser(sub: Any, common: argparse.ArgumentParser,
                         out: argparse.ArgumentParser) -> None:
     """Register ``cskh survey campaign …`` on the ``cskh`` subcommands ``sub``."""
-    survey = sub.add_parser("survey", help="satisfaction surveys").add_subparsers(
+    survey = sub.add_parser(
+        "survey", help="satisfaction surveys",
+        description="Satisfaction surveys beyond the one after each resolved ticket: the "
+                    "twice-yearly campaign to every active account.").add_subparsers(
         dest="survey_command", required=True, metavar="WHAT")
     campaign = survey.add_parser(
         "campaign", help="the twice-yearly satisfaction campaign",
@@ -125,7 +128,10 @@ def add_campaign_parser(sub: Any, common: argparse.ArgumentParser,
                     "reminder --remind-days later to who has not answered. Figures: "
                     "`cskh report campaign NAME`.").add_subparsers(
         dest="campaign_command", required=True, metavar="ACTION")
-    create = campaign.add_parser("create", parents=[common, out], help="a new campaign")
+    create = campaign.add_parser(
+        "create", parents=[common, out], help="a new campaign",
+        description="A new campaign to every active account (or those of --tier and "
+                    "--segment), sent once --send-at has passed.")
     create.add_argument("--name", required=True, help="unique, e.g. \"Khảo sát hài lòng 6 "
                                                       "tháng cuối 2026\"")
     create.add_argument("--tier", choices=TIERS, help="only accounts of this tier")
@@ -136,13 +142,20 @@ def add_campaign_parser(sub: Any, common: argparse.ArgumentParser,
     create.add_argument("--remind-days", type=int, default=5, metavar="N",
                         help="remind who has not answered N days after the ask (default 5)")
     create.set_defaults(func=cmd_campaign_create)
-    ls = campaign.add_parser("ls", parents=[common, out], help="every campaign, with counts")
+    ls = campaign.add_parser(
+        "ls", parents=[common, out], help="every campaign, with counts",
+        description="Every campaign: state, send time, filters, accounts, invitations sent, "
+                    "to ask by hand, reminded and answered.")
     ls.set_defaults(func=cmd_campaign_ls)
-    show = campaign.add_parser("show", parents=[common, out],
-                               help="one campaign's counts and who to ask by hand")
+    show = campaign.add_parser(
+        "show", parents=[common, out], help="one campaign's counts and who to ask by hand",
+        description="One campaign's counts, and the contacts no channel can carry the survey "
+                    "to, with the reason, for staff to ask by hand.")
     show.add_argument("name", metavar="NAME")
     show.set_defaults(func=cmd_campaign_show)
-    close = campaign.add_parser("close", parents=[common, out],
-                                help="stop sending and reminding; its links close now")
+    close = campaign.add_parser(
+        "close", parents=[common, out], help="stop sending and reminding; its links close now",
+        description="Stop sending and reminding; the campaign's survey links stop taking "
+                    "answers now.")
     close.add_argument("name", metavar="NAME")
     close.set_defaults(func=cmd_campaign_close)

@@ -25,6 +25,7 @@ from desk.api import ticket_key
 from desk.ticket_actions import Action, act_on_ticket
 from desk.views import tickets_json
 from router.actions import ActionError
+from router.callbacks import OUTCOMES
 from router.events import OutboundMessage
 from router.staff import find_staff, remove_staff, rename_staff, reset_token
 from storage.db import create_engine, session_factory
@@ -202,7 +203,8 @@ def add_tickets_parser(sub: Any, common: argparse.ArgumentParser,
                        out: argparse.ArgumentParser) -> None:
     """Register ``cskh ticket`` on the ``cskh`` subcommands ``sub``."""
     ticket = sub.add_parser(
-        "ticket", help="work a ticket from a terminal (show, reply, resolve, assign, claim)",
+        "ticket", help="work a ticket from a terminal (show, reply, resolve, assign, claim, "
+                       "callback)",
         description="The staff API's actions, as an officer (--as NAME): the same rules "
                     "decide who may do what.").add_subparsers(
         dest="ticket_command", required=True, metavar="ACTION")
@@ -226,7 +228,7 @@ def add_tickets_parser(sub: Any, common: argparse.ArgumentParser,
     reply.set_defaults(func=cmd_ticket_reply)
     resolve = action("resolve", "mark a ticket resolved",
                      "Only the assignee, a lead of the queue or an admin may resolve; the "
-                     "freed place goes to a waiting ticket.")
+                     "freed place goes to a queued ticket.")
     resolve.add_argument("--as", dest="as_", required=True, metavar="NAME", help=AS_HELP)
     resolve.set_defaults(func=_ticket_command(ticket_actions.resolve))
     assign = action("assign", "hand a ticket to an officer of its queue",
@@ -243,6 +245,16 @@ def add_tickets_parser(sub: Any, common: argparse.ArgumentParser,
     claim.add_argument("--as", dest="as_", required=True, metavar="NAME",
                        help="the officer who takes it")
     claim.set_defaults(func=_ticket_command(ticket_actions.claim))
+    called = action("callback", "record a hotline callback's outcome",
+                    "A hotline ticket is answered by calling back: record what became of the "
+                    "call (reached; no_answer; busy; resolved: settled on the call, which "
+                    "resolves the ticket) with a note. A missed call's ticket is resolved "
+                    "only after a callback reached the customer.")
+    called.add_argument("--outcome", required=True, choices=OUTCOMES, help="how the call went")
+    called.add_argument("--note", help="what was said ('-' reads it from stdin)")
+    called.add_argument("--as", dest="as_", required=True, metavar="NAME", help=AS_HELP)
+    called.set_defaults(func=_ticket_command(ticket_actions.callback, lambda a: {
+        "outcome": a.outcome, "note": sys.stdin.read() if a.note == "-" else a.note}))
 
 
 def add_staff_admin_parsers(staff: Any, common: argparse.ArgumentParser,

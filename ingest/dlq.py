@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.bus.base import Bus, Consumer, OutgoingRecord, Record
+from ingest.bus.base import Bus, Consumer, MeasuresBacklog, OutgoingRecord, Record
 from ingest.bus.topics import DLQ
+from storage.metrics import DLQ_WAITING
 
 REPLAY_GROUP = "cskh-dlq-replay"
 
@@ -84,3 +85,12 @@ async def replay_dead_letters(bus: Bus) -> list[DeadLetter]:
         return letters
     finally:
         await consumer.close()
+
+
+async def measure_dead_letters(bus: Bus) -> int | None:
+    """Set ``cskh_dlq_records``: dead letters ``cskh dlq replay`` has not replayed yet."""
+    if not isinstance(bus, MeasuresBacklog):
+        return None
+    waiting = await bus.backlog(DLQ, REPLAY_GROUP)
+    DLQ_WAITING.set(waiting)
+    return waiting

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from pathlib import Path
 
 import structlog
@@ -48,6 +49,7 @@ from ingest.keys import Clock
 from ingest.lease import Lease
 from ingest.mail_records import Fetched, MakeRecords, ParsePool
 from storage.log_events import LogEvent
+from storage.metrics import PULLER_FAILURES, PULLER_LAST_SUCCESS, PULLER_LEASE, PULLER_UP
 
 log = structlog.get_logger(__name__)
 DEFAULT_BATCH = 200
@@ -198,10 +200,14 @@ class ImapPuller:
 
         relayed = asyncio.create_task(relay())
         box = self.mailbox
+        source = f"{box.name}/{box.folder}"
         try:
             while not stop.is_set():
                 try:
                     await self.run_once()
+                    PULLER_UP.labels(CHANNEL, source).set(1)
+                    PULLER_LEASE.labels(CHANNEL, source).set(1 if self.holding else 0)
+                    PULLER_LAST_SUCCESS.labels(CHANNEL, source).set(time.time())
                     if backoff.failures:
                         log.info(LogEvent.PULLER_RECOVERED, channel=CHANNEL, mailbox=box.name,
                                  folder=box.folder, failures=backoff.failures)
@@ -209,6 +215,8 @@ class ImapPuller:
                     await self._wait(stop, halt, interval, idle)
                     continue
                 except (ImapUnavailable, BusUnavailable, OSError) as exc:
+                    PULLER_UP.labels(CHANNEL, source).set(0)
+                    PULLER_FAILURES.labels(CHANNEL, source).inc()
                     tls = isinstance(exc, ImapUnavailable) and exc.tls
                     log.warning(LogEvent.PULLER_TLS_FAILED if tls else LogEvent.PULLER_FAILED,
                                 channel=CHANNEL, mailbox=box.name, folder=box.folder,

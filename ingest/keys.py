@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
@@ -19,3 +20,15 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 BUS = web.AppKey("bus", Bus)
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """How the normalizer got its classifier: ``loaded`` or ``trained``, from where, how long."""
+
+    path: str
+    how: str
+    seconds: float
+
+
+MODEL_STATE = web.AppKey("model_state", ModelState)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -16,13 +18,16 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from desk.care.tasks import CareTaskPolicy, CreateCareTasks
+from desk.maintenance import CreateMaintenanceTasks
 from desk.reports.mailing import MailReports
 from desk.surveys import OfferSurveys, SurveyPolicy
 from desk.surveys.campaign_send import SendCampaigns
 from ingest.bus.base import Bus
 from ingest.bus.embedded import EmbeddedBus
 from ingest.bus.kafka import KafkaBus
-from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS
+from ingest.dlq import measure_dead_letters
+from ingest.keys import BUS, CLOCK, ENGINE, MODEL_STATE, ROLES, SESSIONS, SETTINGS, ModelState
 from ingest.pipeline import consumer_specs, make_loop, outbound_publisher
 from ingest.senders import reply_senders, smtp_transport
 from ingest.settings import Settings
@@ -122,6 +127,14 @@ def _no_classifier(items: Sequence[object]) -> Sequence[Labels]:
     raise RuntimeError("this process does not run the normalizer role")
 
 
+def load_model(path: Path) -> tuple[Classifier, ModelState]:
+    """The classifier at ``path`` (trained first if missing or unreadable) and how it came."""
+    how = "loaded" if Path(path).is_file() else "trained"
+    began = time.monotonic()
+    model = Classifier.load_or_train(path)
+    return model, ModelState(str(path), how, round(time.monotonic() - began, 1))
+
+
 def survey_policy(settings: Settings) -> SurveyPolicy:
     """Who is asked and how, from the settings: the channels that have a sender carry it."""
     return SurveyPolicy(public_url=settings.customer_url, days=settings.survey_days,
@@ -136,8 +149,9 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     classify: Classify = _no_classifier
     if "normalizer" in app[ROLES]:
         # Trains from the shipped data (a few seconds) when the model file is missing.
-        model = await asyncio.to_thread(Classifier.load_or_train, settings.model_path)
-        log.info(LogEvent.MODEL_LOADED, path=str(settings.model_path))
+        model, app[MODEL_STATE] = await asyncio.to_thread(load_model, settings.model_path)
+        log.info(LogEvent.MODEL_LOADED, path=app[MODEL_STATE].path, how=app[MODEL_STATE].how,
+                 seconds=app[MODEL_STATE].seconds)
         classify = model.classify_many
     specs = [s for s in consumer_specs(settings, bus, app[SESSIONS], app[CLOCK], classify)
              if s.role in app[ROLES]]
@@ -158,6 +172,9 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
         outbox = EmitPendingReplies(app[SESSIONS], outbound_publisher(bus), app[CLOCK])
         tasks.append(asyncio.create_task(
             _every(settings.rebalance_seconds, outbox.run_once, stop), name="outbox"))
+        tasks.append(asyncio.create_task(
+            _every(settings.rebalance_seconds, functools.partial(measure_dead_letters, bus), stop),
+            name="dlq-gauge"))
         surveys = OfferSurveys(app[SESSIONS], outbound_publisher(bus), app[CLOCK],
                                survey_policy(settings))
         tasks.append(asyncio.create_task(
@@ -166,6 +183,15 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
                                   survey_policy(settings))
         tasks.append(asyncio.create_task(
             _every(settings.survey_seconds, campaigns.run_once, stop), name="campaigns"))
+        care = CreateCareTasks(app[SESSIONS], app[CLOCK], CareTaskPolicy(
+            lead_days=settings.care_lead_days, calendars=settings.calendars))
+        tasks.append(asyncio.create_task(
+            _every(settings.care_seconds, care.run_once, stop), name="care-tasks"))
+        visits = CreateMaintenanceTasks(app[SESSIONS], app[CLOCK],
+                                        lead_days=settings.care_lead_days,
+                                        calendars=settings.calendars)
+        tasks.append(asyncio.create_task(
+            _every(settings.care_seconds, visits.run_once, stop), name="maintenance-tasks"))
         transport = smtp_transport(settings)
         if settings.report_recipients and transport is not None:
             mailer = MailReports(app[SESSIONS], transport.send, app[CLOCK],

@@ -148,9 +148,13 @@ def _exit_with(parent: int) -> None:
 
 class ParsePool:
     """Worker processes for ``MakeRecords``: ``spawn``ed (no fork of a threaded service), each
-    the service's own child, gone when it is.
+    the service's own child, gone when it is. A worker imports what unpickling its task needs
+    (this module: the parsing code), not the CLI: ``ingest.cli.main`` names the ``cskh``
+    script's main module ``ingest.__main__``, which ``spawn`` does not run again.
 
-    ``make`` splits a fetch into one task per worker and keeps the mail order.
+    ``warm`` starts them before the first mail (a puller calls it before its first pass, so
+    the first batch is not the one that pays for starting them). ``make`` splits a fetch into
+    one task per worker and keeps the mail order.
     """
 
     def __init__(self, workers: int) -> None:
@@ -161,6 +165,14 @@ class ParsePool:
         return ProcessPoolExecutor(max_workers=self.workers,
                                    mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_exit_with, initargs=(os.getpid(),))
+
+    async def warm(self) -> list[int]:
+        """Start every worker now (one task each: the executor forks a worker per task it
+        cannot hand to an idle one); their process ids."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, os.getpid)
+                               for _ in range(self.workers)))
+        return sorted(self._executor._processes)
 
     def _renew(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

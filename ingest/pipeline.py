@@ -14,7 +14,7 @@ from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord, Record
 from ingest.bus.loop import CommitPolicy, ConsumerLoop, Handler
 from ingest.bus.topics import ASSIGNMENTS, INBOUND, OUTBOUND, TICKETS
 from ingest.keys import Clock
-from ingest.senders import SENDER_GROUP, SendReplies, reply_senders
+from ingest.senders import SendReplies, reply_senders, sender_group
 from ingest.settings import Role, Settings
 from normalizer.events import TicketEvent
 from normalizer.ingest import Classify, IngestInboundMessages
@@ -53,7 +53,8 @@ def _values(records: Sequence[Record]) -> list[bytes]:
 def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
                    clock: Clock, classify: Classify) -> list[ConsumerSpec]:
     """The normalizer's, the router's and (when a reply sender is configured: SMTP, Messenger,
-    Zalo) the senders' consumers, bound to ``bus``, ``sessions`` and a classifier."""
+    Zalo) the senders' consumers, one per channel, bound to ``bus``, ``sessions`` and a
+    classifier."""
 
     async def emit_tickets(events: Sequence[TicketEvent]) -> None:
         await bus.send_many([
@@ -90,15 +91,19 @@ def consumer_specs(settings: Settings, bus: Bus, sessions: SessionFactory,
         ConsumerSpec("normalizer", NORMALIZER_GROUP, INBOUND, normalizer_handler),
         ConsumerSpec("router", ROUTER_GROUP, TICKETS, router_handler),
     ]
-    senders = reply_senders(settings)
-    if senders:
-        send = SendReplies(sessions, senders, clock)
-
-        async def sender_handler(records: Sequence[Record]) -> None:
-            await send(_values(records))
-
-        specs.append(ConsumerSpec("senders", SENDER_GROUP, OUTBOUND, sender_handler))
+    senders = reply_senders(settings, sessions, clock)
+    if senders:  # one group per channel: a throttled channel holds up no other
+        for channel, send in SendReplies.per_channel(sessions, senders, clock).items():
+            specs.append(ConsumerSpec("senders", sender_group(channel), OUTBOUND,
+                                      _sender_handler(send)))
     return specs
+
+
+def _sender_handler(send: SendReplies) -> Handler:
+    async def handler(records: Sequence[Record]) -> None:
+        await send(_values(records))
+
+    return handler
 
 
 def make_loop(bus: Bus, spec: ConsumerSpec, settings: Settings) -> ConsumerLoop:

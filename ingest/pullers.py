@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from ingest.registry import cdr_tailer
 from ingest.settings import Settings
 from storage.db import SessionFactory, is_sqlite
 from storage.log_events import LogEvent
+from storage.metrics import PULLER_FAILURES, PULLER_LAST_SUCCESS, PULLER_UP
 
 log = structlog.get_logger(__name__)
 CHANNEL = "hotline"
@@ -104,10 +106,15 @@ class CdrPuller:
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
         """``run_once`` every ``interval`` seconds until ``stop``; failures are logged, retried."""
+        source = str(self._tailer.directory)
         while not stop.is_set():
             try:
                 await self.run_once()
+                PULLER_UP.labels(CHANNEL, source).set(1)
+                PULLER_LAST_SUCCESS.labels(CHANNEL, source).set(time.time())
             except (BusUnavailable, OSError) as exc:
+                PULLER_UP.labels(CHANNEL, source).set(0)
+                PULLER_FAILURES.labels(CHANNEL, source).inc()
                 log.warning(LogEvent.PULLER_FAILED, channel=CHANNEL,
                             error=f"{type(exc).__name__}: {exc}"[:300])
             with contextlib.suppress(TimeoutError):
@@ -176,6 +183,8 @@ async def pullers_ctx(app: web.Application) -> AsyncIterator[None]:
     has_mail = bool(settings.imap_host or settings.mailboxes)
     pool = ParsePool(settings.imap_parse_workers) if has_mail and settings.imap_parse_workers \
         else None
+    if pool is not None:  # before the first pass and its IDLE: the first batch waits for none
+        await pool.warm()
     imaps = imap_pullers(settings, app[BUS], app[CLOCK], app[SESSIONS], pool)
     for imap in imaps:
         box = imap.mailbox

@@ -1,7 +1,7 @@
 """The one explicit list of channels: webhook routes and pull tasks are generated from it.
 
 A channel is on exactly when its secret(s) are set; the web form is always on (without its
-secret it accepts same-origin posts only).
+secret it accepts posts from our own pages, the origins of ``CSKH_FORM_ORIGINS`` and backends).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def webhook_connectors(settings: Settings) -> list[WebhookConnector]:
     """The push channels configured in ``settings`` (a channel without its secret is off)."""
     s = settings
     connectors: list[WebhookConnector] = [
-        WebformConnector(secret=_secret(s.webform_secret), max_body_bytes=s.webform_max_bytes),
+        WebformConnector(secret=_secret(s.webform_secret), max_body_bytes=s.webform_max_bytes,
+                         allowed_origins=frozenset(s.form_origins)),
     ]
     if app_secret := _secret(s.facebook_app_secret):
         connectors.append(FacebookConnector(app_secret=app_secret,

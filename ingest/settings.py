@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -111,6 +113,12 @@ class Settings(BaseSettings):
         "satisfaction and SLA reports by e-mail (needs SMTP)")
     report_mail_seconds: float = Field(300.0, gt=0)
 
+    # -- caring for accounts (desk/care) --
+    care_lead_days: int = Field(7, ge=0, le=60, description="days before a care plan entry's "
+                                "date that its task ticket reaches the officer's queue")
+    care_seconds: float = Field(300.0, gt=0, description="how often the router role turns due "
+                                "care plan entries into task tickets")
+
     smtp_host: str | None = Field(None, description="unset: e-mail replies are not sent")
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_user: str | None = None
@@ -124,10 +132,61 @@ class Settings(BaseSettings):
         None, description="Page access token for Messenger replies; unset: not sent")
     facebook_graph_url: str = Field(
         "https://graph.facebook.com/v21.0", description="Graph API base, with its version")
+    facebook_human_agent: bool = Field(
+        False, description="the Page has Meta's Human Agent permission: replies up to 7 days "
+        "after the customer's last message go with the HUMAN_AGENT tag (else 24 hours)")
     zalo_oa_access_token: SecretStr | None = Field(
         None, description="OA access token for Zalo consultation replies; unset: not sent")
     zalo_api_url: str = Field("https://openapi.zalo.me", description="Zalo OpenAPI base")
+    # Marketplace replies (issue 17): API bases and the shop's credentials; a channel's replies
+    # are sent when its app credentials (above) are set, with the token stored by `cskh
+    # channels auth` (refreshed) or, none stored, the access token here.
+    shopee_api_url: str = Field("https://partner.shopeemobile.com",
+                                description="Shopee Open Platform API base")
+    shopee_partner_id: str | None = Field(None, description="the partner id beside the key")
+    shopee_access_token: SecretStr | None = Field(
+        None, description="the shop's access token for seller chat replies; unset: not sent")
+    lazada_api_url: str = Field("https://api.lazada.vn/rest",
+                                description="Lazada Open Platform API base (Vietnam)")
+    lazada_access_token: SecretStr | None = Field(
+        None, description="the seller's access token for IM replies; unset: not sent")
+    tiktok_api_url: str = Field("https://open-api.tiktokglobalshop.com",
+                                description="TikTok Shop API base")
+    tiktok_access_token: SecretStr | None = Field(
+        None, description="the shop's access token for customer-service replies; unset: not "
+        "sent")
+    tiktok_shop_cipher: str | None = Field(None, description="the authorised shop's cipher")
+    # Tokens refreshed by the service (issue 17): a channel's replies use the token stored by
+    # `cskh channels auth CHANNEL` (else the *_ACCESS_TOKEN above, as it is) and refresh it at
+    # these OAuth bases; Zalo needs the app's secret key for it.
+    zalo_app_secret: SecretStr | None = Field(
+        None, description="the Zalo app's secret key (OAuth), with CSKH_ZALO_APP_ID")
+    zalo_oauth_url: str = Field("https://oauth.zaloapp.com", description="Zalo OAuth base")
+    # Click-to-call (issue 17): the cloud PBX's endpoint that places a call, signed with
+    # CSKH_HOTLINE_SECRET (connectors.hotline_call); unset: officers dial the tel: link.
+    hotline_call_url: str | None = Field(
+        None, description="cloud PBX click-to-call endpoint; unset: off")
+    lazada_auth_url: str = Field("https://auth.lazada.com/rest",
+                                 description="Lazada token refresh base")
+    tiktok_auth_url: str = Field("https://auth.tiktok-shops.com",
+                                 description="TikTok Shop token refresh base")
+
     queue_calendars: dict[str, QueueCalendarSpec] = Field(default_factory=dict)
+
+    # -- staff pages: signing in (issue 15) --
+    session_secret: SecretStr | None = Field(
+        None, min_length=32, description="encrypts the officers' session cookies (32+ "
+        "characters, the same on every process serving pages); unset on SQLite: generated "
+        "once into a file beside the database; unset otherwise: a new one at each start")
+    session_hours: float = Field(12.0, gt=0, le=24 * 90,
+                                 description="a page session ends after this many idle hours")
+    # The public web form (GET /form; browser posts to POST /webhooks/webform)
+    form_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="other origins (https://www.congty.vn) whose pages "
+        "may post the form and embed it; comma-separated")
+    form_rate_per_minute: int = Field(
+        10, ge=0, le=10_000, description="unsigned form posts per client address and minute; "
+        "0: no limit")
 
     @field_validator("bus")
     @classmethod
@@ -135,6 +194,16 @@ class Settings(BaseSettings):
         if value == "sqlite" or value.startswith("sqlite:///") or value.startswith("kafka://"):
             return value
         raise ValueError("CSKH_BUS must be 'sqlite', 'sqlite:///PATH' or 'kafka://host:port'")
+
+    @field_validator("form_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @field_validator("form_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        return [_origin(v) for v in value]
 
     @field_validator("mailboxes")
     @classmethod
@@ -213,6 +282,17 @@ class Settings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
+
+
+def _origin(value: str) -> str:
+    """``scheme://host[:port]`` of an allowed origin, lower case, or a ``ValueError``."""
+    text = value.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path \
+            or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"CSKH_FORM_ORIGINS: {value!r} is not an origin like "
+                         "https://www.congty.vn (scheme, host, optional port, no path)")
+    return text.lower()
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class BusUnavailable(Exception):
@@ -89,3 +89,19 @@ async def send(bus: Bus, topic: str, value: bytes, key: bytes | None = None,
                headers: tuple[tuple[str, bytes], ...] = ()) -> None:
     """Durably append one record (see ``Bus.send_many``)."""
     await bus.send_many([OutgoingRecord(topic=topic, value=value, key=key, headers=headers)])
+
+
+@runtime_checkable
+class MeasuresLag(Protocol):
+    """A consumer that can tell its lag (both backends' consumers do)."""
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned (topic, partition): records appended and not committed by the group."""
+
+
+@runtime_checkable
+class MeasuresBacklog(Protocol):
+    """A bus that can count what a group has not committed on a topic (both backends do)."""
+
+    async def backlog(self, topic: str, group: str) -> int:
+        """Records on ``topic`` at or after ``group``'s committed offsets."""

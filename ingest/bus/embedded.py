@@ -284,6 +284,21 @@ class _Log:
     def ping(self) -> None:
         self.conn.execute("SELECT 1 FROM bus_offsets LIMIT 1").fetchall()
 
+    def ends(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """The next offset of each partition (None: no record is on it now)."""
+        out: dict[TopicPartition, int | None] = {}
+        for topic, partition in tps:
+            (last,) = self.conn.execute(_LAST, (topic, partition)).fetchone()
+            out[(topic, partition)] = None if last is None else last + 1
+        return out
+
+    def waiting(self, topic: str, partitions: int, group: str) -> int:
+        """Records on ``topic`` at or after ``group``'s committed offsets."""
+        done = self.committed(group)
+        return sum(self.conn.execute(
+            'SELECT COUNT(*) FROM bus_log WHERE topic=? AND partition=? AND "offset">=?',
+            (topic, p, done.get((topic, p), 0))).fetchone()[0] for p in range(partitions))
+
 
 class EmbeddedBus:
     """The ``Bus`` backed by the SQLite file at ``path`` with ``partitions`` per topic.
@@ -513,6 +528,14 @@ class EmbeddedBus:
         found = await self._run(self._open_log().committed, group)
         return {tp: found.get(tp, 0) for tp in tps}
 
+    async def _ends(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        return await self._run(self._open_log().ends, tps)
+
+    async def backlog(self, topic: str, group: str) -> int:
+        """Records on ``topic`` that ``group`` has not committed (e.g. dead letters waiting
+        for ``cskh dlq replay``)."""
+        return await self._run(self._open_log().waiting, topic, self._partitions, group)
+
     async def _read(self, positions: dict[TopicPartition, int], limit: int) -> list[Record]:
         per_partition = max(1, -(-limit // max(1, len(positions))))
         return await self._run(self._open_log().read, dict(positions), per_partition)
@@ -583,3 +606,10 @@ class EmbeddedConsumer:
 
     async def rewind(self) -> None:
         self._positions = await self._bus._committed(self.group, self._assigned)
+
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition: records appended and not committed by the group."""
+        await self._sync_assignment()
+        ends = await self._bus._ends(self._assigned)
+        committed = await self._bus._committed(self.group, self._assigned)
+        return {tp: 0 if end is None else max(0, end - committed[tp]) for tp, end in ends.items()}

@@ -91,6 +91,7 @@ class KafkaBus:
         self._send_timeout = send_timeout
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None  # group-less: end offsets for backlog()
         self._pending: list[_Pending] = []
         self._publisher: asyncio.Task[None] | None = None
 
@@ -159,6 +160,17 @@ class KafkaBus:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._offsets is not None:
+            try:
+                await self._offsets.stop()
+            except asyncio.CancelledError:
+                # aiokafka's NoGroupCoordinator.close cancels its own task and awaits it: a
+                # task cancelled before it first ran raises CancelledError here. Only a
+                # cancel of this close itself goes on.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+            self._offsets = None
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
@@ -285,6 +297,35 @@ class KafkaBus:
             known = await producer.partitions_for(topic)
         return sorted(known), sorted(cluster.available_partitions_for_topic(topic) or ())
 
+    async def backlog(self, topic: str, group: str) -> int:
+        """Records on ``topic`` that ``group`` has not committed (e.g. dead letters waiting
+        for ``cskh dlq replay``)."""
+        if self._admin is None:
+            raise BusUnavailable("the Kafka bus is not started")
+        physical = self.physical(topic)
+        try:
+            if self._offsets is None:
+                offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
+                                           enable_auto_commit=False,
+                                           isolation_level="read_committed")
+                await offsets.start()
+                self._offsets = offsets
+            described: Any = await self._admin.describe_topics([physical])
+            tps = [TopicPartition(physical, p["partition"])
+                   for t in described if t["topic"] == physical for p in t["partitions"]]
+            if not tps:
+                return 0
+            ends = await self._offsets.end_offsets(tps)
+            begins = await self._offsets.beginning_offsets(tps)
+            committed: Any = await self._admin.list_consumer_group_offsets(self.physical(group))
+        except KafkaError as exc:
+            raise BusUnavailable(f"Kafka offsets lookup failed: {exc}") from exc
+        total = 0
+        for tp in tps:
+            done = committed[tp].offset if tp in committed else -1
+            total += max(0, ends[tp] - max(done, begins[tp]))
+        return total
+
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
         """A member of consumer group ``group`` (prefixed like the topics)."""
         return KafkaConsumer(self, group, tuple(topics))
@@ -356,6 +397,7 @@ class KafkaConsumer:
         )
         self._joined = _Joined()
         self._consumer.subscribe([bus.physical(t) for t in topics], listener=self._joined)
+        self._committed: dict[TopicPartition, int] = {}  # what this member committed last
 
     async def start(self, join_timeout: float = 30.0) -> None:
         """Join the group and return once partitions are assigned (or ``join_timeout`` passed)."""
@@ -398,11 +440,34 @@ class KafkaConsumer:
         except KafkaError as exc:
             # Typically a rebalance: the records will be redelivered and the effect is idempotent.
             raise BusUnavailable(f"offset commit failed: {exc}") from exc
+        self._committed.update(offsets)
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition: the end offset minus the group's committed offset."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        try:
+            ends = await self._consumer.end_offsets(assigned)
+            out: dict[tuple[str, int], int] = {}
+            for tp in assigned:
+                done = self._committed.get(tp)
+                if done is None:
+                    done = await self._consumer.committed(tp)
+                    if done is None:
+                        done = (await self._consumer.beginning_offsets([tp]))[tp]
+                    self._committed[tp] = done
+                out[(self._bus.logical(tp.topic), tp.partition)] = max(0, ends[tp] - done)
+        except KafkaError as exc:
+            raise BusUnavailable(f"Kafka offsets lookup failed: {exc}") from exc
+        return out
 
     async def rewind(self) -> None:
         for tp in self._consumer.assignment():
             committed = await self._consumer.committed(tp)
             if committed is None:
+                self._committed.pop(tp, None)
                 await self._consumer.seek_to_beginning(tp)
             else:
+                self._committed[tp] = committed
                 self._consumer.seek(tp, committed)

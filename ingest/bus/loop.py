@@ -17,10 +17,23 @@ from dataclasses import dataclass
 
 import structlog
 
-from ingest.bus.base import Bus, BusUnavailable, Consumer, OutgoingRecord, Record
+from ingest.bus.base import (
+    Bus,
+    BusUnavailable,
+    Consumer,
+    MeasuresLag,
+    OutgoingRecord,
+    Record,
+)
 from ingest.bus.topics import DLQ
 from storage.log_events import LogEvent
-from storage.metrics import CONSUMED, CONSUMER_ERRORS, CONSUMER_LAG_BATCH, DEAD_LETTERS
+from storage.metrics import (
+    CONSUMED,
+    CONSUMER_ERRORS,
+    CONSUMER_LAG,
+    CONSUMER_LAG_BATCH,
+    DEAD_LETTERS,
+)
 
 Handler = Callable[[Sequence[Record]], Awaitable[None]]
 IsTransient = Callable[[BaseException], bool]
@@ -38,6 +51,7 @@ class CommitPolicy:
     linger: float = 0.01
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
+    lag_every: float = 10.0  # seconds between two lag figures (cskh_consumer_lag_records)
 
 
 def dead_letter(record: Record, group: str, error: BaseException) -> OutgoingRecord:
@@ -68,6 +82,8 @@ class ConsumerLoop:
         self._policy = policy or CommitPolicy()
         self._sleep = sleep
         self._backoff = self._policy.backoff_initial
+        self._lag_due = 0.0
+        self._lag_labels: set[tuple[str, int]] = set()
 
     async def start(self) -> None:
         """Join the consumer group."""
@@ -106,6 +122,31 @@ class ConsumerLoop:
             CONSUMED.labels(self._group, rec.topic).inc()
         return len(records)
 
+    async def report_lag(self) -> dict[tuple[str, int], int]:
+        """Set ``cskh_consumer_lag_records`` for the partitions this member holds (and drop
+        those it no longer holds). Returns the figures; {} when the consumer cannot tell."""
+        if not isinstance(self._consumer, MeasuresLag):
+            return {}
+        lag = await self._consumer.lag()
+        for topic, partition in self._lag_labels - set(lag):
+            CONSUMER_LAG.remove(self._group, topic, str(partition))
+        for (topic, partition), records in lag.items():
+            CONSUMER_LAG.labels(self._group, topic, str(partition)).set(records)
+        self._lag_labels = set(lag)
+        return lag
+
+    async def _maybe_report_lag(self) -> None:
+        now = time.monotonic()
+        if now < self._lag_due:
+            return
+        self._lag_due = now + self._policy.lag_every
+        try:
+            await self.report_lag()
+        except Exception as exc:  # a figure, never a reason to stop consuming
+            log.debug(LogEvent.CONSUMER_RETRY, group=self._group, error=str(exc)[:300],
+                      error_type=type(exc).__name__, retry_in=self._policy.lag_every,
+                      transient=True)
+
     async def _apply(self, records: Sequence[Record]) -> None:
         try:
             await self._handler(records)
@@ -138,6 +179,7 @@ class ConsumerLoop:
             try:
                 await self.run_once()
                 self._backoff = self._policy.backoff_initial
+                await self._maybe_report_lag()
             except Exception as exc:
                 # Transient (database or bus away) or unexpected: nothing was committed, so
                 # the same records come again after the pause.
@@ -145,6 +187,7 @@ class ConsumerLoop:
                 log.warning(LogEvent.CONSUMER_RETRY, group=self._group, error=str(exc)[:500],
                             error_type=type(exc).__name__, retry_in=self._backoff,
                             transient=self._is_transient(exc) or isinstance(exc, BusUnavailable))
+                await self._maybe_report_lag()
                 await self._sleep(self._backoff)
                 self._backoff = min(self._backoff * 2, self._policy.backoff_max)
         log.info(LogEvent.CONSUMER_STOPPED, group=self._group)

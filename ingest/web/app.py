@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiohttp import web
@@ -11,10 +11,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from connectors.base import ChallengeConnector
+from connectors.hotline_call import ClickToCall
+from connectors.webform import WebformConnector
 from desk import api as staff_api
 from desk import api_actions, routes
+from desk.api_calls import add_call_routes
+from desk.form.page import add_form_routes
+from desk.inbox import add_inbox_routes
+from desk.json_answers import json_response
+from desk.kb_page import add_kb_routes
 from desk.pages import setup_pages
+from desk.reports_page import add_reports_routes
+from desk.sign_in import add_sign_in_routes
 from desk.surveys.page import add_survey_routes
+from desk.ticket_page import ATTACHMENT_DIR, REPLY_CHANNELS, add_ticket_routes
+from desk.web_session import setup_sessions
 from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
 from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
@@ -23,7 +34,12 @@ from ingest.pullers import pullers_ctx
 from ingest.registry import webhook_connectors
 from ingest.senders import reply_senders
 from ingest.settings import ALL_ROLES, Role, Settings
+from ingest.startup import has_work, running_roles
+from ingest.web.form_edge import form_config, form_edge
+from ingest.web.session_key import cookie_secure, session_key
+from ingest.web.unavailable import unavailable_as_503
 from ingest.web.webhooks import challenge_handler, webhook_handler
+from storage.db import read_session_factory
 
 log = structlog.get_logger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
@@ -36,7 +52,7 @@ def utcnow() -> datetime:
 
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness: the process answers."""
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -52,9 +68,10 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as exc:
         problems["database"] = f"{type(exc).__name__}: {exc}"[:300]
     if problems:
-        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+        return json_response({"status": "unavailable", "problems": problems}, status=503)
+    # The roles that have work: no `senders` without a sender, no `pullers` with nothing to pull.
     roles: tuple[str, ...] = request.app[ROLES]
-    return web.json_response({"status": "ready", "roles": list(roles)})
+    return json_response({"status": "ready", "roles": running_roles(request.app[SETTINGS], roles)})
 
 
 async def metrics(_request: web.Request) -> web.Response:
@@ -64,15 +81,31 @@ async def metrics(_request: web.Request) -> web.Response:
 
 async def _share_with_router(app: web.Application) -> None:
     app[staff_api.SESSIONS] = app[SESSIONS]
+    app[staff_api.READ_SESSIONS] = read_session_factory(app[ENGINE])
     app[staff_api.CLOCK] = app[CLOCK]
     app[api_actions.PUBLISH_OUTBOUND] = outbound_publisher(app[BUS])
     app[api_actions.MAIL_DOMAIN] = app[SETTINGS].message_id_domain
 
 
+def _reply_channels(settings: Settings) -> frozenset[str]:
+    """The channels a reply leaves on by itself (the ``senders`` role's registry)."""
+    try:
+        return frozenset(reply_senders(settings))
+    except ValueError:  # SMTP without a From address: `serve` refuses it with the reason
+        return frozenset()
+
+
+def click_to_call(settings: Settings) -> ClickToCall | None:
+    """The PBX's click-to-call, when ``CSKH_HOTLINE_CALL_URL`` and the hotline secret are set."""
+    if not settings.hotline_call_url or settings.hotline_secret is None:
+        return None
+    return ClickToCall(settings.hotline_call_url, settings.hotline_secret.get_secret_value())
+
+
 def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
                clock: Clock = utcnow) -> web.Application:
     """The daemon as an aiohttp app: routes for ``roles`` and the lifecycles they need."""
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[unavailable_as_503])
     app[SETTINGS] = settings
     app[ROLES] = tuple(roles)
     app[CLOCK] = clock
@@ -81,7 +114,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     if {"normalizer", "router"} & set(roles) or ("senders" in roles
                                                   and reply_senders(settings)):
         app.cleanup_ctx.append(consumers_ctx)
-    if "pullers" in roles and (settings.hotline_cdr_dir is not None or settings.imap_host):
+    if "pullers" in roles and has_work(settings, "pullers"):  # TOML [[mailboxes]] count too
         app.cleanup_ctx.append(pullers_ctx)
     app.on_startup.append(_share_with_router)
     app.router.add_get("/healthz", healthz)
@@ -89,11 +122,26 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
     app.router.add_get("/metrics", metrics)
     if "webhooks" in roles:
         for connector in webhook_connectors(settings):
-            app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector))
+            edge = (form_edge(settings, connector, clock)
+                    if isinstance(connector, WebformConnector) else None)
+            app.router.add_post(f"/webhooks/{connector.name}", webhook_handler(connector, edge))
+            if edge is not None:
+                app.router.add_route("OPTIONS", f"/webhooks/{connector.name}", edge.preflight)
             if isinstance(connector, ChallengeConnector):
                 app.router.add_get(f"/webhooks/{connector.name}", challenge_handler(connector))
         app[staff_api.CALENDARS] = settings.calendars
         routes.add_routes(app)
+        add_call_routes(app, click_to_call(settings))
         setup_pages(app)
         add_survey_routes(app)
+        add_kb_routes(app)
+        setup_sessions(app, session_key(settings), secure=cookie_secure(settings),
+                       idle=timedelta(hours=settings.session_hours))
+        add_sign_in_routes(app)
+        add_inbox_routes(app)
+        add_reports_routes(app)
+        app[REPLY_CHANNELS] = _reply_channels(settings)
+        app[ATTACHMENT_DIR] = settings.attachment_dir
+        add_ticket_routes(app)
+        add_form_routes(app, form_config(settings))
     return app

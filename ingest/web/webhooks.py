@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import hdrs, web
-from pydantic_core import to_json
 
 from connectors.base import ChallengeConnector, RawRequest, WebhookConnector, WebhookError
+from desk.json_answers import json_response
 from ingest.bus.base import BusUnavailable, OutgoingRecord
 from ingest.bus.topics import INBOUND
 from ingest.keys import BUS, CLOCK
@@ -25,10 +25,19 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Edge(Protocol):
+    """A channel's additions at the HTTP edge (the web form's, ``ingest.web.form_edge``)."""
+
+    def admit(self, request: web.Request, raw: RawRequest) -> WebhookError | None:
+        """After verification, before parsing: an error to answer instead, or ``None``."""
+
+    def answer(self, request: web.Request, raw: RawRequest | None, status: int,
+               data: Mapping[str, Any], response: web.Response) -> web.Response:
+        """The answer to send for ``response`` (made of ``status`` and ``data``)."""
+
+
 def _json(data: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
-    # What ``web.json_response`` answers (compact), serialized by pydantic-core in half the time.
-    return web.Response(body=to_json(data), status=status, headers=headers,
-                        content_type="application/json", charset="utf-8")
+    return json_response(data, status=status, headers=headers)
 
 
 def _error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
@@ -53,8 +62,8 @@ def _url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}{request.raw_path}"
 
 
-def webhook_handler(connector: WebhookConnector) -> Handler:
-    """The aiohttp handler of one push channel."""
+def webhook_handler(connector: WebhookConnector, edge: Edge | None = None) -> Handler:
+    """The aiohttp handler of one push channel (with ``edge``'s additions, if any)."""
     channel = connector.name
     latency = WEBHOOK_LATENCY.labels(channel)
     counters: dict[int, Any] = {}  # status → labelled counter, looked up once
@@ -71,30 +80,48 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
         return response
 
     async def _handle(request: web.Request) -> web.Response:
+        if edge is None:
+            return (await _answer(request))[0]
+        response, raw, data = await _answer(request)
+        return edge.answer(request, raw, response.status, data, response)
+
+    def _reply(data: dict[str, Any], status: int, raw: RawRequest | None,
+               headers: dict[str, str] | None = None,
+               ) -> tuple[web.Response, RawRequest | None, dict[str, Any]]:
+        return _json(data, status, headers), raw, data
+
+    async def _answer(request: web.Request,
+                      ) -> tuple[web.Response, RawRequest | None, dict[str, Any]]:
         try:
             body = await _read_body(request, connector.max_body_bytes)
         except web.HTTPRequestEntityTooLarge:
             body = None
         if body is None:
             log.info(LogEvent.WEBHOOK_REJECTED, channel=channel, status=413)
-            return _error(413, "too_large",
-                          f"body over the {connector.max_body_bytes}-byte limit of {channel}")
+            return _reply({"error": "too_large", "reason":
+                           f"body over the {connector.max_body_bytes}-byte limit of {channel}"},
+                          413, None)
         raw = RawRequest(
             body=body, headers=request.headers, content_type=_content_type(request),
             url=_url(request), received_at=request.app[CLOCK](), query=request.query,
         )
         try:
             connector.verify(raw)
+            refusal = edge.admit(request, raw) if edge is not None else None
+            if refusal is not None:
+                raise refusal
             result = connector.parse(raw)
         except WebhookError as exc:
             log.info(LogEvent.WEBHOOK_REJECTED, channel=channel, status=exc.status,
                      error=exc.code, reason=exc.reason)
             extra = {"details": exc.details} if exc.details else {}
-            return _error(exc.status, exc.code, exc.reason, **extra)
+            return _reply({"error": exc.code, "reason": exc.reason, **extra}, exc.status, raw,
+                          getattr(exc, "headers", None))
         if result.ignored or not result.envelopes:
             log.info(LogEvent.WEBHOOK_UNKNOWN if result.unknown else LogEvent.WEBHOOK_IGNORED,
                      channel=channel, event_type=result.event_type)
-            return _json(result.response or {"status": "ignored"}, connector.accepted_status)
+            return _reply(dict(result.response or {"status": "ignored"}),
+                          connector.accepted_status, raw)
         records = [
             OutgoingRecord(topic=INBOUND, key=e.thread_key.encode(),
                            value=e.to_json_bytes())
@@ -104,14 +131,14 @@ def webhook_handler(connector: WebhookConnector) -> Handler:
             await request.app[BUS].send_many(records)
         except BusUnavailable as exc:
             log.warning(LogEvent.BUS_UNAVAILABLE, channel=channel, error=str(exc)[:300])
-            return _json({"error": "bus_unavailable",
-                          "reason": "cannot store the message now; retry"},
-                         503, {"Retry-After": "5"})
+            return _reply({"error": "bus_unavailable",
+                           "reason": "cannot store the message now; retry"},
+                          503, raw, {"Retry-After": "5"})
         ids = [str(e.id) for e in result.envelopes]
         log.info(LogEvent.WEBHOOK_ACCEPTED, channel=channel, event_type=result.event_type,
                  message_id=ids[0] if len(ids) == 1 else ids)
-        return _json(result.response or {"status": "accepted", "ids": ids},
-                     connector.accepted_status)
+        return _reply(dict(result.response or {"status": "accepted", "ids": ids}),
+                      connector.accepted_status, raw)
 
     return handle
 

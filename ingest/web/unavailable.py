@@ -1,0 +1,56 @@
+"""A database that does not answer is a 503 with ``Retry-After``, never a 500.
+
+While PostgreSQL restarts, fails over or is cut off, a staff call or a page cannot reach it.
+The client (an officer's browser, the fault suite, an integration) should wait and send again
+(a reply with its ``Idempotency-Key`` stores and sends once), so the answer says so: 503,
+``Retry-After: 5``, and the reason. Every other error stays what it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import structlog
+from aiohttp import web
+from sqlalchemy import exc as sa_exc
+
+from desk.json_answers import dumps
+
+log = structlog.get_logger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RETRY_AFTER = "5"
+REASON = "the database is not answering; send again in a few seconds"
+# A connection refused, reset or timed out before SQLAlchemy wraps it (asyncpg's connect
+# raises the socket's own error), SQLAlchemy's wrappers of the driver's, and its pool's timeout.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError, TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError,
+    sa_exc.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached (not that a query was wrong)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _UNAVAILABLE)
+
+
+@web.middleware
+async def unavailable_as_503(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 503 with ``Retry-After`` when the handler could not reach the database."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        log.warning("web.database_unavailable", path=request.path, method=request.method,
+                    error=f"{type(exc).__name__}: {exc}"[:300])
+        headers = {"Retry-After": RETRY_AFTER}
+        if request.path.startswith("/api/"):
+            raise web.HTTPServiceUnavailable(
+                text=dumps({"error": "database_unavailable", "reason": REASON}),
+                content_type="application/json", headers=headers) from None
+        raise web.HTTPServiceUnavailable(text=f"503: {REASON}.", headers=headers) from None
