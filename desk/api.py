@@ -14,13 +14,23 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from desk.auth import authenticate, visible
+from desk.json_answers import json_error, json_response
+from desk.kb import suggested
 from desk.queue_filters import FilterError, QueueQuery
 from desk.views import tickets_json
+from desk.warranty import match_ticket
 from router.calendars import QueueCalendars
 from storage.db import SessionFactory
 from storage.models import Ticket
 
 SESSIONS = web.AppKey("router.sessions", SessionFactory)
+# sessions that only read (storage.db.read_session_factory); SESSIONS where none is set
+READ_SESSIONS = web.AppKey("desk.read_sessions", SessionFactory)
+
+
+def read_sessions(app: web.Application) -> SessionFactory:
+    """The app's read-only sessions, else its ordinary ones."""
+    return app.get(READ_SESSIONS) or app[SESSIONS]
 Clock = Callable[[], datetime]
 CLOCK: web.AppKey[Clock] = web.AppKey("router.clock")
 # Optional, set before the routes are added: the SLA calendar of each queue.
@@ -39,7 +49,7 @@ async def my_queue(request: web.Request) -> web.Response:
         try:
             query = QueueQuery.parse(params)
         except FilterError as exc:
-            return web.json_response({"error": "invalid_filter", "reason": str(exc)},
+            return json_response({"error": "invalid_filter", "reason": str(exc)},
                                      status=400)
         where = query.where(staff, request.app[CLOCK]())
         total = int(await session.scalar(select(func.count(Ticket.id)).where(where)) or 0)
@@ -50,7 +60,7 @@ async def my_queue(request: web.Request) -> web.Response:
         ))
         body = await tickets_json(session, tickets)
     end = query.offset + len(body)
-    return web.json_response({"staff": {"id": staff.id, "name": staff.name},
+    return json_response({"staff": {"id": staff.id, "name": staff.name},
                               "count": len(body), "total": total,
                               "next_offset": end if end < total else None,
                               "tickets": body})
@@ -77,7 +87,10 @@ async def ticket_detail(request: web.Request) -> web.Response:
             select(Ticket).where(Ticket.id == key, visible(staff))
         )
         if ticket is None:
-            raise web.HTTPNotFound(text='{"error": "not_found", "reason": "no such ticket"}',
-                                   content_type="application/json")
+            raise json_error(web.HTTPNotFound, "not_found", "no such ticket")
         body = (await tickets_json(session, [ticket]))[0]
-    return web.json_response(body)
+        body["warranty"] = await match_ticket(session, ticket)
+        body["articles"] = await suggested(
+            session, ticket.category, " ".join([ticket.subject or "", *(
+                m["text"] for m in body["messages"] if m["direction"] == "inbound")]))
+    return json_response(body)

@@ -8,16 +8,14 @@ from aiohttp import web
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.json_answers import json_error
 from router.staff import staff_by_token
 from storage.models import Staff, Ticket
 
 
 def unauthorized(reason: str) -> web.HTTPUnauthorized:
-    return web.HTTPUnauthorized(
-        text=f'{{"error": "unauthorized", "reason": "{reason}"}}',
-        content_type="application/json",
-        headers={"WWW-Authenticate": 'Bearer realm="cskh"'},
-    )
+    return json_error(web.HTTPUnauthorized, "unauthorized", reason,
+                      headers={"WWW-Authenticate": 'Bearer realm="cskh"'})
 
 
 async def authenticate(request: web.Request, session: AsyncSession) -> Staff:

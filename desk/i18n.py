@@ -42,6 +42,11 @@ def translations(locale: str = DEFAULT_LOCALE) -> NullTranslations:
     return Translations(buffer)
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue; translated where it is shown."""
+    return message
+
+
 def gettext(message: str, locale: str = DEFAULT_LOCALE) -> str:
     """``message`` in ``locale``."""
     return translations(locale).gettext(message)

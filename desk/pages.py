@@ -52,6 +52,8 @@ _ENV_OPTIONS: dict[str, Any] = {
     "extensions": ["jinja2.ext.i18n"],
     "trim_blocks": True,
     "lstrip_blocks": True,
+    # the templates ship with the code: no stat() of each one on every render
+    "auto_reload": False,
 }
 
 

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+from collections.abc import Iterator
+from typing import Any
 
+import structlog
 from aiohttp import web
 from sqlalchemy import func, or_, select
 
 from desk.api import SESSIONS
 from desk.auth import authenticate
+from desk.json_answers import dumps, json_response
+from storage.log_events import LogEvent
 from storage.models import Assignment, SlaEvent, Ticket
 
+log = structlog.get_logger(__name__)
 STOPPING = web.AppKey("router.stopping", asyncio.Event)
 POLL_SECONDS = 1.0
 HEARTBEAT_EVERY = 15
@@ -36,8 +41,11 @@ def install(app: web.Application) -> None:
 
 
 async def my_stream(request: web.Request) -> web.StreamResponse:
-    """Stream ``assignment`` events for the caller until the client or the service leaves."""
-    sessions, stopping = request.app[SESSIONS], request.app[STOPPING]
+    """Stream ``assignment`` events for the caller until the client or the service leaves.
+
+    A client that leaves ends its stream quietly: one ``stream.client_left`` event, no
+    traceback."""
+    sessions = request.app[SESSIONS]
     async with sessions() as session:
         staff = await authenticate(request, session)
         queues = [q.name for q in staff.queues] if staff.role in ("lead", "admin") else []
@@ -48,7 +56,7 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
         cursor = _cursor(last_event_id)
         if last_event_id and cursor is None:
             # Before the stream starts: an id we never sent is a 400, not a stream cut later.
-            return web.json_response(
+            return json_response(
                 {"error": "invalid_last_event_id",
                  "reason": "Last-Event-ID must be an id of this stream: "
                            "<assignment id>.<sla event id>, each a number below 2^63"},
@@ -63,6 +71,27 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
+    with client_left_quietly(request, staff.id):
+        await _stream(request, response, staff.id, mine, cursor)
+    return response
+
+
+@contextlib.contextmanager
+def client_left_quietly(request: web.Request, staff_id: int) -> Iterator[None]:
+    """Turn a client that left an event stream into one ``stream.client_left`` info event.
+
+    A closed tab or a dropped connection shows as aiohttp's ``ClientConnectionResetError``
+    (a ``ConnectionResetError``) on the next write: normal, never a traceback. Any other
+    error still propagates."""
+    try:
+        yield
+    except ConnectionResetError:
+        log.info(LogEvent.STREAM_CLIENT_LEFT, staff_id=staff_id, path=request.path)
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, staff_id: int,
+                  mine: Any, cursor: tuple[int, int]) -> None:
+    sessions, stopping = request.app[SESSIONS], request.app[STOPPING]
     await response.write(b": connected\n\n")
     last_assignment, last_sla = cursor
     idle = 0
@@ -71,7 +100,7 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
         async with sessions() as session:
             for assignment, ticket in (await session.execute(
                     select(Assignment, Ticket).join(Ticket, Ticket.id == Assignment.ticket_id)
-                    .where(Assignment.staff_id == staff.id, Assignment.id > last_assignment)
+                    .where(Assignment.staff_id == staff_id, Assignment.id > last_assignment)
                     .order_by(Assignment.id))).all():
                 last_assignment = assignment.id
                 events.append(("assignment", {
@@ -89,14 +118,13 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
                     "priority": ticket.priority, "at": sla.at.isoformat()}))
         for name, data in events:
             await response.write(f"id: {last_assignment}.{last_sla}\nevent: {name}\ndata: "
-                                 f"{json.dumps(data, ensure_ascii=False)}\n\n".encode())
+                                 f"{dumps(data)}\n\n".encode())
         idle = 0 if events else idle + 1
         if idle >= HEARTBEAT_EVERY / POLL_SECONDS:
             await response.write(b": keep-alive\n\n")
             idle = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
-    return response
 
 
 MAX_ID = 2**63 - 1  # BIGINT; SQLite's INTEGER too

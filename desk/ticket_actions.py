@@ -7,10 +7,12 @@ API and a terminal queue a reply exactly alike.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +21,16 @@ from desk.views import tickets_json
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
 from router import actions
 from router.calendars import Calendars
+from router.callbacks import record_callback
 from router.deadlines import DEFAULT_CALENDAR
 from router.events import OutboundMessage
 from router.outbox import Publish, emit_replies
+from router.retry import retry_reply
 from storage.db import SessionFactory
-from storage.models import Staff, Ticket
+from storage.log_events import LogEvent
+from storage.models import Message, Staff, Ticket
+
+log = structlog.get_logger(__name__)
 
 Action = Callable[[AsyncSession, Staff, Ticket, dict[str, Any], datetime],
                   Awaitable[OutboundMessage | None]]
@@ -56,10 +63,45 @@ async def relabel(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
                           calendar=calendar)
 
 
+# The namespace of replies' envelope ids derived from an idempotency key.
+REPLY_KEYS = uuid.UUID("6f1d8a52-3c1e-4f7b-9a0e-2d6c4b8e9f10")
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def idempotency_key(b: dict[str, Any]) -> str | None:
+    """``b["idempotency_key"]`` (the API's ``Idempotency-Key`` header, the ticket page's
+    per-form token): 1–200 printable ASCII characters, or None when not given."""
+    key = text_field(b, "idempotency_key", required=False)
+    if key is None:
+        return None
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable()):
+        raise actions.ActionError(400, "invalid_idempotency_key",
+                                  f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} printable "
+                                  "ASCII characters")
+    return key
+
+
 async def reply(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any], now: datetime,
-                mail_domain: str = DEFAULT_MAIL_DOMAIN) -> OutboundMessage:
-    return await actions.reply(s, staff, t, text_field(b, "text") or "", now,
-                               mail_domain=mail_domain)
+                mail_domain: str = DEFAULT_MAIL_DOMAIN) -> OutboundMessage | None:
+    """Store and return the reply ``b["text"]``. With an idempotency key, a reply this staff
+    member already stored on this ticket under the same key is not stored or sent again: the
+    answer is the ticket as it is (a second click, or a post repeated after its answer was lost,
+    sends once); the same key with another text is refused (422)."""
+    text = text_field(b, "text") or ""
+    key = idempotency_key(b)
+    envelope_id = None
+    if key is not None:
+        envelope_id = uuid.uuid5(REPLY_KEYS, f"{t.id}:{staff.id}:{key}")
+        earlier = await s.scalar(select(Message).where(Message.envelope_id == envelope_id))
+        if earlier is not None:
+            if earlier.text != text:
+                raise actions.ActionError(422, "idempotency_key_reused",
+                                          "this idempotency key was used for another reply")
+            log.info(LogEvent.REPLY_REPLAYED, ticket_id=t.id, message_id=earlier.id,
+                     staff=staff.name)
+            return None
+    return await actions.reply(s, staff, t, text, now, mail_domain=mail_domain,
+                               envelope_id=envelope_id)
 
 
 async def wait(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
@@ -67,14 +109,48 @@ async def wait(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
     await actions.wait_on_customer(s, staff, t, now)
 
 
+async def note(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
+               now: datetime) -> None:
+    await actions.note(s, staff, t, text_field(b, "text") or "", now)
+
+
+async def resume(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
+                 now: datetime, calendar: Calendars = DEFAULT_CALENDAR) -> None:
+    await actions.resume_waiting(s, staff, t, now, calendar=calendar)
+
+
+async def reopen(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
+                 now: datetime, calendar: Calendars = DEFAULT_CALENDAR) -> None:
+    await actions.reopen(s, staff, t, now, calendar=calendar)
+
+
 async def resolve(s: AsyncSession, staff: Staff, t: Ticket, _b: dict[str, Any],
                   now: datetime, calendar: Calendars = DEFAULT_CALENDAR) -> None:
     await actions.resolve(s, staff, t, now, calendar=calendar)
 
 
+async def callback(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
+                   now: datetime, calendar: Calendars = DEFAULT_CALENDAR) -> None:
+    await record_callback(s, staff, t, text_field(b, "outcome") or "",
+                          text_field(b, "note", required=False), now, calendar=calendar)
+
+
 async def reassign(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
                    now: datetime) -> None:
     await actions.reassign(s, staff, t, text_field(b, "staff") or "", now)
+
+
+async def retry(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
+                now: datetime) -> OutboundMessage:
+    """Send the failed reply ``b["message_id"]`` again (``router.retry.retry_reply``);
+    ``ActionError`` 404 for an id that is not a reply of ``t``."""
+    raw = str(b.get("message_id") or "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise actions.ActionError(404, "not_found", "no such reply on this ticket")
+    outbound = await retry_reply(s, staff, t, int(raw), now)
+    log.info(LogEvent.OUTBOUND_RETRIED, ticket_id=t.id, message_id=outbound.message_id,
+             staff=staff.name)
+    return outbound
 
 
 async def act_on_ticket(sessions: SessionFactory, publish: Publish, key: int | None,

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.delivery import delivery_json
+from router.callbacks import HOTLINE, callback_number, needs_callback
 from storage.models import Contact, Customer, Message, Staff, Ticket
 
 
@@ -28,6 +30,9 @@ def message_json(message: Message) -> dict[str, Any]:
         "attachments": message.attachments.get("files", []),
         "sent_at": _iso(message.sent_at),
         "received_at": _iso(message.received_at),
+        "delivery": delivery_json(message),
+        "callback": (message.raw or {}).get("callback") if message.direction == "outbound"
+        else None,
     }
 
 
@@ -38,6 +43,7 @@ def ticket_json(ticket: Ticket, assignee: Staff | None, customer: Customer | Non
         "id": ticket.id,
         "number": ticket.number,
         "status": ticket.status,
+        "kind": ticket.kind,
         "channel": ticket.channel,
         "category": ticket.category,
         "category_confidence": ticket.category_confidence,
@@ -61,7 +67,18 @@ def ticket_json(ticket: Ticket, assignee: Staff | None, customer: Customer | Non
         "first_response_due": _iso(ticket.first_response_due),
         "resolution_due": _iso(ticket.resolution_due),
         "messages": [message_json(m) for m in messages],
+        "callback": _callback(ticket, contact),
     }
+
+
+def _callback(ticket: Ticket, contact: Contact | None) -> dict[str, Any] | None:
+    """On a hotline ticket: the number to call back (and its ``tel:`` link) and whether a
+    missed call still waits for a callback that reaches the customer."""
+    if ticket.channel != HOTLINE:
+        return None
+    number = callback_number(ticket, contact)
+    return {"number": number, "tel": None if number is None else f"tel:{number}",
+            "needed": needs_callback(ticket)}
 
 
 async def tickets_json(session: AsyncSession, tickets: list[Ticket]) -> list[dict[str, Any]]:

@@ -65,8 +65,9 @@ def _touched(window: Window, columns: Sequence[InstrumentedAttribute[Any]]
 
 async def tickets_in(session: AsyncSession, window: Window,
                      touched: Sequence[InstrumentedAttribute[Any]]) -> list[TicketRow]:
-    """Tickets one of whose ``touched`` instants falls in ``window``, with their pauses."""
-    where = _touched(window, touched)
+    """Customers' tickets one of whose ``touched`` instants falls in ``window``, with their
+    pauses (care plan tasks, kind ``care``, are not a customer's matter: left out)."""
+    where = and_(_touched(window, touched), Ticket.kind == "customer")
     query = (
         select(Ticket.id, Ticket.status, Ticket.channel, Ticket.category, Ticket.queue,
                Ticket.priority, Staff.name, Customer.tier, Ticket.created_at,
@@ -128,8 +129,9 @@ async def breaches_in(session: AsyncSession, window: Window) -> list[tuple[int, 
     """(ticket id, when) of every SLA breach (either clock, any cycle) inside ``window``."""
     found = await session.execute(
         select(SlaEvent.ticket_id, SlaEvent.at)
-        .where(SlaEvent.kind == "breach", SlaEvent.at >= window.starts_at,
-               SlaEvent.at < window.ends_at))
+        .join(Ticket, Ticket.id == SlaEvent.ticket_id)
+        .where(Ticket.kind == "customer", SlaEvent.kind == "breach",
+               SlaEvent.at >= window.starts_at, SlaEvent.at < window.ends_at))
     return [(ticket_id, _aware(at) or at) for ticket_id, at in found.all()]
 
 

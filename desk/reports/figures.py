@@ -65,13 +65,14 @@ def _stats(prefix: str, clocks: Iterable[tuple[float, bool]]) -> dict[str, objec
 
 
 def _grouped(by: str | None) -> tuple[ColumnElement[Any], Select[Any]]:
-    """The ``--by`` column and a ``SELECT group, count(*)`` over tickets with its joins."""
+    """The ``--by`` column and a ``SELECT group, count(*)`` over customers' tickets (not care
+    plan tasks) with its joins."""
     columns: dict[str | None, Any] = {
         None: literal("all"), "channel": Ticket.channel, "category": Ticket.category,
         "queue": Ticket.queue, "priority": Ticket.priority, "officer": Staff.name,
         "tier": Customer.tier}
     column: ColumnElement[Any] = columns[by]
-    query = select(column, func.count()).select_from(Ticket)
+    query = select(column, func.count()).select_from(Ticket).where(Ticket.kind == "customer")
     if by == "officer":
         query = query.outerjoin(Staff, Staff.id == Ticket.assignee_id)
     if by == "tier":

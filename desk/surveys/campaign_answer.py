@@ -36,15 +36,20 @@ class Question:
         return range(self.high, self.low - 1, -1)
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue; translated where it is shown."""
+    return message
+
+
 QUESTIONS: tuple[Question, ...] = (
-    Question("overall", "Overall, how satisfied are you with our company?", 1, 5, True),
-    Question("recommend", "How likely are you to recommend us to a partner?", 0, 10),
-    Question("product_quality", "Product quality", 1, 5),
-    Question("prices_promotions", "Prices and promotions", 1, 5),
-    Question("delivery", "Delivery", 1, 5),
-    Question("invoices_documents", "Invoices and documents", 1, 5),
-    Question("warranty_maintenance", "Warranty and maintenance", 1, 5),
-    Question("care_staff", "Our customer care staff", 1, 5),
+    Question("overall", N_("Overall, how satisfied are you with our company?"), 1, 5, True),
+    Question("recommend", N_("How likely are you to recommend us to a partner?"), 0, 10),
+    Question("product_quality", N_("Product quality"), 1, 5),
+    Question("prices_promotions", N_("Prices and promotions"), 1, 5),
+    Question("delivery", N_("Delivery"), 1, 5),
+    Question("invoices_documents", N_("Invoices and documents"), 1, 5),
+    Question("warranty_maintenance", N_("Warranty and maintenance"), 1, 5),
+    Question("care_staff", N_("Our customer care staff"), 1, 5),
 )
 # the questions that take a comment (the recommendation is a bare score)
 COMMENTED = ("overall", *CAMPAIGN_TOPICS)
@@ -75,7 +80,7 @@ def read_form(form: Mapping[str, object]) -> CampaignForm:
         if not text:
             out.scores[question.key] = None
             if question.required:
-                out.errors[question.key] = "Please answer this question."
+                out.errors[question.key] = N_("Please answer this question.")
             continue
         try:
             value = int(text)
@@ -83,8 +88,8 @@ def read_form(form: Mapping[str, object]) -> CampaignForm:
             value = question.low - 1
         if not question.low <= value <= question.high:
             out.scores[question.key] = None
-            out.errors[question.key] = ("Please choose from 1 to 5." if question.high == 5
-                                        else "Please choose from 0 to 10.")
+            out.errors[question.key] = (N_("Please choose from 1 to 5.") if question.high == 5
+                                        else N_("Please choose from 0 to 10."))
             continue
         out.scores[question.key] = value
     for key in COMMENTED:

@@ -28,7 +28,7 @@ from desk.reports.periods import LOCAL
 from desk.surveys.campaign import audience
 from desk.surveys.offer import SurveyPolicy
 from desk.surveys.tokens import new_token, token_hash
-from router.events import OutboundEmail, OutboundMessage
+from router.events import NO_STORED_MESSAGE, OutboundEmail, OutboundMessage
 from storage.db import SessionFactory
 from storage.log_events import LogEvent
 from storage.models import (
@@ -164,8 +164,9 @@ class SendCampaigns:
             subject = (campaign.name if kind == "ask"
                        else f"Nhắc lại: {campaign.name}")
             return OutboundMessage(
-                event_id=event_id, ticket_id=0, ticket_number=reference, message_id=0,
-                channel="email", thread_key=f"campaign:{invitation.public_id}",
+                event_id=event_id, ticket_id=0, ticket_number=reference,
+                message_id=NO_STORED_MESSAGE, channel="email",
+                thread_key=f"campaign:{invitation.public_id}",
                 to_email=contact.email, to_phone=contact.phone, in_reply_to=None,
                 subject=subject, text=text, staff_id=0, staff_name="CSKH",
                 created_at=self._clock(),
@@ -175,8 +176,9 @@ class SendCampaigns:
         if ticket is None:
             return None
         return OutboundMessage(
-            event_id=event_id, ticket_id=ticket.id, ticket_number=ticket.number, message_id=0,
-            channel=ticket.channel, thread_key=ticket.thread_key, to_email=contact.email,
+            event_id=event_id, ticket_id=ticket.id, ticket_number=ticket.number,
+            message_id=NO_STORED_MESSAGE, channel=ticket.channel, thread_key=ticket.thread_key,
+            to_email=contact.email,
             to_phone=contact.phone, in_reply_to=None, subject=campaign.name, text=text,
             staff_id=0, staff_name="CSKH", created_at=self._clock())
 

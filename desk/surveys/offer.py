@@ -95,6 +95,7 @@ class OfferSurveys:
         async with self._sessions() as session:
             return list(await session.scalars(
                 select(Ticket.id).where(Ticket.status == "resolved",
+                                        Ticket.kind == "customer",  # not care plan tasks
                                         Ticket.resolved_at >= now - self._policy.look_back,
                                         ~decided)
                 .order_by(Ticket.id).limit(self._policy.batch)))

@@ -1,0 +1,149 @@
+"""The knowledge base: articles in Markdown (Vietnamese), in four categories.
+
+Articles are imported from a folder (``DIR/<category>/<slug>.md``, the first ``# `` heading is
+the title), upserted by slug. Markdown is rendered with markdown-it-py with raw HTML off, then
+cleaned by nh3 (links keep ``http(s)``/``mailto`` only), so an article can never carry script.
+Search matches every word in the title or body with and without diacritics.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+from sqlalchemy import String, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from desk.search import folded, terms
+from storage.models_care import KB_CATEGORIES, KbArticle
+from storage.search_fold import fold
+
+# the catalogue's message ids of the categories (desk/locale)
+CATEGORY_LABELS = {"usage": "Usage guides", "prices_promotions": "Prices and promotions",
+                   "warranty_policy": "Warranty policy",
+                   "documents_invoices": "Documents and invoices"}
+# a ticket's category → the knowledge base category that answers it
+FOR_TICKET = {"usage": "usage", "quality": "usage", "other": "usage",
+              "price": "prices_promotions", "promotion": "prices_promotions",
+              "discount": "prices_promotions", "warranty": "warranty_policy",
+              "maintenance": "warranty_policy", "invoice": "documents_invoices",
+              "documents": "documents_invoices", "debt": "documents_invoices",
+              "payment_due": "documents_invoices", "quantity": "usage", "delivery": "usage"}
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_TAGS = {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong",
+         "em", "code", "pre", "blockquote", "a", "table", "thead", "tbody", "tr", "th", "td"}
+
+
+def render(body: str) -> str:
+    """The article's Markdown as safe HTML (no raw HTML, no script, no event attributes)."""
+    html = _MD.render(unicodedata.normalize("NFC", body))
+    return nh3.clean(html, tags=_TAGS, attributes={"a": {"href", "title"}},
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener nofollow")
+
+
+def _title(body: str, fallback: str) -> str:
+    for line in body.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()[:300]
+    return fallback
+
+
+@dataclass
+class KbImportReport:
+    """Articles created and updated, and the files refused with why."""
+
+    created: int = 0
+    updated: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def read_folder(folder: Path) -> list[tuple[str, str, bytes]]:
+    """The ``(category, file name, bytes)`` of every ``<category>/<slug>.md`` in ``folder``."""
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    return [(p.parent.name, p.name, p.read_bytes()) for p in sorted(folder.glob("*/*.md"))]
+
+
+async def import_articles(session: AsyncSession, files: list[tuple[str, str, bytes]],
+                          now: datetime) -> KbImportReport:
+    """Create or update the articles ``read_folder`` read (UTF-8 Markdown), by slug."""
+    report = KbImportReport()
+    for category, file_name, data in files:
+        slug, name = file_name.removesuffix(".md").lower(), f"{category}/{file_name}"
+        if category not in KB_CATEGORIES:
+            report.errors.append((name, f"category must be one of {', '.join(KB_CATEGORIES)}"))
+            continue
+        if not _SLUG.match(slug):
+            report.errors.append((name, "the file name must be a-z, 0-9 and '-'"))
+            continue
+        try:
+            body = unicodedata.normalize("NFC", data.decode("utf-8").removeprefix("\ufeff"))
+        except UnicodeDecodeError:
+            report.errors.append((name, "not UTF-8 text"))
+            continue
+        article = await session.scalar(select(KbArticle).where(KbArticle.slug == slug))
+        if article is None:
+            article = KbArticle(slug=slug)
+            session.add(article)
+            report.created += 1
+        else:
+            report.updated += 1
+        article.category, article.body, article.updated_at = category, body, now
+        article.title = _title(body, slug.replace("-", " "))
+        await session.flush()
+    return report
+
+
+def _pattern(term: str) -> Any:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return literal(f"%{escaped}%", String())
+
+
+async def search(session: AsyncSession, query: str = "", category: str | None = None,
+                 limit: int = 50) -> list[KbArticle]:
+    """Published articles with every word of ``query`` in the title or body (case and
+    diacritics ignored), titles matching first; all of them for a blank query."""
+    where: list[Any] = [KbArticle.published.is_(True)]
+    if category:
+        where.append(KbArticle.category == category)
+    words = terms(query)
+    for term in words:
+        where.append(folded(KbArticle.title).like(_pattern(term), escape="\\")
+                     | folded(KbArticle.body).like(_pattern(term), escape="\\"))
+    found = list(await session.scalars(select(KbArticle).where(*where)
+                                       .order_by(KbArticle.category, KbArticle.title)
+                                       .limit(limit)))
+    if words:
+        found.sort(key=lambda a: -sum(t in (fold(a.title) or "") for t in words))
+    return found
+
+
+async def article(session: AsyncSession, slug: str) -> KbArticle | None:
+    """The published article ``slug``."""
+    return await session.scalar(select(KbArticle).where(KbArticle.slug == slug.lower(),
+                                                        KbArticle.published.is_(True)))
+
+
+async def suggested(session: AsyncSession, ticket_category: str, text: str,
+                    limit: int = 5) -> list[dict[str, Any]]:
+    """Articles of the knowledge base category that answers ``ticket_category``, those
+    sharing most words with ``text`` first; each with its path (``/kb/{slug}``, under
+    CSKH_PUBLIC_URL) to insert as a link, and its Markdown to insert as text."""
+    category = FOR_TICKET.get(ticket_category, "usage")
+    words = {w for w in terms(text) if len(w) > 2}
+    found = await search(session, "", category, limit=200)
+
+    def score(a: KbArticle) -> int:
+        mine = set(terms(f"{a.title} {a.body}"))
+        return len(words & mine)
+
+    ranked = sorted(found, key=lambda a: (-score(a), a.title))[:limit]
+    return [{"slug": a.slug, "title": a.title, "category": a.category,
+             "path": f"/kb/{a.slug}", "text": a.body} for a in ranked]

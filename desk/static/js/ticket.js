@@ -1,0 +1,59 @@
+// The ticket page: r writes a reply, e resolves, j/k open the next/previous ticket of the inbox
+// list this tab came from (its order, kept by inbox.js in sessionStorage), ? shows the keys; a canned answer's button
+// inserts its (already filled-in) text into the reply at the cursor. A static file: the CSP
+// forbids inline script. #ticket may be swapped by htmx at any time, so everything is delegated.
+(function () {
+  "use strict";
+
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  function insert(area, text) {
+    var start = area.selectionStart || 0, end = area.selectionEnd || 0, value = area.value;
+    var before = value.slice(0, start), after = value.slice(end);
+    var glue = before && !/\s$/.test(before) ? "\n" : "";
+    area.value = before + glue + text + after;
+    var at = (before + glue + text).length;
+    area.focus();
+    area.setSelectionRange(at, at);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.insert-answer");
+    var area = document.getElementById("reply-text");
+    if (!button || !area) { return; }
+    insert(area, button.getAttribute("data-text") || "");
+    event.preventDefault();
+  });
+
+  function neighbour(step) {
+    var order;
+    try {
+      order = JSON.parse(window.sessionStorage.getItem("cskh.inbox.order") || "[]");
+    } catch (e) { return null; }
+    var found = /^\/inbox\/tickets\/([A-Za-z0-9-]+)$/.exec(window.location.pathname);
+    if (!found || !Array.isArray(order)) { return null; }
+    var at = order.indexOf(found[1]);
+    var next = at < 0 ? null : order[at + step];
+    return next && /^[A-Za-z0-9-]+$/.test(next) ? "/inbox/tickets/" + next : null;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+    if (event.key === "j" || event.key === "k") {
+      var target = neighbour(event.key === "j" ? 1 : -1);
+      if (target) { window.location.assign(target); event.preventDefault(); }
+    } else if (event.key === "r") {
+      var area = document.getElementById("reply-text");
+      if (area) { area.focus(); event.preventDefault(); }
+    } else if (event.key === "e") {
+      var resolve = document.querySelector("form.resolve-form");
+      if (resolve) { resolve.requestSubmit(); event.preventDefault(); }
+    } else if (event.key === "?") {
+      var keys = document.getElementById("keys");
+      if (keys) { keys.hidden = !keys.hidden; event.preventDefault(); }
+    }
+  });
+}());
