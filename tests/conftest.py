@@ -134,6 +134,9 @@ class Backend:
             "database_url": self.database_url, "bus": self.bus,
             "kafka_topic_prefix": self.topic_prefix, "log_format": "console",
             "log_level": "WARNING",
+            # tests post many unsigned forms from 127.0.0.1; the public limit (tested on its
+            # own in tests/e2e/test_webform_page.py) would answer them 429
+            "form_rate_per_minute": 0,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -256,6 +259,20 @@ def _need_file(what: str, variable: str) -> str:
     if IN_CI:
         pytest.fail(f"{problem}; under CI every service is mandatory", pytrace=False)
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def kafka_jars(kafka_bootstrap: str) -> tuple[Path, Path]:
+    """The test broker's jars and Java (``CSKH_TEST_KAFKA_JARS``, ``CSKH_TEST_JAVA``), for a
+    broker a test starts, stops and cuts off itself."""
+    java = Path(_need_file("Java for a Kafka broker", "CSKH_TEST_JAVA"))
+    jars = Path(os.environ.get("CSKH_TEST_KAFKA_JARS", ""))
+    if not any(jars.glob("kafka_2.13-*.jar")):
+        problem = f"the Kafka jars are not in CSKH_TEST_KAFKA_JARS={str(jars)!r}"
+        if IN_CI:
+            pytest.fail(f"{problem}; under CI every service is mandatory", pytrace=False)
+        pytest.skip(problem)
+    return jars, java
 
 
 @pytest.fixture(scope="session")

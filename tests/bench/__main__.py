@@ -1,4 +1,5 @@
-"""`python -m tests.bench [flow|channels|router|email|reports|text] [options]`: see bench_*."""
+"""`python -m tests.bench [flow|channels|router|email|reports|text|inbox|tokens] [options]`:
+see bench_*."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from tests.bench import (
     bench_channels,
     bench_email,
     bench_flow,
+    bench_inbox,
     bench_reports,
     bench_router,
     bench_text,
+    bench_tokens,
 )
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
     benches = {"flow": bench_flow, "channels": bench_channels, "router": bench_router,
-               "email": bench_email, "reports": bench_reports, "text": bench_text}
+               "email": bench_email, "reports": bench_reports, "text": bench_text,
+               "inbox": bench_inbox, "tokens": bench_tokens}
     which = argv.pop(0) if argv and argv[0] in benches else "flow"
     sys.exit(benches[which].main(argv))

@@ -12,6 +12,12 @@ process's peak RSS (VmHWM), sampled RSS at half-way, to show that the first sync
     make bench BENCH_ARGS="email"
     python -m tests.bench email [--backend embedded|distributed|both] [--count 10000]
 
+Then the peer on the same mails: django-helpdesk 2.6.1 (``tests/bench/peer.py``, in a venv
+made on first use under ``~/.cache/cskh-bench``), its ``get_email`` on a local directory queue,
+stock SQLite and WAL, with mails/s, peak memory, CPU per mail and our ratios to each
+(``--no-peer`` skips it). Our memory is every process's peak added up (service and parse
+workers), our CPU every process's.
+
 Embedded: one ``cskh serve`` (every role). PostgreSQL + Kafka: ``--role pullers`` and
 ``--role normalizer --role router`` as two processes. Needs ``CSKH_TEST_IMAP`` (Dovecot, user
 cskh/cskh) besides Kafka and PostgreSQL.
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +44,9 @@ from sqlalchemy import func, select
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import Assignment, Message, Ticket
 from tests.bench.bench_flow import CSKH, Server, fresh_backend, pct, prepare
+from tests.bench.peer import VERSION, PeerRun, peer_python, run_peer
 from tests.support.mail_corpus import Mail, corpus
-from tests.support.service import free_port
+from tests.support.service import children, free_port
 
 APPEND_CHUNK = 100
 
@@ -88,6 +96,26 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def tree(pids: list[int]) -> list[int]:
+    """``pids`` and all their descendants (parse workers, their helpers)."""
+    found, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children(pid))
+    return found
+
+
+@dataclass(frozen=True)
+class Ours:
+    """One pair's figures, to set against the peer's."""
+
+    name: str
+    rate: float  # mails/s, MOVE → last assignment
+    peak_mib: float  # every process's peak RSS, added up
+    cpu_per_mail: float  # seconds, every process
+
+
 async def progress(sessions: SessionFactory) -> tuple[int, int, int]:
     """(messages stored, tickets, tickets assigned)."""
     async with sessions() as s:
@@ -124,7 +152,7 @@ def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
 
 
 async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float,
-                        profile: Path | None) -> None:
+                        profile: Path | None) -> Ours:
     tag = uuid.uuid4().hex[:8]
     staging, folder = f"cskhbench{tag}staging", f"cskhbench{tag}"
     roots = len({m.thread_root for m in mails})
@@ -157,6 +185,8 @@ async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float,
             client = imap()
             pids = [p.proc.pid for p in procs if p.proc is not None]
             cpu = [cpu_seconds(pid) for pid in pids]
+            every = {pid: cpu_seconds(pid) for pid in tree(pids)}  # those up before the MOVE
+            peaks: dict[int, float] = {}
             load = os.getloadavg()[0]
             await asyncio.sleep(2)  # the puller's first pass on the empty folder, then IDLE
             client.select_folder(staging)
@@ -167,18 +197,28 @@ async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float,
             deadline = time.perf_counter() + limit
             while time.perf_counter() < deadline:
                 await asyncio.sleep(0.5)
+                for pid in tree(pids):
+                    every.setdefault(pid, 0.0)  # started since: all its CPU is this run's
+                    peaks[pid] = max(peaks.get(pid, 0.0), rss_mib(pid, "VmHWM"))
                 messages, opened, assigned = await progress(sessions)
                 if not half and messages >= len(mails) // 2:
                     half = [rss_mib(p.proc.pid) for p in procs if p.proc is not None]
-                # Every mail stored and every ticket assigned. There may be fewer tickets than
-                # generated threads: the same sender writing the same subject twice within
-                # CSKH_THREAD_WINDOW_HOURS is one conversation.
+                # Every mail stored and every ticket assigned: one ticket a generated thread
+                # (a new conversation under an earlier one's sender and subject is its own).
                 if messages >= len(mails) and assigned >= opened:
                     break
             else:
                 print(f"[{name}] NOT DONE after {limit:.0f} s: {messages} messages, "
                       f"{assigned}/{opened} tickets assigned; see {work}/server.log")
             cpu = [cpu_seconds(pid) - used for pid, used in zip(pids, cpu, strict=True)]
+            for pid in tree(pids):
+                every.setdefault(pid, 0.0)
+                peaks[pid] = max(peaks.get(pid, 0.0), rss_mib(pid, "VmHWM"))
+            all_cpu = 0.0
+            for pid, used in every.items():
+                now = cpu_seconds(pid)
+                if now == now:  # nan: gone before the end, its CPU uncounted
+                    all_cpu += max(0.0, now - used)
             load = max(load, os.getloadavg()[0])
             peak = [p.stop() for p in procs]
             fetched, tickets = await stage_times(sessions)
@@ -210,7 +250,34 @@ async def bench_backend(name: str, kind: str, mails: list[Mail], limit: float,
         f"{os.cpu_count()} cores)")
     print(f"[{name}] RSS at half-way " + ", ".join(f"{r:.0f} MiB" for r in half)
           + "; peak " + ", ".join(f"{r:.0f} MiB" for r in peak))
+    total_peak = sum(r for r in peaks.values() if r == r)
+    print(f"[{name}] every process ({len(peaks)}: service and its parse workers): peak "
+          + " + ".join(f"{r:.0f}" for r in peaks.values() if r == r)
+          + f" = {total_peak:.0f} MiB; CPU {all_cpu * 1000 / len(mails):.2f} ms per mail")
     shutil.rmtree(work, ignore_errors=True)
+    return Ours(name, len(mails) / last_assigned, total_peak, all_cpu / len(mails))
+
+
+def bench_peer(mails: list[Mail], ours: list[Ours]) -> None:
+    """django-helpdesk on the same mails, both SQLite modes; the ratios to ``ours``."""
+    python = peer_python()
+    if isinstance(python, str):
+        print(f"[django-helpdesk {VERSION}] not run: {python}")
+        return
+    runs: list[PeerRun] = []
+    for mode in ("stock", "wal"):
+        run = run_peer(python, mails, mode)
+        runs.append(run)
+        print(run.line(len(mails)))
+    if runs[0].transcoded:
+        print(f"[django-helpdesk {VERSION}] {runs[0].transcoded} mails that are not UTF-8 were "
+              "handed to it re-encoded as UTF-8 with U+FFFD (its local queue opens files as "
+              "UTF-8 text and stops at the first it cannot read)")
+    for mine in ours:
+        print(f"[{mine.name} vs django-helpdesk] " + "; ".join(
+            f"{run.mode}: {mine.rate * run.seconds / len(mails):.1f}× the mails/s, "
+            f"{mine.peak_mib / run.peak_mib:.1f}× the memory, "
+            f"{mine.cpu_per_mail * len(mails) / run.cpu:.2f}× the CPU per mail" for run in runs))
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -232,9 +299,12 @@ async def run(args: argparse.Namespace) -> int:
           f"{len({m.thread_root for m in mails}):,} threads, "
           f"{sum(m.machine for m in mails)} out-of-office answers "
           f"(generated in {time.perf_counter() - began:.1f} s)")
+    ours = []
     for kind in kinds:
         name = "sqlite+embedded" if kind == "embedded" else "postgres+kafka"
-        await bench_backend(name, kind, mails, args.limit, args.profile)
+        ours.append(await bench_backend(name, kind, mails, args.limit, args.profile))
+    if args.peer:
+        await asyncio.to_thread(bench_peer, mails, ours)
     return 0
 
 
@@ -246,6 +316,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=5000, help="mails in the folder")
     parser.add_argument("--limit", type=float, default=1800.0,
                         help="give up waiting after this many seconds")
+    parser.add_argument("--no-peer", dest="peer", action="store_false",
+                        help=f"skip django-helpdesk {VERSION} (its venv is made on first use)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="run each service under cProfile, writing DIR/<pair>-<n>.prof")
     return asyncio.run(run(parser.parse_args(argv)))

@@ -3,7 +3,10 @@
 Prints, for each backend pair: forms accepted per second (POST → 202 after the durable
 append) at 32 and at 128 requests in flight, tickets assigned per second, and p50/p99
 latency from POST to assignment at a steady offered load; plus the same accept measurement
-against a bare aiohttp handler in the same run, and each figure's ratio to it; the server's
+against two ceilings in the same run, and each figure's ratio to them: a bare aiohttp
+handler that writes nothing (``bare.py``), and a durable one that makes the same durable
+write as ours and nothing else (``durable.py``: an fsync'd, group-committed SQLite insert;
+an aiokafka send with acks=all) before its 202; the server's
 own CPU per request, ours and the bare handler's (steadier than the ratio when the load
 generator's share of the cores varies). Peak RSS of the service process too, and the disk's
 fsync latency before each pair (the embedded log's accept figure moves with it). At the end,
@@ -46,6 +49,7 @@ CSKH = str(Path(sys.executable).with_name("cskh"))
 FLOOR_END_TO_END = 500.0  # tickets assigned per second
 FLOOR_P99_MS = 500.0  # POST → assignment, at a steady 200 forms/s
 FLOOR_ACCEPT = 0.5  # of the bare handler's requests per second
+FLOOR_ACCEPT_DURABLE = 0.7  # of the durable bare handler's (same durable write, nothing else)
 QUEUES = ("cskh", "sales", "accounting", "warehouse", "technical")
 MESSAGES = (
     "Hóa đơn VAT số {i} ghi sai mã số thuế, đề nghị xuất lại hóa đơn điện tử.",
@@ -293,7 +297,9 @@ async def fresh_backend(kind: str) -> AsyncIterator[tuple[dict[str, str], str]]:
 
 
 def prepare(env: dict[str, str], work: Path) -> dict[str, str]:
-    base_env = {**os.environ, **env, "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
+    # one client address posts every form: the public per-address limit would refuse the load
+    base_env = {**os.environ, **env, "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING",
+                "CSKH_FORM_RATE_PER_MINUTE": "0"}
     subprocess.run([CSKH, "migrate"], env=base_env, cwd=work, check=True, capture_output=True)
     for q in QUEUES:
         for k in range(4):
@@ -301,6 +307,23 @@ def prepare(env: dict[str, str], work: Path) -> dict[str, str]:
                             "--capacity", "1000000"], env=base_env, cwd=work, check=True,
                            capture_output=True)
     return base_env
+
+
+def ceilings(env: dict[str, str], extra_env: dict[str, str], work: Path) -> list[Server]:
+    """The two ceilings: the bare handler, and the durable one on the pair's own store."""
+    bare_port, durable_port = free_port(), free_port()
+    here = Path(__file__)
+    if env["CSKH_BUS"].startswith("kafka://"):
+        store = ["kafka", env["CSKH_BUS"].removeprefix("kafka://"),
+                 f"{env['CSKH_KAFKA_TOPIC_PREFIX']}durable",
+                 os.environ.get("CSKH_BUS_PARTITIONS", "4")]
+    else:
+        store = ["sqlite", str(work / "durable.db"),
+                 extra_env.get("CSKH_BUS_FSYNC", "full").upper()]
+    return [Server([sys.executable, str(here.with_name("bare.py")), str(bare_port)],
+                   dict(os.environ), work, bare_port),
+            Server([sys.executable, str(here.with_name("durable.py")), str(durable_port),
+                    *store], dict(os.environ), work, durable_port)]
 
 
 def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
@@ -317,8 +340,8 @@ def servers(base_env: dict[str, str], work: Path, split: bool) -> list[Server]:
 async def bench_accept_only(name: str, kind: str, args: argparse.Namespace, floors: Floors,
                             extra_env: dict[str, str] | None = None) -> float:
     """The accept path alone (validation + durable append, ``--role webhooks``, no consumers)
-    against the bare handler, in alternating rounds so that both see the same machine, at each
-    of ``args.accept_concurrency`` requests in flight.
+    against the bare handler and the durable bare handler, in rotating rounds so that all
+    three see the same machine, at each of ``args.accept_concurrency`` requests in flight.
 
     Each append waits for its group commit (an fsync, or Kafka's acknowledgement), so with few
     requests in flight ours can wait on the disk while the bare handler never does; with more,
@@ -335,13 +358,12 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace, floo
         base_env = prepare({**env, **(extra_env or {})}, work)
         (ours,) = servers(base_env, work, split=False)
         ours.argv += ["--role", "webhooks"]
-        bare_port = free_port()
-        bare = Server([sys.executable, str(Path(__file__).with_name("bare.py")), str(bare_port)],
-                      dict(os.environ), work, bare_port)
+        bare, durable = ceilings(env, extra_env or {}, work)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await ours.start(http)
             await bare.start(http)
-            for server in (bare, ours):
+            await durable.start(http)
+            for server in (bare, durable, ours):
                 await burst(http, server.url, "warm", 300, 16)
             if kind == "distributed" and args.broker_warmup > 0:
                 # A broker just started (``make services``) answers 2,300–3,300 forms/s for its
@@ -350,14 +372,14 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace, floo
                 offered = await keep_busy(http, ours.url, args.broker_warmup, levels[0])
                 print(f"[{name}] broker warm-up: {offered:,} forms over "
                       f"{args.broker_warmup:.0f}s before the rounds")
-            pair = (("bare", bare), ("ours", ours))
+            trio = (("bare", bare), ("durable", durable), ("ours", ours))
             for level in levels:
                 for rnd in range(args.rounds):
-                    # Each goes first every other round, so that neither always runs in the
-                    # other's aftermath (writeback, the load generator's garbage): in
-                    # alternating runs here, the second of a pair was the slower one more
-                    # often than not.
-                    for label, server in pair if rnd % 2 == 0 else pair[::-1]:
+                    # The order rotates each round, so that none always runs in another's
+                    # aftermath (writeback, the load generator's garbage): in alternating runs
+                    # here, the second of a pair was the slower one more often than not.
+                    k = rnd % len(trio)
+                    for label, server in trio[k:] + trio[:k]:
                         assert server.proc is not None
                         before = cpu_seconds(server.proc.pid)
                         rate, answered = await burst(http, server.url, f"acc{level}-{rnd}",
@@ -367,9 +389,11 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace, floo
                             (cpu_seconds(server.proc.pid) - before) / max(1, answered) * 1e6)
             ours.stop()
             bare.stop()
+            durable.stop()
         shutil.rmtree(work, ignore_errors=True)
     for level in levels:
         ceiling = statistics.median(rates["bare", level])
+        durable_ceiling = statistics.median(rates["durable", level])
         accept = statistics.median(rates["ours", level])
         print(f"[{name}] {level} in flight: bare aiohttp handler median {ceiling:,.0f} "
               f"requests/s over {args.rounds} rounds "
@@ -377,18 +401,31 @@ async def bench_accept_only(name: str, kind: str, args: argparse.Namespace, floo
         print(f"[{name}] {level} in flight: accept path alone (--role webhooks) median "
               f"{accept:,.0f} forms/s ({', '.join(f'{r:,.0f}' for r in rates['ours', level])})"
               f" = {accept / ceiling:.0%} of the bare handler")
+        print(f"[{name}] {level} in flight: durable bare handler ({durable.argv[3]}) median "
+              f"{durable_ceiling:,.0f} requests/s "
+              f"({', '.join(f'{r:,.0f}' for r in rates['durable', level])}): ours = "
+              f"{accept / durable_ceiling:.0%} of it; it = {durable_ceiling / ceiling:.0%} of "
+              f"the bare handler")
         # Steadier than the ratio when the load generator's share of the cores varies: the
         # CPU the server process itself spends per request (all threads, user + system).
         ours_cpu = statistics.median(cpu_us["ours", level])
         bare_cpu = statistics.median(cpu_us["bare", level])
+        durable_cpu = statistics.median(cpu_us["durable", level])
         print(f"[{name}] {level} in flight: server CPU per request median {ours_cpu:,.0f} µs "
-              f"accepting a form, {bare_cpu:,.0f} µs in the bare handler: the bare handler's "
-              f"cost is {bare_cpu / ours_cpu:.0%} of ours")
+              f"accepting a form, {bare_cpu:,.0f} µs in the bare handler, {durable_cpu:,.0f} µs "
+              f"in the durable one: their cost is {bare_cpu / ours_cpu:.0%} and "
+              f"{durable_cpu / ours_cpu:.0%} of ours")
         # Each round's pair ran back to back: their ratios show how far one run can move.
         paired = [o / b for o, b in zip(rates["ours", level], rates["bare", level], strict=True)]
         floors.check(f"[{name}] accept path ≥ {FLOOR_ACCEPT:.0%} of the bare handler, {level} "
                      f"in flight", f"{accept / ceiling:.1%} (rounds {min(paired):.0%}–"
                      f"{max(paired):.0%})", accept / ceiling >= FLOOR_ACCEPT)
+        paired = [o / d for o, d in zip(rates["ours", level], rates["durable", level],
+                                        strict=True)]
+        floors.check(f"[{name}] accept path ≥ {FLOOR_ACCEPT_DURABLE:.0%} of the durable bare "
+                     f"handler, {level} in flight", f"{accept / durable_ceiling:.1%} (rounds "
+                     f"{min(paired):.0%}–{max(paired):.0%})",
+                     accept / durable_ceiling >= FLOOR_ACCEPT_DURABLE)
     reference = args.concurrency if args.concurrency in levels else levels[0]
     return statistics.median(rates["bare", reference])
 
@@ -481,7 +518,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="steady forms per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="steady phase length")
     parser.add_argument("--rounds", type=int, default=5,
-                        help="alternating bare/accept rounds (medians are reported)")
+                        help="rotating bare/durable/accept rounds (medians are reported)")
     return asyncio.run(run(parser.parse_args(argv)))
 
 

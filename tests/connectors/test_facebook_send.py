@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from connectors.facebook_send import MessengerSender
-from connectors.sending import SendRefused, SendUnavailable
+from connectors.sending import WINDOW_CLOSED, SendRefused, SendUnavailable
 
 PAGE, PSID = "104857361928374", "7283946152038475"
 THREAD = f"{PAGE}:{PSID}"
@@ -86,3 +87,35 @@ async def test_outages_are_transient(messenger_api: Any,
     with pytest.raises(SendUnavailable) as caught:
         await gone.send(THREAD, "Dạ.")
     assert token not in str(caught.value)
+
+
+async def test_a_page_with_human_agent_tags_late_replies_and_others_are_told_before_sending(
+        messenger_api: Any, provider_answers: dict[str, Any]) -> None:
+    token = provider_answers["messenger_token"]
+    plain = sender(messenger_api, token)
+    agent = MessengerSender(token, f"{messenger_api.url}/v21.0", timeout=5.0, human_agent=True)
+    assert plain.window.tagged(timedelta(hours=23)) is False
+    with pytest.raises(SendRefused, match="must write first") as closed:
+        plain.window.tagged(timedelta(hours=25))
+    assert closed.value.code == WINDOW_CLOSED
+    assert agent.window.tagged(timedelta(hours=23)) is False
+    assert agent.window.tagged(timedelta(days=6)) is True
+    with pytest.raises(SendRefused, match="7 days"):
+        agent.window.tagged(timedelta(days=8))
+    with pytest.raises(SendRefused, match="has not written"):
+        agent.window.tagged(None)
+    await agent.send(THREAD, "Dạ em trả lời ạ.", tagged=True)
+    await plain.send(THREAD, "Dạ.")
+    assert messenger_api.tags == ["HUMAN_AGENT", None]
+
+
+@pytest.mark.parametrize(("code", "subcode", "ours"), [
+    (10, 2018278, "window_closed"), (551, 1545041, "recipient_unavailable"),
+    (190, None, "token_invalid"), (200, 2018028, "not_allowed"), (368, None, "not_allowed"),
+    (12345, None, "refused")])
+async def test_refusals_carry_our_code(messenger_api: Any, provider_answers: dict[str, Any],
+                                       code: int, subcode: int | None, ours: str) -> None:
+    messenger_api.script.append(provider_answers["graph_error"](code, "no", subcode=subcode))
+    with pytest.raises(SendRefused) as refused:
+        await sender(messenger_api, provider_answers["messenger_token"]).send(THREAD, "Dạ.")
+    assert refused.value.code == ours and f"error {code}" in str(refused.value)

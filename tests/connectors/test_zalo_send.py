@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -60,6 +61,7 @@ async def test_bad_token_visitors_and_outages(zalo_api: Any,
     with pytest.raises(SendRefused, match="-216") as caught:
         await sender(zalo_api, "wrong-zalo-token").send(THREAD, "Dạ.")
     assert "wrong-zalo-token" not in str(caught.value)
+    assert caught.value.code == "token_invalid"
     zalo = sender(zalo_api, provider_answers["zalo_token"])
     with pytest.raises(SendRefused, match="anonymous"):
         zalo.parts(f"{OA}:anon:conv_98a7b6c5d4e3", "Dạ.")
@@ -70,3 +72,17 @@ async def test_bad_token_visitors_and_outages(zalo_api: Any,
     with pytest.raises(SendUnavailable) as gone:
         await ZaloOaSender(token, "http://127.0.0.1:9", timeout=5.0).send(THREAD, "Dạ.")
     assert token not in str(gone.value)
+
+
+async def test_the_interaction_window_is_seven_days_and_told_before_sending(
+        zalo_api: Any, provider_answers: dict[str, Any]) -> None:
+    zalo = sender(zalo_api, provider_answers["zalo_token"])
+    assert zalo.window.tagged(timedelta(days=6, hours=23)) is False
+    with pytest.raises(SendRefused, match="must write first") as closed:
+        zalo.window.tagged(timedelta(days=7, minutes=1))
+    assert closed.value.code == "window_closed"
+    zalo_api.script.append(provider_answers["zalo_answer"](
+        -230, "User has not interacted with the OA in the past 7 days"))
+    with pytest.raises(SendRefused) as late:  # Zalo's own count may differ from ours
+        await zalo.send(THREAD, "Dạ.")
+    assert late.value.code == "window_closed"

@@ -2,7 +2,8 @@
 
 A real SMTP server (aiosmtpd) on 127.0.0.1 receives them; the customer's mail comes in through
 Dovecot as in production. Sent once per event (a redelivered event sends nothing), retried
-while the server is away, dead-lettered when it refuses the recipient for good.
+while the server is away, failed with the server's answer (in the ticket API) when it
+refuses the recipient for good.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from connectors.email.send import SendRefused, compose_reply
 from ingest.bus.base import OutgoingRecord
-from ingest.bus.topics import DLQ, OUTBOUND
+from ingest.bus.topics import OUTBOUND
 from ingest.keys import BUS, SESSIONS
 from ingest.web.app import create_app
 from router.staff import add_staff
@@ -150,7 +151,7 @@ async def test_a_reply_goes_out_once_by_smtp_and_the_answer_threads_back(desk: D
     assert [m["direction"] for m in messages] == ["inbound", "outbound", "outbound", "inbound"]
 
 
-async def test_a_refused_recipient_is_dead_lettered_and_the_next_reply_still_goes(
+async def test_a_refused_recipient_fails_with_the_reason_and_the_next_reply_still_goes(
         desk: Desk) -> None:
     desk.room.refused.add("sai.dia.chi@thepviet.vn")
     bad = await desk.ticket_from("x1@thepviet.vn", "Báo giá", "Cho xin báo giá 200 thùng.",
@@ -161,20 +162,16 @@ async def test_a_refused_recipient_is_dead_lettered_and_the_next_reply_still_goe
     (sent,) = await desk.received(1)
     assert sent["In-Reply-To"] == "<x2@thepviet.vn>"
 
-    reader = desk.client.app[BUS].consumer(f"test-{uuid.uuid4().hex[:6]}", [DLQ])
-    await reader.start()
+    async def outcome(ticket: dict[str, Any], status: str) -> dict[str, Any] | None:
+        resp = await desk.client.get(f"/api/v1/tickets/{ticket['id']}", headers=desk.auth)
+        reply = [m for m in (await resp.json())["messages"] if m["direction"] == "outbound"][-1]
+        found: dict[str, Any] | None = reply["delivery"]
+        return found if found and found["status"] == status else None
 
-    async def dead() -> list[Any] | None:
-        found = [r for r in await reader.poll(10, 0.5) if r.header("dlq.topic") == b"cskh.outbound"]
-        return found or None
-
-    try:
-        (letter,) = await desk.wait_for(dead, attempts=60)
-    finally:
-        await reader.close()
-    error = (letter.header("dlq.error") or b"").decode()
-    assert "SendRefused" in error and "550" in error
-    assert f'"ticket_id":{bad["id"]}'.encode() in letter.value  # the event, byte for byte
+    failed = await desk.wait_for(lambda: outcome(bad, "failed"), attempts=600)
+    assert failed["code"] == "recipient_unavailable" and "550" in failed["reason"]
+    ok = await desk.wait_for(lambda: outcome(good, "sent"), attempts=600)
+    assert ok["provider_ids"] == [sent["Message-ID"].strip("<>")]
 
 
 async def test_replies_wait_while_the_smtp_server_is_away(desk: Desk, smtp: SmtpServer) -> None:

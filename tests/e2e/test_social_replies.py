@@ -5,15 +5,17 @@ The customer's message comes in through the signed webhook, as from Meta or Zalo
 written through the staff API; the ``senders`` role (here with no SMTP server at all) sends it
 to a stand-in of the provider's API (``messenger_api``, ``zalo_api`` in ``tests/conftest.py``).
 Sent once per event (a redelivered event sends nothing), in order and once per part when it is
-longer than one message, retried while throttled, dead-lettered with the provider's code when
-refused for good.
+longer than one message, retried while throttled, failed with the provider's code when
+refused for good (the ticket API shows it), and sent exactly once when an officer retries it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -23,8 +25,8 @@ import pytest
 from aiohttp import web
 
 from connectors.signing import hmac_sha256_hex, sha256_hex
-from ingest.bus.base import OutgoingRecord, Record
-from ingest.bus.topics import DLQ, OUTBOUND
+from ingest.bus.base import OutgoingRecord
+from ingest.bus.topics import OUTBOUND
 from ingest.keys import BUS
 from ingest.web.app import create_app
 from router.staff import add_staff
@@ -45,12 +47,17 @@ def fixture_body(channel: str, name: str) -> dict[str, Any]:
     return body
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def messenger_message(psid: str = PSID, text: str | None = None) -> dict[str, Any]:
     """``message__text`` from another PSID (a new conversation) with a fresh ``mid``."""
     body = copy.deepcopy(fixture_body("facebook", "message__text"))
     item = body["entry"][0]["messaging"][0]
     item["sender"]["id"] = psid
     item["message"]["mid"] = f"m_{uuid.uuid4().hex}"
+    item["timestamp"] = body["entry"][0]["time"] = now_ms()  # inside the 24-hour window
     if text is not None:
         item["message"]["text"] = text
     return body
@@ -60,6 +67,7 @@ def zalo_message(user: str = ZALO_USER) -> dict[str, Any]:
     body = copy.deepcopy(fixture_body("zalo", "user_send_text__plain"))
     body["sender"]["id"] = user
     body["message"]["msg_id"] = uuid.uuid4().hex[:20]
+    body["timestamp"] = str(now_ms())  # inside the 7-day window
     return body
 
 
@@ -110,22 +118,24 @@ class Desk(StaffDesk):
         await bus.send_many([OutgoingRecord(topic=OUTBOUND, key=r.key, value=r.value)
                              for r in records])
 
-    async def dead_letter(self, ticket: dict[str, Any]) -> Record:
-        reader = self.client.app[BUS].consumer(f"test-{uuid.uuid4().hex[:6]}", [DLQ])
-        await reader.start()
+    async def delivery(self, ticket: dict[str, Any], status: str,
+                       index: int = -1) -> dict[str, Any]:
+        """The delivery of the ticket's ``index``-th outbound message, once it is ``status``."""
+        async def settled() -> dict[str, Any] | None:
+            resp = await self.client.get(f"/api/v1/tickets/{ticket['id']}", headers=self.auth)
+            outbound = [m for m in (await resp.json())["messages"]
+                        if m["direction"] == "outbound"]
+            found = outbound[index]["delivery"] if outbound else None
+            return {**found, "message_id": outbound[index]["id"]} \
+                if found and found["status"] == status else None
 
-        async def dead() -> list[Record] | None:
-            found = [r for r in await reader.poll(10, 0.5)
-                     if r.header("dlq.topic") == b"cskh.outbound"
-                     and f'"ticket_id":{ticket["id"]}'.encode() in r.value]
-            return found or None
+        got: dict[str, Any] = await self.wait_for(settled, attempts=600)
+        return got
 
-        try:
-            letters: list[Record] = await self.wait_for(dead, attempts=60)
-        finally:
-            await reader.close()
-        (letter,) = letters
-        return letter
+    async def retry(self, ticket: dict[str, Any], message_id: int) -> tuple[int, Any]:
+        resp = await self.client.post(
+            f"/api/v1/tickets/{ticket['id']}/messages/{message_id}/retry", headers=self.auth)
+        return resp.status, await resp.json()
 
 
 @pytest.fixture
@@ -171,7 +181,7 @@ async def test_a_messenger_reply_is_sent_once_in_order_and_retried_when_throttle
     assert messenger_api.attempts - attempts == 4  # part 1, part 2 throttled, part 2, part 3
 
 
-async def test_a_messenger_refusal_is_dead_lettered_with_the_code_and_others_still_go(
+async def test_a_messenger_refusal_fails_with_the_code_others_still_go_and_a_retry_sends_once(
         desk: Desk, messenger_api: Any, provider_answers: dict[str, Any]) -> None:
     blocked = "6917345501234567"
     messenger_api.refuse[blocked] = provider_answers["graph_error"](
@@ -181,13 +191,32 @@ async def test_a_messenger_refusal_is_dead_lettered_with_the_code_and_others_sti
     await desk.reply(gone, "Dạ em gửi báo giá ạ.")
     await desk.reply(fine, "Dạ em kiểm tra đơn ngay ạ.")
     assert await desk.received(messenger_api, PSID, 1) == ["Dạ em kiểm tra đơn ngay ạ."]
-    letter = await desk.dead_letter(gone)
-    error = (letter.header("dlq.error") or b"").decode()
-    assert "SendRefused" in error and "Messenger error 551/1545041" in error
+    sent = await desk.delivery(fine, "sent")
+    assert sent["provider_ids"][0].startswith("m_") and sent["code"] is None
+    failed = await desk.delivery(gone, "failed")
+    assert failed["code"] == "recipient_unavailable"
+    assert "Messenger error 551/1545041" in failed["reason"]
+    assert failed["reason_vi"].startswith("Không thể liên lạc với khách hàng")
     assert messenger_api.texts(blocked) == []
 
+    # The customer unblocked the Page: two officers (or two clicks) retry at once; one wins.
+    del messenger_api.refuse[blocked]
+    answers = await asyncio.gather(*(desk.retry(gone, failed["message_id"]) for _ in range(2)))
+    assert sorted(status for status, _ in answers) == [200, 409], answers
+    assert next(b for s, b in answers if s == 409)["error"] == "not_failed"
+    retried = await desk.delivery(gone, "sent")
+    assert retried["attempts"] == 1
+    assert await desk.received(messenger_api, blocked, 1) == ["Dạ em gửi báo giá ạ."]
+    await desk.redeliver_outbound()  # every copy again: still once
+    assert (await desk.retry(gone, failed["message_id"]))[0] == 409
+    status, body = await desk.retry(gone, sent["message_id"])
+    assert (status, body["error"]) == (404, "not_found")  # another ticket's reply
+    await desk.reply(gone, "Dạ em cảm ơn ạ.")
+    assert await desk.received(messenger_api, blocked, 2) == [
+        "Dạ em gửi báo giá ạ.", "Dạ em cảm ơn ạ."]
 
-async def test_a_zalo_reply_is_sent_once_retried_when_throttled_and_refusals_dead_lettered(
+
+async def test_a_zalo_reply_is_sent_once_retried_when_throttled_and_refusals_failed(
         desk: Desk, zalo_api: Any, provider_answers: dict[str, Any]) -> None:
     ticket = await desk.ticket_from("zalo", zalo_message())
     zalo_api.script.append(provider_answers["zalo_answer"](-32, "Your OA reached limit call api"))
@@ -206,6 +235,7 @@ async def test_a_zalo_reply_is_sent_once_retried_when_throttled_and_refusals_dea
         -230, "User has not interacted with the OA in the past 7 days")
     late = await desk.ticket_from("zalo", zalo_message(silent))
     await desk.reply(late, "Dạ em phản hồi muộn ạ.")
-    error = ((await desk.dead_letter(late)).header("dlq.error") or b"").decode()
-    assert "SendRefused" in error and "Zalo error -230" in error
+    failed = await desk.delivery(late, "failed")
+    assert failed["code"] == "window_closed" and "Zalo error -230" in failed["reason"]
+    assert failed["reason_vi"].startswith("Khách hàng cần nhắn trước")
     assert len(zalo_api.texts(ZALO_USER)) == 2  # the copies of the redelivery sent nothing

@@ -33,8 +33,11 @@ class Desk:
         self.tokens = tokens
         self.database_url = database_url
 
-    async def call(self, method: str, path: str, who: str | None, body: Any = None) -> Any:
+    async def call(self, method: str, path: str, who: str | None, body: Any = None,
+                   key: str | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         resp = await self.client.request(method, path, json=body, headers=headers)
         return resp.status, await resp.json()
 
@@ -129,6 +132,38 @@ async def test_reply_reassign_relabel_wait_resolve(desk: Desk, wait_for: Wait) -
 
     got = await poll_until(desk.client.app[BUS], "test-outbound", OUTBOUND)
     assert len(got) == 1 and b"ghi nh" in got[0].value
+
+
+async def test_a_reply_posted_again_with_its_key_is_stored_and_sent_once(
+        desk: Desk, wait_for: Wait) -> None:
+    await desk.post_form(3, "Sản phẩm bị lỗi, vỏ hộp móp méo khi nhận")
+    owner, ticket = await assigned_ticket(desk, wait_for)
+    other = "binh" if owner == "an" else "an"
+    path = f"/api/v1/tickets/{ticket['number']}/reply"
+    text = "Dạ em gửi lại hóa đơn ngay ạ."
+    # The first post, then the same post again (its answer lost, a second click): one reply.
+    for _ in range(3):
+        status, body = await desk.call("POST", path, owner, {"text": text}, key="k-1")
+        assert status == 200
+        assert [m["text"] for m in body["messages"] if m["direction"] == "outbound"] == [text]
+    # The key with another text is refused; a bad key is refused; a new key is a new reply.
+    status, body = await desk.call("POST", path, owner, {"text": "Khác"}, key="k-1")
+    assert (status, body["error"]) == (422, "idempotency_key_reused")
+    for bad in ("", "x" * 201, "khóa"):
+        status, body = await desk.call("POST", path, owner, {"text": text}, key=bad)
+        assert (status, body["error"]) == (400, "invalid_idempotency_key"), bad
+    status, body = await desk.call("POST", path, owner, {"text": text}, key="k-2")
+    assert status == 200
+    assert [m["text"] for m in body["messages"] if m["direction"] == "outbound"] == [text, text]
+    # A key is the officer's own: a lead's reply under the same key is a reply of its own.
+    status, body = await desk.call("POST", path, "lan", {"text": text}, key="k-1")
+    assert status == 200 and len([m for m in body["messages"]
+                                  if m["direction"] == "outbound"]) == 3
+    assert (await desk.call("POST", path, other, {"text": text}, key="k-1"))[0] == 404
+
+    # three records on cskh.outbound, not a fourth (polled for one more, for 3 s)
+    got = await poll_until(desk.client.app[BUS], "test-outbound", OUTBOUND, want=4, attempts=6)
+    assert len(got) == 3
 
 
 async def test_coming_online_takes_the_backlog(desk: Desk, wait_for: Wait) -> None:

@@ -52,7 +52,8 @@ async def test_every_route_refuses_missing_and_wrong_tokens(
     for method, path in sorted(documented()):
         if path.endswith("openapi.json"):
             continue
-        url = path.replace("{ticket_id}", "1")
+        url = (path.replace("{ticket_id}", "1").replace("{answer_id}", "1")
+               .replace("{message_id}", "1"))
         for headers in ({}, {"Authorization": "Bearer cskh_not-a-token"},
                         {"Authorization": "Basic YTpi"}):
             resp = await client.request(method, url, headers=headers, json={})
@@ -166,3 +167,41 @@ async def test_stream_refuses_an_event_id_it_never_sent(
     assert stream.status == 200
     assert await asyncio.wait_for(stream.content.readline(), 30) == b": connected\n"
     stream.close()
+
+
+async def test_a_client_that_leaves_ends_its_stream_quietly(
+        backend: Any, aiohttp_client: AiohttpClient, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, wait_for: Callable[..., Awaitable[Any]]) -> None:
+    """The keep-alive write after the client left is no plain-text traceback, but one
+    structured ``stream.client_left`` event."""
+    import logging
+
+    from structlog.testing import capture_logs
+
+    from desk import stream as sse
+
+    monkeypatch.setattr(sse, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(sse, "HEARTBEAT_EVERY", 0.1)  # a keep-alive every other poll
+    from tests.support.served import ServedLikeProduction
+
+    _, tokens = await _desk(backend, aiohttp_client)
+    served: Any = ServedLikeProduction(create_app(backend.settings()))
+    client = await aiohttp_client(served)
+    caplog.set_level(logging.INFO, logger="aiohttp")
+    with capture_logs() as logs:
+        resp = await client.get("/api/v1/stream",
+                                headers={"Authorization": f"Bearer {tokens['ke']}"})
+        assert resp.status == 200
+        assert await asyncio.wait_for(resp.content.readline(), 30) == b": connected\n"
+        assert resp.connection is not None and resp.connection.transport is not None
+        resp.connection.transport.close()  # the client goes away mid-stream
+        resp.close()
+
+        async def left() -> bool:
+            return any(e["event"] == "stream.client_left" for e in logs)
+
+        await wait_for(left)
+    (event,) = [e for e in logs if e["event"] == "stream.client_left"]
+    assert event["log_level"] == "info" and event["staff_id"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "Traceback" not in caplog.text and "ClientConnectionResetError" not in caplog.text

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingest.cli import main
+from ingest.cli import build_parser, main
 
 AN = "Nguyễn Văn An"
 QUEUES = ["cskh", "sales", "accounting", "warehouse", "technical"]
@@ -153,7 +155,10 @@ def test_queue_ls_lists_the_five_queues(db: Path, capsys: pytest.CaptureFixture[
     assert [r["name"] for r in rows] == QUEUES
     staffed = {r["name"]: r["staff"] for r in rows}
     assert staffed == {"cskh": 1, "sales": 1, "accounting": 0, "warehouse": 0, "technical": 0}
-    assert all(r["waiting"] == r["open"] == r["resolved"] == 0 for r in rows)
+    assert all(set(r) == {"name", "staff", "queued", "assigned", "open", "waiting", "resolved"}
+               for r in rows)
+    assert all(r[s] == 0 for r in rows for s in ("queued", "assigned", "open", "waiting",
+                                                   "resolved"))
 
 
 def test_queue_show_of_a_new_officer_is_empty(db: Path,
@@ -190,6 +195,27 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str], argv: list[s
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: cskh") and "--help" in out
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], str | None, argparse.ArgumentParser]]:
+    """Every (sub)command under ``parser``: its words, its one-line help, its parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                yield (*path, name), helps.get(name), child
+                yield from _commands(child, (*path, name))
+
+
+def test_every_command_has_a_summary_and_a_description() -> None:
+    """`cskh --help` lists each command with a line; `cskh … CMD --help` says what it does."""
+    found = list(_commands(build_parser()))
+    assert len(found) > 30 and ("ticket", "show") in [words for words, _, _ in found]
+    missing = [" ".join(words) for words, summary, child in found
+               if not (summary and summary.strip() and child.description
+                       and child.description.strip())]
+    assert missing == []
 
 
 @pytest.mark.postgres
@@ -251,3 +277,21 @@ def test_model_train_includes_officer_corrections_and_eval_prints_scores(
     scores = run_json(capsys, "model", "eval", str(test_file), "--model", str(model))
     assert set(scores) >= {"category", "priority", "sentiment"}
     assert set(scores["category"]) >= {"accuracy", "macro_f1"}
+
+
+def test_model_eval_on_a_fresh_install_trains_first_and_says_so(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No model file yet (a fresh install): eval trains one as `serve` would, then scores."""
+    test_file = tmp_path / "eval.jsonl"
+    test_file.write_text(
+        '{"text": "Giao hàng thiếu 2 thùng", "channel": "zalo", "category": "quantity",'
+        ' "priority": "normal", "sentiment": "negative"}\n', encoding="utf-8")
+    model = tmp_path / "fresh" / "cskh-model.joblib"
+    capsys.readouterr()
+    assert main(["model", "eval", str(test_file), "--model", str(model), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert f"no model at {model}" in captured.err and "training" in captured.err
+    assert model.is_file()
+    assert set(json.loads(captured.out)) >= {"category", "priority", "sentiment"}
+    assert main(["model", "eval", str(test_file), "--model", str(model)]) == 0
+    assert "no model" not in capsys.readouterr().err  # the second time it is loaded

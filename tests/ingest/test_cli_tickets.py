@@ -83,6 +83,12 @@ async def _ticket(sessions: SessionFactory, *, queue: str = "warehouse") -> str:
         return ticket.number
 
 
+async def _counts(cli: Cli) -> dict[str, int]:
+    """``cskh queue ls`` of the warehouse queue, by the API's ticket statuses."""
+    (row,) = [r for r in await cli.json("queue", "ls") if r["name"] == "warehouse"]
+    return {k: v for k, v in row.items() if k not in ("name", "staff")}
+
+
 async def test_claim_show_reply_resolve_from_a_terminal(
         world: tuple[SessionFactory, dict[str, str]], backend: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,10 +97,13 @@ async def test_claim_show_reply_resolve_from_a_terminal(
     number = await _ticket(sessions)
     waiting = await cli.json("queue", "show", "warehouse")
     assert [t["number"] for t in waiting] == [number]
+    assert await _counts(cli) == {"queued": 1, "assigned": 0, "open": 0, "waiting": 0,
+                                  "resolved": 0}
 
     claimed = await cli.json("ticket", "claim", number, "--as", "nguyễn văn an")  # any case
     assert claimed["assignee"]["name"] == AN and claimed["status"] == "assigned"
     assert await cli.json("queue", "show", "warehouse") == []
+    assert (await _counts(cli))["assigned"] == 1  # the API's word for it, "status": "assigned"
     assert [t["number"] for t in await cli.json("queue", "show", "--staff", "NGUYỄN VĂN AN")
             ] == [number]
 
@@ -108,6 +117,7 @@ async def test_claim_show_reply_resolve_from_a_terminal(
     assert code == 0, err and "reply queued" in out
     shown = await cli.json("ticket", "show", number)
     assert shown["status"] == "open"
+    assert (await _counts(cli))["open"] == 1
     assert [m["direction"] for m in shown["messages"]] == ["inbound", "outbound"]
     reply = shown["messages"][-1]
     assert reply["text"] == "Dạ, kho gửi bù 3 thùng hôm nay." and reply["sender"]["name"] == AN
@@ -127,6 +137,7 @@ async def test_claim_show_reply_resolve_from_a_terminal(
 
     resolved = await cli.json("ticket", "resolve", number, "--as", AN)
     assert resolved["status"] == "resolved"
+    assert (await _counts(cli))["resolved"] == 1
     code, _, err = await cli.run("ticket", "reply", number, "còn nữa", "--as", AN)
     assert code == 2 and "resolved" in err and "ticket_closed" in err
 

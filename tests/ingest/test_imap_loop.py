@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+from prometheus_client import REGISTRY
 
 from connectors.email.imap import ImapMailbox, ImapSession
 from connectors.envelope import InboundEnvelope
@@ -188,10 +189,20 @@ async def test_failures_back_off_and_a_success_resets(
     backoff = Backoff(initial=0.01, cap=0.02, rand=lambda: 1.0)
     pull = ImapPuller(box, bus, tmp_path / "cursor.json", lambda: NOW,
                       session=ImapSession(box, client_factory=flaky))
+    labels = {"channel": "email", "source": f"{box.name}/{mail_folder}"}
+
+    def figure(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
     stop = asyncio.Event()
     task = asyncio.create_task(pull.run(stop, FOREVER, backoff=backoff))
     try:
+        assert await wait_for(lambda: figure("cskh_puller_failures_total") == 3, attempts=600)
         assert await wait_for(lambda: bus.ids() == ["loop-1@abc.vn"], attempts=600)
+        # the puller's state as an operator sees it: failing three times, then up again
+        assert await wait_for(lambda: figure("cskh_puller_up") == 1)
+        assert figure("cskh_puller_lease_held") == 1
+        assert (figure("cskh_puller_last_success_timestamp_seconds") or 0) > 0
     finally:
         await stopped(task, stop)
         pull.close()

@@ -1,8 +1,14 @@
-"""Parsing fetched mail in worker processes: the same records as in a thread, in mail order;
-a mail that kills its worker costs only its own dead letter."""
+"""Parsing fetched mail in worker processes: started before the first mail and importing only
+the parsing code; the same records as in a thread, in mail order; a mail that kills its worker
+costs only its own dead letter."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +18,7 @@ import pytest
 
 from ingest.bus.topics import DLQ, INBOUND
 from ingest.mail_records import Fetched, MakeRecords, ParsePool
+from tests.support import worker_probe
 from tests.support.crashing_maker import CrashingMaker
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
@@ -34,6 +41,24 @@ def fetched() -> Fetched:
 
 def maker(tmp_path: Path, cls: type[MakeRecords] = MakeRecords, **extra: Any) -> MakeRecords:
     return cls("cskh@congty.vn", "INBOX", "cskh", tmp_path, 40 * 2**20, 10 * 2**20, **extra)
+
+
+async def test_warm_starts_every_worker_with_only_the_parsing_code() -> None:
+    pool = ParsePool(2)
+    try:
+        pids = await pool.warm()
+        assert len(set(pids)) == 2 and os.getpid() not in pids
+        assert all(Path(f"/proc/{pid}").exists() for pid in pids)  # up before any mail
+        loop = asyncio.get_running_loop()
+        pid, loaded = await loop.run_in_executor(pool._executor, worker_probe.modules)
+        assert pid in pids  # one of the warm workers, no new one
+        assert sorted(pool._executor._processes) == pids
+        assert "connectors.email.parse" in loaded and "ingest.mail_records" in loaded
+        # Not the CLI that started the service, nor what only the service needs.
+        assert not loaded & {"ingest.cli", "ingest.web", "desk", "router", "aiohttp",
+                             "sqlalchemy", "aiokafka", "sklearn"}
+    finally:
+        pool.close()
 
 
 async def test_workers_make_the_records_a_thread_makes_in_mail_order(
@@ -80,3 +105,43 @@ def test_a_mail_the_parser_raises_on_is_a_whole_dead_letter_and_the_rest_goes_on
                                        else INBOUND for n in NAMES]
     dead = next(r for r in made if r.topic == DLQ and r.value == poison)
     assert dict(dead.headers)["dlq.error"].startswith(b"parser error: RuntimeError")
+
+
+SCRIPT = """import asyncio, json, sys
+from ingest.cli import as_module
+from ingest.mail_records import ParsePool
+from tests.support import worker_probe
+
+
+async def probe() -> None:
+    pool = ParsePool(1)
+    await pool.warm()
+    loop = asyncio.get_running_loop()
+    _, loaded = await loop.run_in_executor(pool._executor, worker_probe.modules)
+    pool.close()
+    print(json.dumps("ingest.cli" in loaded))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["named"]:
+        as_module()
+    asyncio.run(probe())
+"""
+
+
+@pytest.mark.slow
+def test_the_cskh_script_s_workers_do_not_import_the_cli(tmp_path: Path) -> None:
+    """A console script named ``cskh`` (as pip writes it) that imports the CLI: ``spawn``
+    re-runs it in each worker unless ``as_module`` names it ``ingest.__main__``."""
+    script = tmp_path / "cskh"
+    script.write_text(SCRIPT)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+
+    def worker_imports_cli(*args: str) -> bool:
+        done = subprocess.run([sys.executable, str(script), *args], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=300, check=True)
+        return bool(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    assert worker_imports_cli()  # what spawn does with a script given by path
+    assert not worker_imports_cli("named")

@@ -206,3 +206,37 @@ async def test_a_mail_whose_from_failed_is_a_new_ticket_flagged_for_review(
     ticket = await ticket_of(sessions, "m5@thepviet.vn")
     assert (ticket.id != victim.id) is flagged
     assert ticket.needs_review is flagged
+
+
+async def messages(sessions: SessionFactory) -> list[tuple[str, str, int]]:
+    async with sessions() as session:
+        rows = await session.execute(select(Message.external_id, Message.text,
+                                            Message.ticket_id).order_by(Message.id))
+        return [(e, t, i) for e, t, i in rows.all()]
+
+
+def typed(ident: str, who: dict[str, Any], text: str) -> InboundEnvelope:
+    return InboundEnvelope.create(
+        channel="webform", external_id=ident, thread_key=f"webform:{ident}", received_at=NOW,
+        sent_at=NOW, sender=Sender(**who), subject="Hóa đơn", text=text,
+        raw={"name": who.get("name"), "message": text, "submission_id": ident})
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["later", "same_batch"])
+async def test_a_submission_id_reused_for_other_content_is_its_own_ticket_not_dropped(
+        ingest: IngestInboundMessages, sessions: SessionFactory, batched: bool) -> None:
+    """A stranger reusing the victim's submission id neither joins the victim's ticket nor
+    is dropped as a duplicate; each post's own retries still dedupe."""
+    victim = typed("frm-1001", VICTIM, "Hóa đơn số 0000789 sai mã số thuế.")
+    stranger = typed("frm-1001", STRANGER, "Tôi cũng muốn xem hóa đơn.")
+    if batched:
+        await feed(ingest, victim, stranger)
+    else:
+        await feed(ingest, victim)
+        await feed(ingest, stranger)
+    await feed(ingest, stranger, victim)  # both retried
+    stored = await messages(sessions)
+    assert [t for _, t, _ in stored] == [victim.text, stranger.text]
+    (_, _, first), (own_id, _, second) = stored
+    assert first != second and own_id.startswith("frm-1001~")
+    assert await tickets(sessions) == 2

@@ -5,8 +5,10 @@
 #   composecheck  tests/services/composecheck: the Compose specification's Go module
 #                 (github.com/compose-spec/compose-go/v2) loads and validates deploy/compose/
 #   helm          helm.sh/helm/v4's cmd/helm, for `helm template` of deploy/helm/cskh
+#   toxiproxy     github.com/Shopify/toxiproxy/v2's server, the TCP fault proxy the fault
+#                 suite (tests/faults) puts between the service and PostgreSQL (on demand only)
 #
-#   tests/services/gotools.sh [composecheck] [helm]    (default: both)
+#   tests/services/gotools.sh [composecheck] [helm] [toxiproxy]    (default: the first two)
 #
 # Prints "NAME=PATH" for each tool that is ready; exits non-zero when one cannot be built.
 # tests/services/services.sh up runs it (service "tools") and writes CSKH_TEST_COMPOSECHECK and
@@ -15,6 +17,8 @@ set -euo pipefail
 
 HELM_MODULE="helm.sh/helm/v4"
 HELM_VERSION="v4.3.2"
+TOXIPROXY_MODULE="github.com/Shopify/toxiproxy/v2"
+TOXIPROXY_VERSION="v2.5.0"
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO="$(cd -- "$SCRIPT_DIR/../.." && pwd -P)"
@@ -35,6 +39,7 @@ stamp_of() {
         composecheck) cat "$SCRIPT_DIR/composecheck/go.mod" "$SCRIPT_DIR/composecheck/go.sum" \
                           "$SCRIPT_DIR/composecheck/main.go" | sha256sum | cut -d' ' -f1 ;;
         helm) echo "$HELM_MODULE@$HELM_VERSION" ;;
+        toxiproxy) echo "$TOXIPROXY_MODULE@$TOXIPROXY_VERSION" ;;
     esac
 }
 
@@ -60,6 +65,12 @@ build() {
                 go install -trimpath "$HELM_MODULE/cmd/helm@$HELM_VERSION") >&2 \
                 || { rm -rf "$tmp"; return 1; }
             ;;
+        toxiproxy)
+            (cd "$tmp" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false GOBIN="$tmp" \
+                go install -trimpath "$TOXIPROXY_MODULE/cmd/server@$TOXIPROXY_VERSION") >&2 \
+                || { rm -rf "$tmp"; return 1; }
+            mv -f "$tmp/server" "$tmp/$name"
+            ;;
     esac
     mv -f "$tmp/$name" "$out"
     rm -rf "$tmp"
@@ -73,8 +84,8 @@ main() {
     [[ ${#names[@]} -gt 0 ]] || names=(composecheck helm)
     for n in "${names[@]}"; do
         case "$n" in
-            composecheck|helm) build "$n" || { say "ERROR: could not build $n"; rc=1; } ;;
-            *) say "unknown tool '$n' (composecheck, helm)"; return 2 ;;
+            composecheck|helm|toxiproxy) build "$n" || { say "ERROR: could not build $n"; rc=1; } ;;
+            *) say "unknown tool '$n' (composecheck, helm, toxiproxy)"; return 2 ;;
         esac
     done
     return "$rc"

@@ -20,6 +20,8 @@
 #
 # .services/env holds `export` lines for the services that are up:
 #   CSKH_TEST_KAFKA=127.0.0.1:<port>
+#   CSKH_TEST_KAFKA_JARS=<repo>/.services/kafka/jars, CSKH_TEST_JAVA=<java>   the broker's jars
+#                                              and Java (the fault suite runs a broker of its own)
 #   CSKH_TEST_POSTGRES_DSN=postgresql://cskh:cskh@127.0.0.1:<port>/postgres
 #   CSKH_TEST_IMAP=127.0.0.1:<port>            (user cskh, password cskh)
 #   CSKH_TEST_IMAPS=127.0.0.1:<port>           the same over TLS (IMAPS)
@@ -979,6 +981,10 @@ write_env() {
         echo "# Use: . .services/env"
         if kafka_healthy; then
             echo "export CSKH_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
+            # the fault suite starts a broker of its own (to restart it, and to put Toxiproxy
+            # in front of its advertised listener) from the same jars and Java
+            echo "export CSKH_TEST_KAFKA_JARS=$KAFKA_JARS"
+            if ensure_java >/dev/null 2>&1; then echo "export CSKH_TEST_JAVA=$JAVA"; fi
         fi
         if pg_healthy; then
             echo "export CSKH_TEST_POSTGRES_DSN=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage import sqlite_driver
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, read_session_factory, session_factory
 
 
 class _Base(DeclarativeBase):
@@ -115,3 +117,23 @@ async def test_rows_are_read_in_chunks_too(engine: AsyncEngine) -> None:
         one = await (await conn.stream(select(Thing.name).where(Thing.name == "n3"))).one()
     assert rows == [f"n{i}" for i in range(7)]
     assert one.name == "n3"
+
+
+async def test_a_read_session_reads_while_another_connection_holds_the_write_lock(
+        engine: AsyncEngine, tmp_path: Path) -> None:
+    async with session_factory(engine)() as s, s.begin():
+        s.add(Thing(name="đã lưu"))
+    writer = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO things (name) VALUES ('chưa lưu')")
+
+        async def read() -> list[str]:
+            async with read_session_factory(engine)() as s, s.begin():
+                return list(await s.scalars(select(Thing.name).order_by(Thing.id)))
+
+        # BEGIN IMMEDIATE would wait out the 30 s busy timeout behind the writer
+        assert await asyncio.wait_for(read(), 10) == ["đã lưu"]
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

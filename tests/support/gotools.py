@@ -1,4 +1,4 @@
-"""The Go tools the deployment tests run: compose-go's checker and helm.
+"""The Go tools the tests run: compose-go's checker and helm (deployment), Toxiproxy (faults).
 
 ``tests/services/services.sh up`` builds them once into ``.services/bin`` and exports
 ``CSKH_TEST_COMPOSECHECK`` and ``CSKH_TEST_HELM``; when those are unset the tests build them
@@ -18,11 +18,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "tests" / "services" / "gotools.sh"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-VARIABLES = {"composecheck": "CSKH_TEST_COMPOSECHECK", "helm": "CSKH_TEST_HELM"}
+VARIABLES = {"composecheck": "CSKH_TEST_COMPOSECHECK", "helm": "CSKH_TEST_HELM",
+             "toxiproxy": "CSKH_TEST_TOXIPROXY"}
 
 
 def go_tool(name: str) -> Path:
-    """The path of the tool ``name`` (``composecheck`` or ``helm``), built when missing."""
+    """The path of the tool ``name`` (a key of ``VARIABLES``), built when missing."""
     variable = VARIABLES[name]
     value = os.environ.get(variable)
     if value and os.access(value, os.X_OK):

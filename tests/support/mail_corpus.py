@@ -110,6 +110,9 @@ class Mail:
     message_id: str
     thread_root: str
     machine: bool = False  # an auto-reply: kept on its thread's ticket, never a new one
+    # A new conversation by the sender of the earlier one named here, with its subject, that
+    # does not present itself as a reply: a ticket of its own, never merged by subject.
+    repeats: str | None = None
 
 
 @dataclass
@@ -118,6 +121,7 @@ class _Thread:
     last: str
     subject: str
     text: str
+    sender: tuple[str, str, str] | None = None
 
 
 def _fixtures() -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -200,9 +204,11 @@ class _Writer:
         return out
 
     def written(self, i: int, mid: str, text: str, subject: str, parent: _Thread | None,
-                attach: bool) -> bytes:
+                attach: bool, sender: tuple[str, str, str] | None = None) -> tuple[
+                    bytes, tuple[str, str, str]]:
         r = self.rng
-        name, _, company = sender = self.person()
+        drawn = self.person()
+        name, _, company = sender = sender or drawn
         signature = (f"\n\nTrân trọng,\n{name}\n{r.choice(TITLES)}\nCông ty TNHH {company}\n"
                      f"MST: 03{r.randrange(10**7, 10**8)} - ĐT: 09{r.randrange(10**7, 10**8)}")
         body = f"Kính gửi Phòng Chăm sóc Khách hàng,\n\n{text}{signature}\n"
@@ -226,17 +232,28 @@ class _Writer:
             size = r.randrange(20_000, 200_000)
             msg.add_attachment(r.randbytes(size), maintype="application", subtype="pdf",
                                filename=f"Hóa đơn {r.randrange(1000, 9999)}.pdf")
-        return msg.as_bytes(policy=email.policy.SMTP)
+        return msg.as_bytes(policy=email.policy.SMTP), sender
 
     def reused(self, i: int, mid: str, raw: bytes, parent: _Thread | None,
-               subject: str | None) -> bytes:
-        return with_headers(raw, self.headers(i, mid, self.person(), subject, parent, encode=True))
+               subject: str | None, sender: tuple[str, str, str] | None = None) -> tuple[
+                   bytes, tuple[str, str, str]]:
+        drawn = self.person()
+        sender = sender or drawn
+        return with_headers(raw, self.headers(i, mid, sender, subject, parent, encode=True)), \
+            sender
 
 
 def corpus(count: int, *, run: str = "c", seed: int = 7, reply_share: float = 0.3,
-           auto_share: float = 0.02, attachment_share: float = 0.1) -> list[Mail]:
-    """``count`` distinct mails (Message-IDs ``<run>.<i>@…``), replies after their roots."""
+           auto_share: float = 0.02, attachment_share: float = 0.1,
+           repeat_share: float = 0.05) -> list[Mail]:
+    """``count`` distinct mails (Message-IDs ``<run>.<i>@…``), replies after their roots.
+
+    ``repeat_share`` of the new conversations are written by the sender of an earlier one,
+    under its very subject, without any reply prefix or header (a monthly "Hóa đơn tháng 10"):
+    drawn from a generator of their own, so the rest of the corpus is the same with or
+    without them."""
     rng = random.Random(seed)
+    repeats = random.Random(seed + 1)
     w = _Writer(rng, run)
     threads: list[_Thread] = []
     mails: list[Mail] = []
@@ -245,27 +262,36 @@ def corpus(count: int, *, run: str = "c", seed: int = 7, reply_share: float = 0.
         draw = rng.random()
         parent = rng.choice(threads[-200:]) if threads and draw < reply_share else None
         if parent is not None and draw < auto_share:
-            raw = w.reused(i, mid, rng.choice(w.auto), parent, None)
+            raw, _ = w.reused(i, mid, rng.choice(w.auto), parent, None)
             mails.append(Mail(raw, mid, parent.root, machine=True))
             continue
         if parent is not None:
             subject = f"Re: {parent.subject}"
             if rng.random() < 0.5:
-                raw = w.reused(i, mid, rng.choice(w.replies), parent, subject)
+                raw, _ = w.reused(i, mid, rng.choice(w.replies), parent, subject)
             else:
-                raw = w.written(i, mid, w.fill(rng.choice(REPLIES)), subject, parent, False)
+                raw, _ = w.written(i, mid, w.fill(rng.choice(REPLIES)), subject, parent, False)
             parent.last = mid
             mails.append(Mail(raw, mid, parent.root))
             continue
         pick = rng.randrange(len(SUBJECTS))
         subject = w.fill(SUBJECTS[pick])
         text = w.fill(BODIES[pick])
+        known = [t for t in threads[-200:] if t.sender is not None]  # their subject is theirs
+        earlier = (repeats.choice(known) if known and repeats.random() < repeat_share
+                   else None)
+        sender = earlier.sender if earlier is not None else None
+        if earlier is not None:
+            subject = earlier.subject
         if rng.random() < 0.5:
-            raw = w.written(i, mid, text, subject, None, rng.random() < attachment_share * 2)
+            raw, sender = w.written(i, mid, text, subject, None,
+                                    rng.random() < attachment_share * 2, sender)
         else:  # keep the fixture's own subject now and then (RFC 2047, windows-1258…)
-            raw = w.reused(i, mid, rng.choice(w.roots), None,
-                           subject if rng.random() < 0.7 else None)
+            keep = rng.random() < 0.7 or earlier is not None
+            raw, sender = w.reused(i, mid, rng.choice(w.roots), None,
+                                   subject if keep else None, sender)
             text = subject
-        threads.append(_Thread(mid, mid, subject, text))
-        mails.append(Mail(raw, mid, mid))
+            sender = sender if keep else None
+        threads.append(_Thread(mid, mid, subject, text, sender))
+        mails.append(Mail(raw, mid, mid, repeats=earlier.root if earlier is not None else None))
     return mails

@@ -36,9 +36,25 @@ class StandIn:
 
     url: str = ""
     sent: list[tuple[str, str]] = field(default_factory=list)  # (recipient, text)
+    tags: list[str | None] = field(default_factory=list)  # Messenger: each sent one's tag
     attempts: int = 0
     script: list[Answer | None] = field(default_factory=list)  # None: answer as usual
     refuse: dict[str, Answer] = field(default_factory=dict)
+    tokens: set[str] = field(default_factory=set)  # the live access tokens (empty: the default)
+    refresh_tokens: set[str] = field(default_factory=set)  # each accepted once, then rotated
+    refreshes: int = 0  # refresh calls answered (right or wrong)
+
+    def rotate(self, given: str) -> tuple[str, str] | None:
+        """A refresh with ``given``: a new (access, refresh) pair, the old ones dead; None
+        when ``given`` is not live (used already, or never issued)."""
+        if given not in self.refresh_tokens:
+            return None
+        self.refresh_tokens.discard(given)
+        access, rotated = f"at-{uuid.uuid4().hex}", f"rt-{uuid.uuid4().hex}"
+        self.refresh_tokens.add(rotated)
+        self.tokens.clear()
+        self.tokens.add(access)
+        return access, rotated
 
     def texts(self, recipient: str) -> list[str]:
         return [text for to, text in self.sent if to == recipient]
@@ -83,6 +99,14 @@ def messenger_app(state: StandIn) -> web.Application:
         if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
             return _json(*graph_error(100, "(#100) param messaging_type must be one of "
                                            "{RESPONSE, UPDATE, MESSAGE_TAG}"))
+        tag = body.get("tag")
+        if (body["messaging_type"] == "MESSAGE_TAG") != (tag is not None) or tag not in (
+                None, "HUMAN_AGENT", "ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE",
+                "POST_PURCHASE_UPDATE"):
+            return _json(*graph_error(100, "(#100) Param tag must be one of {ACCOUNT_UPDATE, "
+                                           "CONFIRMED_EVENT_UPDATE, HUMAN_AGENT, "
+                                           "POST_PURCHASE_UPDATE} with messaging_type "
+                                           "MESSAGE_TAG"))
         text = (body.get("message") or {}).get("text")
         if not isinstance(text, str) or not text.strip():
             return _json(*graph_error(100, "(#100) The parameter message is required"))
@@ -92,6 +116,7 @@ def messenger_app(state: StandIn) -> web.Application:
         if (scripted := state._scripted(recipient)) is not None:
             return _json(*scripted)
         state.sent.append((recipient, text))
+        state.tags.append(tag)
         return _json(200, {"recipient_id": recipient,
                            "message_id": f"m_{uuid.uuid4().hex}{uuid.uuid4().hex[:10]}"})
 
@@ -108,7 +133,7 @@ def zalo_answer(error: int, message: str) -> Answer:
 def zalo_app(state: StandIn) -> web.Application:
     async def send(request: web.Request) -> web.Response:
         state.attempts += 1
-        if request.headers.get("access_token") != ZALO_OA_TOKEN:
+        if request.headers.get("access_token") not in (state.tokens or {ZALO_OA_TOKEN}):
             return _json(*zalo_answer(-216, "Access token is invalid"))
         try:
             body = await request.json()

@@ -57,7 +57,10 @@ class Service:
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
-        self.env = {**os.environ, **env, "CSKH_HTTP_PORT": str(self.port),
+        # tests post many unsigned forms from 127.0.0.1: no per-address form limit unless
+        # ``env`` sets one (the limit has its own tests, tests/e2e/test_webform_page.py)
+        self.env = {**os.environ, "CSKH_FORM_RATE_PER_MINUTE": "0", **env,
+                    "CSKH_HTTP_PORT": str(self.port),
                     "CSKH_LOG_FORMAT": "json", "CSKH_LOG_LEVEL": "WARNING"}
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,280 @@
+"""The ticket page in real Chromium on both backend pairs: open a web form's ticket from the
+inbox, a ``<script>`` message inert; on a Messenger ticket insert a canned answer, reply and
+see the Send API stand-in receive it and the page say it was sent, resolve with ``e``; a lead
+reassigns; another queue's agent gets 404 by URL; a POST without the CSRF token is refused;
+a missed call is called back from the page (its ``tel:`` link, the outcome recorded)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+from connectors.signing import hmac_sha256_hex
+from ingest.web.app import create_app
+from router.staff import set_status
+from storage.db import SessionFactory
+from storage.models import CannedAnswer
+from tests.support.browser import artifact
+from tests.support.pages import Client, add_officer, page_errors, sign_in_page
+
+AiohttpClient = Callable[..., Awaitable[Client]]
+Wait = Callable[..., Awaitable[Any]]
+QUEUES = ["cskh", "sales", "accounting", "warehouse", "technical"]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+FB_SECRET = "e2e-fb-app-secret"
+HOTLINE_SECRET = "e2e-hotline-secret"
+PSID = "7283946152038475"
+HOSTILE = ('<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+           "Giao hàng thiếu 2 thùng sơn, đề nghị giao bù.")
+
+
+def messenger_body(text: str) -> tuple[bytes, dict[str, str]]:
+    """Meta's ``message__text`` webhook with ``text``, a fresh ``mid`` and the time now (a
+    reply is allowed only within 24 hours of it), signed."""
+    payload = json.loads((FIXTURES / "facebook" / "message__text.json").read_text("utf-8"))
+    body = copy.deepcopy(payload["body"])
+    now_ms = int(time.time() * 1000)
+    body["entry"][0]["time"] = now_ms
+    item = body["entry"][0]["messaging"][0]
+    item["timestamp"] = now_ms
+    item["message"]["mid"], item["message"]["text"] = f"m_{uuid.uuid4().hex}", text
+    raw = json.dumps(body).encode()
+    return raw, {"Content-Type": "application/json",
+                 "X-Hub-Signature-256": "sha256=" + hmac_sha256_hex(FB_SECRET, raw)}
+
+
+async def open_row(page: Page, base: str, text: str, wait_for: Wait) -> str:
+    """Open the inbox row whose excerpt holds ``text`` once it is there; its number."""
+    row = page.locator("tr.ticket", has_text=text)
+
+    async def listed() -> bool:
+        await page.goto(f"{base}/inbox")
+        return await row.count() > 0
+
+    await wait_for(listed, attempts=120, interval=0.5)
+    number = await row.first.get_attribute("data-number")
+    assert number is not None
+    await row.first.locator("a").click()
+    await page.wait_for_url(f"{base}/inbox/tickets/{number}")
+    return number
+
+
+async def test_work_a_ticket_in_the_browser(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, messenger_api: Any, provider_answers: dict[str, Any],
+        wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    await add_officer(sessions, "Trần Bình", QUEUES)
+    await add_officer(sessions, "Lê Lan", QUEUES, role="lead")
+    await add_officer(sessions, "Kế Toán", ["accounting"])
+    async with sessions() as session, session.begin():
+        for name in ("Trần Bình", "Lê Lan", "Kế Toán"):
+            await set_status(session, name, "off")  # every new ticket goes to An
+        for queue in QUEUES:
+            session.add(CannedAnswer(
+                queue=queue, title="Xin lỗi giao thiếu", updated_at=datetime.now(UTC),
+                text="Dạ {khach_hang} ơi, phiếu {so_phieu}: {nhan_vien} sẽ giao bù ngay ạ."))
+    settings = backend.settings(
+        rebalance_seconds=0.2, facebook_app_secret=FB_SECRET,
+        facebook_page_token=provider_answers["messenger_token"],
+        facebook_graph_url=f"{messenger_api.url}/v21.0")
+    client = await aiohttp_client(create_app(settings))
+    base = str(client.make_url("")).rstrip("/")
+
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+
+    # a web form with a <script>: opened from the inbox, shown as text, inert
+    resp = await client.post("/webhooks/webform", json={
+        "name": "Trần Thị Hoa", "email": "hoa@minhphat.vn", "subject": "Thiếu hàng",
+        "message": HOSTILE})
+    assert resp.status == 202, await resp.text()
+    form_number = await open_row(page, base, "Giao hàng thiếu", wait_for)
+    first = page.locator("article.msg").first
+    assert (await first.locator(".text").text_content() or "").startswith("<script>window")
+    assert await page.locator("article.msg script, article.msg img").count() == 0
+    assert await page.evaluate("window.pwned === undefined")
+    assert await page.get_attribute("#sender-state", "data-sender") == "no"
+    await page.fill("#note-text", "Kho Bình Dương xác nhận thiếu 2 thùng")
+    await page.click("#save-note")
+    await page.locator("article.msg-note").wait_for()
+
+    # a Messenger ticket: insert a canned answer by a few letters, reply, see it delivered
+    raw, headers = messenger_body("Shop ơi giao thiếu 2 thùng sơn rồi, giao bù giúp em")
+    assert (await client.post("/webhooks/facebook", data=raw, headers=headers)).status == 200
+    number = await open_row(page, base, "giao thiếu 2 thùng sơn rồi", wait_for)
+    assert await page.get_attribute("#sender-state", "data-sender") == "yes"
+    await page.keyboard.press("r")
+    assert await page.evaluate("document.activeElement.id") == "reply-text"
+    await page.click("#answer-search")
+    await page.keyboard.type("xin loi")  # without diacritics
+    button = page.locator("#answer-matches button.insert-answer")
+    await button.first.wait_for()
+    await button.first.click()
+    expected = f"phiếu {number}: Nguyễn Văn An sẽ giao bù ngay ạ."
+    assert expected in await page.input_value("#reply-text")
+    await page.click("#send-reply")
+    await page.locator("article.msg-outbound").wait_for()
+
+    async def delivered() -> list[str] | None:
+        texts: list[str] = messenger_api.texts(PSID)
+        return texts or None
+
+    sent = await wait_for(delivered, attempts=600)
+    assert len(sent) == 1 and expected in sent[0]
+
+    async def says_sent() -> bool:
+        await page.reload()
+        state = await page.get_attribute("article.msg-outbound .delivery", "data-state")
+        return state == "sent"
+
+    await wait_for(says_sent, attempts=60, interval=0.5)
+    await page.screenshot(path=str(artifact(f"ticket-{backend.name}.png")), full_page=True)
+    if backend.name == "embedded" and os.environ.get("CSKH_UPDATE_DOCS") == "1":
+        DOCS.mkdir(exist_ok=True)  # the README's picture, refreshed on request
+        shutil.copy(artifact(f"ticket-{backend.name}.png"), DOCS / "ticket.png")
+    await page.keyboard.press("e")
+    await page.locator("#t-status.status-resolved").wait_for()
+    assert await page.locator("#reopen").count() == 1
+
+    # a lead reassigns the web form's ticket
+    lead = await (await browser.new_context()).new_page()
+    await sign_in_page(lead, base, "Lê Lan")
+    await lead.goto(f"{base}/inbox/tickets/{form_number}")
+    await lead.select_option("#reassign-to", "Trần Bình")
+    await lead.click("#reassign")
+    await lead.locator("#t-assignee", has_text="Trần Bình").wait_for()
+
+    # another queue's agent: 404 by URL; a POST without the CSRF token is refused
+    other = await (await browser.new_context()).new_page()
+    await sign_in_page(other, base, "Kế Toán")
+    refused = await other.goto(f"{base}/inbox/tickets/{form_number}")
+    assert refused is not None and refused.status == 404
+    # readable at phone width: nothing wider than the screen
+    phone = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+    await sign_in_page(phone, base, "Nguyễn Văn An")
+    shown = await phone.goto(f"{base}/inbox/tickets/{number}")
+    assert shown is not None and shown.status == 200
+    # the reply (the survey ask after resolving may follow it)
+    assert await phone.locator("article.msg-outbound", has_text=expected).count() == 1
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await phone.screenshot(path=str(artifact(f"ticket-phone-{backend.name}.png")),
+                           full_page=True)
+    forged = await page.request.post(f"{base}/inbox/tickets/{form_number}/note",
+                                     form={"text": "không có token"})
+    assert forged.status == 403
+    assert errors == []
+
+
+async def test_a_failed_reply_shows_its_reason_and_is_sent_again(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, messenger_api: Any, provider_answers: dict[str, Any],
+        wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    settings = backend.settings(
+        facebook_app_secret=FB_SECRET, facebook_page_token=provider_answers["messenger_token"],
+        facebook_graph_url=f"{messenger_api.url}/v21.0")
+    client = await aiohttp_client(create_app(settings))
+    base = str(client.make_url("")).rstrip("/")
+    # the customer blocked the Page: Meta answers 551/1545041 to every send
+    messenger_api.refuse[PSID] = provider_answers["graph_error"](
+        551, "This person isn't available right now.", subcode=1545041)
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+    raw, headers = messenger_body("Shop ơi báo giá sơn chống thấm giúp em")
+    assert (await client.post("/webhooks/facebook", data=raw, headers=headers)).status == 200
+    await open_row(page, base, "báo giá sơn chống thấm", wait_for)
+    await page.fill("#reply-text", "Dạ em gửi báo giá sơn chống thấm ạ.")
+    await page.click("#send-reply")
+    await page.locator("article.msg-outbound").wait_for()
+
+    async def says(state: str) -> bool:
+        await page.reload()
+        found = await page.get_attribute("article.msg-outbound .delivery", "data-state")
+        return found == state
+
+    await wait_for(lambda: says("failed"), attempts=120, interval=0.5)
+    failure = page.locator("article.msg-outbound .delivery-failure")
+    assert (await failure.locator(".delivery-reason").inner_text()).startswith(
+        "Không thể liên lạc với khách hàng trên kênh này")
+    assert "551" in await failure.locator(".provider-reason").inner_text()
+    await page.screenshot(path=str(artifact(f"ticket-failed-{backend.name}.png")),
+                          full_page=True)
+    assert messenger_api.texts(PSID) == []
+
+    # unblocked: "send again" runs the API's retry; the stand-in gets it once
+    del messenger_api.refuse[PSID]
+    await failure.locator("button.retry").click()
+    await page.locator("#notice", has_text="Đang gửi lại").wait_for()
+    assert await page.locator("button.retry").count() == 0
+
+    async def delivered() -> list[str] | None:
+        texts: list[str] = messenger_api.texts(PSID)
+        return texts or None
+
+    assert await wait_for(delivered, attempts=600) == ["Dạ em gửi báo giá sơn chống thấm ạ."]
+    await wait_for(lambda: says("sent"), attempts=60, interval=0.5)
+    assert await page.locator(".delivery-failure").count() == 0
+    assert errors == []
+
+
+async def test_a_missed_call_is_called_back_from_the_page(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    client = await aiohttp_client(create_app(backend.settings(hotline_secret=HOTLINE_SECRET)))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+
+    body = copy.deepcopy(json.loads((FIXTURES / "hotline" / "hangup__no_answer.json")
+                                    .read_text("utf-8"))["body"])
+    body["call_id"] = str(uuid.uuid4())
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    resp = await client.post("/webhooks/hotline", data=raw, headers={
+        "Content-Type": "application/json",
+        "X-CSKH-Signature": "sha256=" + hmac_sha256_hex(HOTLINE_SECRET, raw)})
+    assert resp.status == 200, await resp.text()
+    row = page.locator("tr.ticket")
+
+    async def listed() -> bool:
+        await page.goto(f"{base}/inbox")
+        return await row.count() > 0
+
+    await wait_for(listed, attempts=120, interval=0.5)
+    await row.first.locator("a").click()
+    await page.locator("#callback-form").wait_for()
+    # the number as a tel: link; no reply box (a hotline ticket is answered by calling back)
+    assert await page.get_attribute("#callback-tel", "href") == "tel:+84912345678"
+    assert await page.locator("#reply-form").count() == 0
+
+    # no answer: recorded, the ticket still needs a callback
+    await page.check("input[name=outcome][value=no_answer]")
+    await page.fill("#callback-note", "Gọi lúc 10h, khách không nghe máy")
+    await page.click("#record-callback")
+    await page.locator("article.msg-outbound", has_text="khách không nghe máy").wait_for()
+    assert "Đã ghi kết quả gọi lại." in (await page.text_content("#ticket") or "")
+    # reached, with the customer's words (text, never markup): then it can be resolved
+    await page.check("input[name=outcome][value=reached]")
+    await page.fill("#callback-note", "Khách hẹn chiều gửi hóa đơn <b>VAT</b>")
+    await page.click("#record-callback")
+    said = page.locator("article.msg-outbound", has_text="<b>VAT</b>")
+    await said.wait_for()
+    assert await page.locator("article.msg-outbound .text b").count() == 0
+    await page.keyboard.press("e")
+    await page.locator("#t-status.status-resolved").wait_for()
+    assert errors == []
