@@ -7,9 +7,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 from ingest.bus.base import Bus, BusUnavailable, OutgoingRecord, Record
 from ingest.bus.loop import CommitPolicy, ConsumerLoop, Handler
 from ingest.bus.topics import ASSIGNMENTS, INBOUND, OUTBOUND, TICKETS
@@ -20,7 +17,7 @@ from normalizer.events import TicketEvent
 from normalizer.ingest import Classify, IngestInboundMessages
 from router.assign import AssignTickets
 from router.events import AssignmentEvent, OutboundMessage
-from storage.db import SessionFactory
+from storage.db import SessionFactory, database_unavailable
 
 NORMALIZER_GROUP = "cskh-normalizer"
 ROUTER_GROUP = "cskh-router"
@@ -28,12 +25,9 @@ ROUTER_GROUP = "cskh-router"
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` means "try again later" (a dependency is away), not "this input is bad"."""
-    if isinstance(exc, IntegrityError):
-        return False
-    if isinstance(exc, OperationalError | PoolTimeout | BusUnavailable | ConnectionError
-                  | OSError | TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, BusUnavailable | OSError | asyncio.TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return database_unavailable(exc)
 
 
 @dataclass(frozen=True, slots=True)

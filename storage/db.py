@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,6 +22,41 @@ from storage.search_fold import fold
 SessionFactory = async_sessionmaker[AsyncSession]
 # an execution option: this engine's transactions only read (SQLite: a deferred BEGIN)
 READ_ONLY = "cskh_read_only"
+# A connection refused, reset or timed out before SQLAlchemy wraps it (asyncpg's connect
+# raises the socket's own error), SQLAlchemy's wrappers of the driver's, its pool's timeout.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError, TimeoutError, socket.gaierror, sa_exc.OperationalError,
+    sa_exc.InterfaceError, sa_exc.TimeoutError, asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError)
+# SQLSTATE classes that mean "the server is away or restarting", not "this statement is
+# wrong": 08 connection exception, 57P operator intervention (57P01 admin shutdown, 57P02
+# crash shutdown, 57P03 "the database system is starting up / shutting down"), 53300 too
+# many connections; not 57014 (a statement timeout: that input would time out again). A
+# fast shutdown (``systemctl restart postgresql``) raises 57P01 in every open session and
+# 57P03 in every connect until the server is up again.
+_AWAY_SQLSTATES = ("08", "57P", "53300")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    for candidate in (exc, orig, getattr(orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return ""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached or is restarting (send again
+    later), not that the statement or the data was wrong."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    return _sqlstate(exc).startswith(_AWAY_SQLSTATES)
 
 
 def is_sqlite(url: str) -> bool:

@@ -10,32 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 import structlog
 from aiohttp import web
-from sqlalchemy import exc as sa_exc
 
 from desk.json_answers import dumps
+from storage.db import database_unavailable
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RETRY_AFTER = "5"
 REASON = "the database is not answering; send again in a few seconds"
-# A connection refused, reset or timed out before SQLAlchemy wraps it (asyncpg's connect
-# raises the socket's own error), SQLAlchemy's wrappers of the driver's, and its pool's timeout.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    ConnectionError, TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError,
-    sa_exc.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database could not be reached (not that a query was wrong)."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _UNAVAILABLE)
-
-
 @web.middleware
 async def unavailable_as_503(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer 503 with ``Retry-After`` when the handler could not reach the database."""
