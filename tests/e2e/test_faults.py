@@ -1,6 +1,7 @@
 """The fault suite's short version (``python -m tests.faults`` is the long one): role
 processes on Kafka + PostgreSQL, a normalizer killed with SIGKILL while signed webhooks and
-forms arrive and restarted, and PostgreSQL cut off for 3 s through Toxiproxy, while officers
+forms arrive and restarted, PostgreSQL cut off for 3 s through Toxiproxy and restarted (a
+server of the suite's own, shut down fast and started again), while officers
 answer Messenger tickets; every accepted message exactly once, on one ticket per thread,
 every ticket assigned or queued, every acknowledged reply sent once. Then the same on a Kafka
 broker of the suite's own: cut off for 3 s, slowed, and restarted."""
@@ -15,14 +16,14 @@ from tests.support.gotools import go_tool
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
 
-async def test_a_normalizer_killed_and_the_database_cut_lose_and_duplicate_nothing(
+async def test_a_normalizer_killed_the_database_cut_and_restarted_lose_and_duplicate_nothing(
         kafka_bootstrap: str, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CSKH_TEST_TOXIPROXY", str(go_tool("toxiproxy")))
     report = await run(Config(
         messages=120, roles={"webhooks": 2, "normalizer": 2, "router": 1, "senders": 1},
-        faults=["normalizer", "db-cut"], seed=7, redeliver=0.1, rate=6.0, replies=6))
+        faults=["normalizer", "db-cut", "pg-restart"], seed=7, redeliver=0.1, rate=6.0, replies=6))
     print("\n".join(report.lines()))
-    assert report.driven == report.accepted == 122  # the messages and a probe after each fault
+    assert report.driven == report.accepted == 123  # the messages and a probe after each fault
     assert report.rejected == [] and report.abandoned == 0
     assert report.lost == [] and report.duplicated == 0 and report.split_threads == 0
     assert report.unsettled_tickets == 0 and report.assigned + report.queued == report.tickets
@@ -34,7 +35,7 @@ async def test_a_normalizer_killed_and_the_database_cut_lose_and_duplicate_nothi
     assert 0 < report.replies <= 6, report.lines()
     assert (report.replies_missing, report.replies_twice) == (0, 0), report.lines()
     recoveries = {what: (took, routed) for what, _, took, routed in report.recoveries}
-    assert set(recoveries) == {"normalizer", "db-cut"}
+    assert set(recoveries) == {"normalizer", "db-cut", "pg-restart"}
     assert all(0 < took <= routed for took, routed in recoveries.values())
 
 
