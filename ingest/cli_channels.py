@@ -1,10 +1,14 @@
 """``cskh channels auth CHANNEL …`` seeds a channel's token pair; ``cskh channels ls`` shows
-each reply channel's state. Tokens are stored, never printed."""
+each reply channel's state. Tokens are stored, never printed, and never given as arguments
+(any user of the host can read a process's arguments): they come from a prompt, or with
+``--tokens-stdin`` from standard input."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +21,32 @@ REPLY_CHANNELS = ("email", "facebook", "zalo", "shopee", "lazada", "tiktok")
 TOKEN_CHANNELS = ("zalo", "shopee", "lazada", "tiktok")  # tokens kept and refreshed here
 
 
+def read_tokens(from_stdin: bool) -> tuple[str, str | None]:
+    """(access token, refresh token or None): standard input's first two lines, or asked for at
+    a prompt without echo. ``CliError`` for an empty access token or no terminal to ask on."""
+    from ingest.cli import CliError
+
+    if from_stdin:
+        lines = sys.stdin.read().splitlines()
+        access = lines[0].strip() if lines else ""
+        refresh = lines[1].strip() if len(lines) > 1 else ""
+        if not access:
+            raise CliError("--tokens-stdin: the first line of standard input (the access "
+                           "token) is empty")
+        return access, refresh or None
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the tokens: use --tokens-stdin (the access "
+                       "token on the first line, the refresh token on the second)")
+    access = getpass.getpass("Access token: ").strip()
+    if not access:
+        raise CliError("the access token is empty")
+    refresh = getpass.getpass("Refresh token (Enter for none): ").strip()
+    return access, refresh or None
+
+
 def cmd_channels_auth(args: argparse.Namespace) -> int:
     from ingest.cli import CliError, _print, _settings, _with_session
 
-    if not args.access_token.strip():
-        raise CliError("--access-token is empty")
     if args.expires_in is not None and args.expires_in <= 0:
         raise CliError("--expires-in must be a positive number of seconds")
     now = datetime.now(UTC)
@@ -29,15 +54,14 @@ def cmd_channels_auth(args: argparse.Namespace) -> int:
     account = (args.shop_id or "").strip()
     if args.channel == "shopee" and not account.isdigit():
         raise CliError("a Shopee token belongs to one shop: give its --shop-id (digits)")
+    access, refresh = read_tokens(args.tokens_stdin)
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         row = await session.get(ChannelToken, (args.channel, account))
         if row is None:
-            row = ChannelToken(channel=args.channel, account=account,
-                               access_token=args.access_token)
+            row = ChannelToken(channel=args.channel, account=account, access_token=access)
             session.add(row)
-        row.access_token = args.access_token.strip()
-        row.refresh_token = (args.refresh_token or "").strip() or None
+        row.access_token, row.refresh_token = access, refresh
         row.expires_at, row.updated_at = expires, now
         row.lease_owner = row.lease_until = None
         row.last_error = row.last_error_at = None
@@ -128,10 +152,14 @@ def add_channels_parser(sub: Any, common: argparse.ArgumentParser,
         description="Store the access token (and refresh token) a provider issued for this "
                     "service, e.g. after the OA or shop authorised the app. The service "
                     "refreshes it before it expires and when the provider calls it expired, "
-                    "saving the rotated refresh token. Tokens are never printed.")
+                    "saving the rotated refresh token. The tokens are asked for at a prompt "
+                    "(not echoed) or read with --tokens-stdin, never given as arguments (other "
+                    "users of the host can read those), and never printed.")
     auth.add_argument("channel", choices=TOKEN_CHANNELS, help="the channel")
-    auth.add_argument("--access-token", required=True, help="the access token")
-    auth.add_argument("--refresh-token", help="the refresh token (without: never refreshed)")
+    auth.add_argument("--tokens-stdin", action="store_true",
+                      help="read the access token from the first line of standard input and "
+                           "the refresh token from the second (none or empty: never "
+                           "refreshed), for scripts")
     auth.add_argument("--expires-in", type=float, metavar="S",
                       help="seconds until the access token expires (Zalo: 90000)")
     auth.add_argument("--shop-id", metavar="ID",

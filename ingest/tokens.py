@@ -100,7 +100,7 @@ class TokenStore:
 
     def _missing(self) -> SendRefused:
         return SendRefused(f"no {self.channel} token is stored: seed one with `cskh channels "
-                           f"auth {self.channel} --access-token … --refresh-token …`",
+                           f"auth {self.channel}` (it asks for the tokens)",
                            TOKEN_INVALID)
 
     def _due(self, row: ChannelToken) -> bool:

@@ -107,9 +107,8 @@ async def test_the_rotated_refresh_token_survives_a_kill_9_right_after_the_refre
         await asyncio.to_thread(service.run_cli, "staff", "add", "--name", "Lan", "--queue",
                                 "cskh")
         # expires within the service's 10-minute margin: refreshed before the first send
-        await asyncio.to_thread(service.run_cli, "channels", "auth", "zalo", "--access-token",
-                                "zl-at-first", "--refresh-token", "zl-rt-first",
-                                "--expires-in", "60")
+        await asyncio.to_thread(service.run_cli, "channels", "auth", "zalo", "--tokens-stdin",
+                                "--expires-in", "60", stdin="zl-at-first\nzl-rt-first\n")
         ticket = await a_zalo_ticket(backend.database_url)
         await service.start(http)
         await asyncio.to_thread(service.run_cli, "ticket", "reply", str(ticket), TEXT, "--as",

@@ -6,6 +6,7 @@ two senders never refresh at once; ``cskh channels auth``/``ls`` seed and show i
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -146,16 +147,25 @@ async def test_channels_auth_seeds_and_ls_shows_without_the_tokens(
     monkeypatch.setenv("CSKH_ZALO_APP_ID", APP_ID)
     monkeypatch.setenv("CSKH_ZALO_APP_SECRET", APP_SECRET)
 
-    async def cli(*argv: str) -> int:  # the CLI runs its own event loop
+    async def cli(*argv: str, stdin: str = "") -> int:  # the CLI runs its own event loop
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         return await asyncio.to_thread(main, list(argv))
 
-    assert await cli("channels", "auth", "zalo", "--access-token", "zl-at-seeded",
-                     "--refresh-token", "zl-rt-seeded", "--expires-in", "90000", "--json") == 0
+    assert await cli("channels", "auth", "zalo", "--tokens-stdin", "--expires-in", "90000",
+                     "--json", stdin="zl-at-seeded\nzl-rt-seeded\n") == 0
     seeded = json.loads(capsys.readouterr().out)
     assert seeded["channel"] == "zalo" and seeded["refresh_token"] is True
-    assert await cli("channels", "auth", "shopee", "--access-token", "sp-at", "--shop-id",
-                     "220611345") == 0
-    assert await cli("channels", "auth", "shopee", "--access-token", "sp-at") == 2  # no shop
+    assert await cli("channels", "auth", "shopee", "--tokens-stdin", "--shop-id", "220611345",
+                     stdin="sp-at\n") == 0
+    assert await cli("channels", "auth", "shopee", "--tokens-stdin", stdin="sp-at\n") == 2
+    # no tokens as arguments (any user of the host reads a process's arguments), and none
+    # asked for without a terminal
+    with pytest.raises(SystemExit) as refused:
+        await cli("channels", "auth", "zalo", "--access-token", "zl-at")
+    assert refused.value.code == 2
+    capsys.readouterr()
+    assert await cli("channels", "auth", "zalo") == 2
+    assert "--tokens-stdin" in capsys.readouterr().err
     event = await zalo_reply(sessions, "Dạ em gửi lại hóa đơn ạ.")
     async with sessions() as session, session.begin():
         reply = await session.get_one(Message, OutboundMessage.model_validate_json(
@@ -183,4 +193,4 @@ async def test_channels_auth_seeds_and_ls_shows_without_the_tokens(
     async with sessions() as session:
         assert (await session.scalars(select(ChannelToken.access_token).where(
             ChannelToken.channel == "zalo"))).one() == "zl-at-seeded"
-    assert await cli("channels", "auth", "zalo", "--access-token", " ") == 2
+    assert await cli("channels", "auth", "zalo", "--tokens-stdin", stdin=" \nzl-rt\n") == 2

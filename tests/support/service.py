@@ -70,10 +70,12 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def run_cli(self, *args: str) -> str:
-        """Run ``cskh ARGS`` with the service's environment; its stdout (fails on exit ≠ 0)."""
+    def run_cli(self, *args: str, stdin: str | None = None) -> str:
+        """Run ``cskh ARGS`` with the service's environment (and ``stdin`` as its standard
+        input); its stdout (fails on exit ≠ 0)."""
         done = subprocess.run([CSKH, *args], env=self.env, cwd=self.cwd, capture_output=True,
-                              timeout=120, check=False)
+                              timeout=120, check=False,
+                              input=None if stdin is None else stdin.encode())
         assert done.returncode == 0, done.stderr.decode()
         return done.stdout.decode()
 
