@@ -50,6 +50,7 @@ from typing import Protocol
 import structlog
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.email import CHANNEL as EMAIL
 from connectors.email.send import SendRefused, SmtpTransport, compose_reply
@@ -72,13 +73,14 @@ from storage.db import SessionFactory
 from storage.ledger import processed
 from storage.log_events import LogEvent
 from storage.metrics import SENDER_FAILURES, SENDER_SENT
-from storage.models import Message, ProcessedEvent, utcnow
+from storage.models import CampaignInvitation, Message, ProcessedEvent, utcnow
 
 log = structlog.get_logger(__name__)
 SENDER_GROUP = "cskh-sender"  # the prefix of the per-channel groups
 OTHER_CHANNELS = "other"
 Piece = Callable[[], Awaitable[str | None]]  # the provider's id of what it accepted
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+MANUAL = "manual"  # a campaign invitation's status: staff ask by hand
 REASON_CHARS = 2000
 
 
@@ -227,6 +229,16 @@ def tokened_senders(settings: Settings, sessions: SessionFactory | None,
     return found
 
 
+async def _invitation(session: AsyncSession, reply: OutboundMessage, *,
+                      lock: bool = False) -> CampaignInvitation | None:
+    """The campaign invitation a stored-nowhere message (an ask, a reminder) belongs to."""
+    if reply.campaign_invitation is None:
+        return None
+    query = select(CampaignInvitation).where(
+        CampaignInvitation.public_id == reply.campaign_invitation)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
 def _keys(event_id: uuid.UUID, count: int) -> list[uuid.UUID]:
     # One piece: the event's own id (as before pieces existed); several: one id per piece.
     return [event_id] if count == 1 else [uuid.uuid5(event_id, f"part:{i}") for i in
@@ -264,7 +276,9 @@ class SendReplies:
         status "sent") and the customer's side of the ticket."""
         async with self._sessions() as session:
             if reply.message_id == NO_STORED_MESSAGE:  # a campaign's ask: the ledger only
-                status = None
+                invitation = await _invitation(session, reply)
+                status = FAILED if invitation is not None and invitation.status == MANUAL \
+                    else None
             else:
                 message = await session.get(Message, reply.message_id)
                 if message is None or message.ticket_id != reply.ticket_id:
@@ -309,6 +323,17 @@ class SendReplies:
 
     async def _fail(self, reply: OutboundMessage, code: str, reason: str) -> None:
         async with self._sessions() as session, session.begin():
+            if reply.message_id == NO_STORED_MESSAGE:
+                invitation = await _invitation(session, reply, lock=True)
+                if invitation is not None:  # staff ask by hand, and see why
+                    which = "ask" if reply.event_id == uuid.uuid5(
+                        invitation.public_id, "campaign:ask") else "reminder"
+                    invitation.status = MANUAL
+                    invitation.reason = f"{which} failed: {code}"[:64]
+                    log.warning(LogEvent.CAMPAIGN_ASK_FAILED, invitation=invitation.id,
+                                campaign_id=invitation.campaign_id, code=code,
+                                reason=reason[:300])
+                return
             message = await session.get(Message, reply.message_id, with_for_update=True)
             if message is not None:
                 message.delivery_status, message.delivery_code = FAILED, code

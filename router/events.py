@@ -77,3 +77,7 @@ class OutboundMessage(BaseModel):
     staff_name: str
     created_at: AwareDatetime
     email: OutboundEmail | None = None
+    # a campaign's ask or reminder: its invitation (``campaign_invitations.public_id``), which
+    # a sender that is refused for good turns ``manual`` with the reason, for staff to ask by
+    # hand (``cskh survey campaign show`` lists it)
+    campaign_invitation: uuid.UUID | None = None

@@ -85,6 +85,7 @@ class LogEvent(StrEnum):
     CAMPAIGN_INVITED = "campaign.invited"
     CAMPAIGN_SENT = "campaign.sent"
     CAMPAIGN_REMINDED = "campaign.reminded"
+    CAMPAIGN_ASK_FAILED = "campaign.ask_failed"
     CAMPAIGN_ANSWERED = "campaign.answered"
     REPORT_MAILED = "report.mailed"
     CARE_TASK_CREATED = "care.task_created"

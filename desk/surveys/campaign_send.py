@@ -169,7 +169,7 @@ class SendCampaigns:
                 thread_key=f"campaign:{invitation.public_id}",
                 to_email=contact.email, to_phone=contact.phone, in_reply_to=None,
                 subject=subject, text=text, staff_id=0, staff_name="CSKH",
-                created_at=self._clock(),
+                created_at=self._clock(), campaign_invitation=invitation.public_id,
                 email=OutboundEmail(message_id=ident, in_reply_to=None, references=None,
                                     subject=subject))
         ticket = await session.get(Ticket, invitation.ticket_id) if invitation.ticket_id else None
@@ -180,7 +180,8 @@ class SendCampaigns:
             message_id=NO_STORED_MESSAGE, channel=ticket.channel, thread_key=ticket.thread_key,
             to_email=contact.email,
             to_phone=contact.phone, in_reply_to=None, subject=campaign.name, text=text,
-            staff_id=0, staff_name="CSKH", created_at=self._clock())
+            staff_id=0, staff_name="CSKH", created_at=self._clock(),
+            campaign_invitation=invitation.public_id)
 
     async def send(self) -> int:
         """Send every pending ask of an open campaign; mark each sent once the bus has it."""

@@ -12,14 +12,18 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
+from connectors.sending import SendRefused
 from desk.surveys.answer import AnswerError, answer, find
 from desk.surveys.campaign import close_campaign, create_campaign
 from desk.surveys.campaign_answer import answer_campaign, read_form
 from desk.surveys.campaign_send import SendCampaigns
 from desk.surveys.offer import SurveyPolicy
+from ingest.senders import Piece, SendReplies, Thread
 from router.events import OutboundMessage
 from storage.db import SessionFactory
+from storage.log_events import LogEvent
 from storage.models import CampaignInvitation, Contact, Survey
 from tests.support.campaign import NOW, seed_accounts
 
@@ -181,3 +185,39 @@ async def test_a_closed_campaign_sends_nothing_and_its_links_close(
         # a campaign link never takes a CSAT answer
         with pytest.raises(AnswerError):
             await answer(s, link_token(out.events[1]), 5, None, NOW)
+
+
+class RefusingMail:
+    """An e-mail sender whose server refuses every ask for good (a 550), counting the tries."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def pieces(self, reply: OutboundMessage, thread: Thread) -> list[Piece]:
+        async def refuse() -> str:
+            self.tries += 1
+            raise SendRefused("550 5.1.1 <ha@binhminh.vn>: mailbox unavailable",
+                              "recipient_refused")
+        return [refuse]
+
+
+async def test_an_ask_refused_for_good_is_listed_for_staff(sessions: SessionFactory) -> None:
+    await seed_accounts(sessions)
+    await _campaign(sessions, send_at_days=0)
+    out = Outbound()
+    assert await SendCampaigns(sessions, out, lambda: NOW, EMAIL).run_once() == 2
+    mail = RefusingMail()
+    senders = SendReplies(sessions, {"email": mail}, lambda: NOW)
+    values = [e.model_dump_json().encode() for e in out.events]
+    with capture_logs() as logs:
+        await senders(values)
+    await senders(values)  # redelivered: the refusal is recorded, nothing is tried again
+    assert mail.tries == 2
+    async with sessions() as s:
+        rows = {(i.status, i.reason) for i in await s.scalars(select(CampaignInvitation))}
+    assert rows == {("manual", "ask failed: recipient_refused")}
+    failed = [e for e in logs if e["event"] == LogEvent.CAMPAIGN_ASK_FAILED]
+    assert len(failed) == 2 and all("mailbox unavailable" in e["reason"] for e in failed)
+    # a refused ask is not reminded: staff ask by hand
+    assert await SendCampaigns(sessions, out, lambda: NOW + 30 * DAY, EMAIL).run_once() == 0
+    assert len(out.events) == 2
