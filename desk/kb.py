@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.i18n import N_
 from desk.search import folded, terms
 from storage.models_care import KB_CATEGORIES, KbArticle
 from storage.search_fold import fold
@@ -99,6 +100,72 @@ async def import_articles(session: AsyncSession, files: list[tuple[str, str, byt
         article.title = _title(body, slug.replace("-", " "))
         await session.flush()
     return report
+
+
+MAX_BODY = 100_000  # characters of Markdown in one article
+MAX_TITLE = 300
+
+
+@dataclass
+class ArticleForm:
+    """What a lead typed in the editor, NFC; ``problems`` says what stops it being saved."""
+
+    slug: str
+    category: str
+    title: str
+    body: str
+    published: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def read_article_form(slug: str, category: str, title: str, body: str,
+                      published: bool) -> ArticleForm:
+    """The editor's fields checked: a slug of a-z, 0-9 and '-', a known category, a title
+    and a body within bounds. ``problems`` are catalogue message ids."""
+    form = ArticleForm(slug=_nfc(slug).lower(), category=category.strip(), title=_nfc(title),
+                       body=unicodedata.normalize("NFC", body).replace("\r\n", "\n")
+                       .strip("\n"), published=published)
+    if not _SLUG.match(form.slug) or form.slug == "new":
+        form.problems.append(N_("The address must be 1 to 200 letters a-z, digits and '-', "
+                             "starting with a letter or digit."))
+    if form.category not in KB_CATEGORIES:
+        form.problems.append(N_("Choose a category."))
+    if not form.title or len(form.title) > MAX_TITLE:
+        form.problems.append(N_("The title must be 1 to 300 characters."))
+    if not form.body.strip() or len(form.body) > MAX_BODY:
+        form.problems.append(N_("The text must be 1 to 100,000 characters."))
+    return form
+
+
+async def any_article(session: AsyncSession, slug: str) -> KbArticle | None:
+    """The article ``slug``, published or not (for the editor)."""
+    return await session.scalar(select(KbArticle).where(KbArticle.slug == slug.lower()))
+
+
+async def every_article(session: AsyncSession) -> list[KbArticle]:
+    """Every article, drafts included, by category and title (for the editor's list)."""
+    return list(await session.scalars(select(KbArticle).order_by(KbArticle.category,
+                                                                 KbArticle.title)))
+
+
+async def save_article(session: AsyncSession, form: ArticleForm, *, staff_id: int,
+                       now: datetime, existing: KbArticle | None) -> KbArticle | None:
+    """Create (``existing`` None) or update the article; ``None`` and a problem in ``form``
+    when a new article's slug is taken."""
+    if existing is None:
+        if await any_article(session, form.slug) is not None:
+            form.problems.append(N_("An article already has this address."))
+            return None
+        existing = KbArticle(slug=form.slug)
+        session.add(existing)
+    existing.category, existing.title, existing.body = form.category, form.title, form.body
+    existing.published, existing.updated_at, existing.updated_by = form.published, now, staff_id
+    await session.flush()
+    return existing
 
 
 def _pattern(term: str) -> Any:

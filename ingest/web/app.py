@@ -19,6 +19,7 @@ from desk.api_calls import add_call_routes
 from desk.form.page import add_form_routes
 from desk.inbox import add_inbox_routes
 from desk.json_answers import json_response
+from desk.kb_edit import add_kb_edit_routes
 from desk.kb_page import add_kb_routes
 from desk.pages import setup_pages
 from desk.reports_page import add_reports_routes
@@ -140,6 +141,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
         add_sign_in_routes(app)
         add_inbox_routes(app)
         add_reports_routes(app)
+        add_kb_edit_routes(app)
         app[REPLY_CHANNELS] = _reply_channels(settings)
         app[ATTACHMENT_DIR] = settings.attachment_dir
         add_ticket_routes(app)
