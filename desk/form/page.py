@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -20,10 +21,12 @@ import jinja2
 from aiohttp import web
 
 from connectors.webform import FORM_CATEGORIES, HONEYPOT_FIELD
-from desk.api import SESSIONS
-from desk.form.thanks import read_token, thanks_token, ticket_number
+from desk.api import CLOCK, SESSIONS
+from desk.form.thanks import read_token, thanks_token, ticket_of_reference
 from desk.i18n import gettext
 from desk.pages import CSP, environment
+from normalizer import follow_up
+from storage.models import ticket_number
 
 FIELDS = ("name", "company", "email", "phone", "subject", "category", "message")
 ACTION = "/webhooks/webform"
@@ -40,6 +43,9 @@ class FormConfig:
     allowed_origins: frozenset[str]
     link_key: bytes
     """Signs the thank-you links (``desk.form.thanks``)."""
+    follow_up_secret: str | None = None
+    """``CSKH_FOLLOW_UP_SECRET``: the thank-you page gives a link that continues the ticket
+    (``normalizer.follow_up``); unset, every form is a new ticket."""
 
 
 FORM: web.AppKey[FormConfig] = web.AppKey("desk.form", FormConfig)
@@ -121,18 +127,34 @@ def field_errors(details: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return errors
 
 
+def _now(request: web.Request) -> datetime:
+    clock = request.app.get(CLOCK)
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+def _continued(request: web.Request, token: object) -> tuple[str, str] | None:
+    """(token, ticket number) when ``token`` is a valid follow-up token of ours."""
+    config = request.app[FORM]
+    ticket_id = follow_up.ticket_of(config.follow_up_secret, token, _now(request))
+    return None if ticket_id is None else (str(token).strip(), ticket_number(ticket_id))
+
+
 def _form(request: web.Request, values: Mapping[str, Any], errors: Mapping[str, str],
           status: int = 200) -> web.Response:
     shown = {f: str(values.get(f, "")) for f in FIELDS}
     categories = [(c, gettext(CATEGORY_LABELS[c])) for c in FORM_CATEGORIES]
+    continued = _continued(request, values.get(follow_up.FIELD))
     return _render(request, "form.html", {
         "values": shown, "errors": errors, "categories": categories, "action": ACTION,
-        "honeypot": HONEYPOT_FIELD}, status, private=bool(errors))
+        "honeypot": HONEYPOT_FIELD, "follow_up": continued[0] if continued else None,
+        "continues": continued[1] if continued else None},
+        status, private=bool(errors) or continued is not None)
 
 
 async def form_page(request: web.Request) -> web.Response:
-    """``GET /form``: the empty form."""
-    return _form(request, {}, {})
+    """``GET /form``: the empty form; with ``?follow_up=`` a valid token of a link we gave
+    (the thank-you page's), the form that adds to that ticket (an invalid one: a new one)."""
+    return _form(request, {follow_up.FIELD: request.query.get(follow_up.FIELD)}, {})
 
 
 def invalid_answer(request: web.Request, values: Mapping[str, Any],
@@ -182,14 +204,20 @@ async def thanks_page(request: web.Request) -> web.Response:
             "body": gettext("Please check that you opened the whole link."),
             "again": "/form"}, 404, private=True)
     async with request.app[SESSIONS]() as session:
-        number = await ticket_number(session, ref)
+        ticket_id = await ticket_of_reference(session, ref)
+    number = None if ticket_id is None else ticket_number(ticket_id)
     times = request.query.get("n", "0")
     done = int(times) if times.isdigit() and len(times) < 4 else 0
     refresh = (f"{REFRESH_SECONDS}; url={request.path}?n={done + 1}"
                if number is None and done < REFRESH_TIMES else None)
+    config = request.app[FORM]
+    link = None
+    if ticket_id is not None and config.follow_up_secret:
+        token = follow_up.mint(config.follow_up_secret, ticket_id, _now(request))
+        link = follow_up.follow_up_link(f"{config.public_url}/form", token)
     return _render(request, "form_thanks.html", {
         "number": number, "reference": str(ref).split("-", 1)[0].upper(),
-        "refresh": refresh}, private=True)
+        "refresh": refresh, "follow_up_link": link}, private=True)
 
 
 @cache

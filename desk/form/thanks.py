@@ -40,10 +40,9 @@ def read_token(key: bytes, token: str) -> uuid.UUID | None:
     return ref if hmac.compare_digest(sig, _sig(key, ref)) else None
 
 
-async def ticket_number(session: AsyncSession, ref: uuid.UUID) -> str | None:
-    """The number of the ticket the message ``ref`` belongs to, once there is one."""
+async def ticket_of_reference(session: AsyncSession, ref: uuid.UUID) -> int | None:
+    """The id of the ticket the message ``ref`` belongs to, once there is one."""
     ticket_id = await session.scalar(select(Message.ticket_id).where(Message.envelope_id == ref))
     if ticket_id is None:
         return None
-    ticket = await session.get(Ticket, ticket_id)
-    return ticket.number if ticket is not None else None
+    return ticket_id if await session.get(Ticket, ticket_id) is not None else None

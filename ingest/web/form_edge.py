@@ -128,6 +128,8 @@ def form_edge(settings: Settings, connector: WebformConnector, clock: Clock) -> 
 
 def form_config(settings: Settings) -> FormConfig:
     """What the form pages need from ``settings``."""
+    secret = settings.follow_up_secret
     return FormConfig(public_url=settings.customer_url,
                       allowed_origins=frozenset(settings.form_origins),
-                      link_key=link_key(settings))
+                      link_key=link_key(settings),
+                      follow_up_secret=secret.get_secret_value() if secret else None)

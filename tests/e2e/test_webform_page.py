@@ -203,6 +203,64 @@ async def test_a_bad_address_comes_back_with_its_reason_and_a_topic_is_kept(
     assert number == ticket.number and ticket.category == "invoice"
 
 
+async def test_the_thank_you_link_continues_the_ticket_and_nothing_else_does(
+        start: Start, browser: Browser, wait_for: Callable[..., Awaitable[Any]]) -> None:
+    # the one proof a web form may join a ticket by: the link the thank-you page gives its
+    # sender (signed with CSKH_FOLLOW_UP_SECRET), carried by the form in a hidden field
+    service = await start(follow_up_secret="bí-mật-liên-kết-bổ-sung-" + "x" * 16)
+    page = await browser.new_page()
+    await page.goto(service.url("/form"))
+    assert await page.locator("#continues").count() == 0
+    await page.fill("#f-name", "Nguyễn Văn An")
+    await page.fill("#f-company", "Công ty TNHH Thép Việt")
+    await page.fill("#f-email", "an.nv@thepviet.vn")
+    await page.fill("#f-message", "Giao thiếu 3 cuộn thép đơn PX-0412")
+    await page.click("button[type=submit]")
+    number = await thank_you_number(page, wait_for)
+    shown = await page.get_attribute("#follow-up-link", "href")
+    # under CSKH_PUBLIC_URL (unset here: http://CSKH_HTTP_HOST:CSKH_HTTP_PORT)
+    assert shown is not None and shown.startswith("http://127.0.0.1:8080/form?follow_up=")
+    link = service.url("/form?" + shown.split("?", 1)[1])
+
+    # the same sender adds to it later through the link: one ticket, two messages
+    await page.goto(link)
+    assert number in (await page.text_content("#continues") or "")
+    await page.fill("#f-name", "Nguyễn Văn An")
+    await page.fill("#f-email", "an.nv@thepviet.vn")
+    await page.fill("#f-message", "Bổ sung: số lô hàng LT-2291")
+    await page.click("button[type=submit]")
+    assert await thank_you_number(page, wait_for) == number
+    (ticket,) = await service.tickets()
+    assert ticket.number == number and await service.messages() == 2
+
+    # a stranger who types the same company, address and the ticket's tag, or a forged
+    # token, gets a new ticket of their own
+    token = link.split("follow_up=", 1)[1]
+    forged = token.rsplit(".", 1)[0] + "." + "A" * 43
+    await page.goto(service.url(f"/form?follow_up={forged}"))
+    assert await page.locator("#continues").count() == 0
+    assert await page.locator("input[name=follow_up]").count() == 0
+    await page.fill("#f-name", "Kẻ lạ")
+    await page.fill("#f-company", "Công ty TNHH Thép Việt")
+    await page.fill("#f-email", "an.nv@thepviet.vn")
+    await page.fill("#f-subject", f"[#{number}] bổ sung")
+    await page.fill("#f-message", "Đổi số tài khoản nhận tiền giúp em")
+    await page.click("button[type=submit]")
+    other = await thank_you_number(page, wait_for)
+    assert other != number
+    assert len(await service.tickets()) == 2 and await service.messages() == 3
+
+    # without the setting the thank-you page gives no such link
+    plain = await start()
+    await page.goto(plain.url("/form"))
+    await page.fill("#f-name", "Trần Thị Hoa")
+    await page.fill("#f-email", "hoa@minhphat.vn")
+    await page.fill("#f-message", "Hỏi giá thép hộp")
+    await page.click("button[type=submit]")
+    await thank_you_number(page, wait_for)
+    assert await page.locator("#follow-up-link").count() == 0
+
+
 async def test_a_filled_honeypot_is_thanked_and_nothing_is_stored(
         start: Start, browser: Browser, wait_for: Callable[..., Awaitable[Any]]) -> None:
     service = await start()
