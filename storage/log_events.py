@@ -16,6 +16,7 @@ class LogEvent(StrEnum):
 
     BUS_STARTED = "bus.started"
     BUS_UNAVAILABLE = "bus.unavailable"
+    BUS_PRODUCER_RENEWED = "bus.producer_renewed"
     BUS_TOPICS_CREATED = "bus.topics_created"
     BUS_LOG_CONVERTING = "bus.log_converting"
     BUS_LOG_CONVERTED = "bus.log_converted"

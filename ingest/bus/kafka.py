@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -22,11 +23,37 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from ingest.bus.base import BusUnavailable, OutgoingRecord, Record
 from ingest.bus.topics import ALL_TOPICS
+from storage.log_events import LogEvent
 from storage.metrics import BUS_APPENDED
+
+log = structlog.get_logger(__name__)
+# Errors after which an idempotent producer sends nothing more: its sequence numbers and the
+# broker's disagree for good (a batch lost in a broker restart or a long stall, then the next
+# one is out of order), or its producer id is gone or fenced. aiokafka's sender task dies on
+# some of them. Only a new producer (a new producer id) sends again.
+PRODUCER_FATAL: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber, ProducerFenced, InvalidProducerEpoch, UnknownProducerId,
+    InvalidProducerIdMapping)
+
+
+def producer_fatal(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) leaves the producer unable to send again."""
+    while exc is not None:
+        if isinstance(exc, PRODUCER_FATAL):
+            return True
+        exc = exc.__cause__
+    return False
 
 _TOPIC_ALREADY_EXISTS = 36
 _M32 = 0xFFFFFFFF
@@ -94,6 +121,8 @@ class KafkaBus:
         self._offsets: AIOKafkaConsumer | None = None  # group-less: end offsets for backlog()
         self._pending: list[_Pending] = []
         self._publisher: asyncio.Task[None] | None = None
+        self._renew = False  # the producer hit a PRODUCER_FATAL error: replace it first
+        self.producers_renewed = 0
 
     @property
     def linger_ms(self) -> int:
@@ -115,14 +144,7 @@ class KafkaBus:
                                               request_timeout_ms=15000)
             await self._admin.start()
             await self.ensure_topics(ALL_TOPICS)
-            self._producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap,
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=self._linger_ms,
-                request_timeout_ms=int(self._send_timeout * 1000),
-                partitioner=kafka_partition,
-            )
+            self._producer = self._new_producer()
             await self._producer.start()
         except (KafkaError, OSError) as exc:
             await self.close()
@@ -143,6 +165,38 @@ class KafkaBus:
             if code not in (0, _TOPIC_ALREADY_EXISTS):
                 raise BusUnavailable(f"cannot create topic {name}: error code {code}")
         return missing
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=self._linger_ms,
+            request_timeout_ms=int(self._send_timeout * 1000),
+            partitioner=kafka_partition,
+        )
+
+    async def _renew_producer(self) -> None:
+        """Replace a producer that hit a ``PRODUCER_FATAL`` error with a new one (a new
+        producer id, sequences from 0). The records it failed were answered
+        ``BusUnavailable``: their senders send them again (a webhook's provider retries a 503,
+        a consumer retries its batch), and the envelope ids make a second copy harmless. While
+        the broker cannot be reached the old producer stays and the next round tries again."""
+        new = self._new_producer()
+        try:
+            await asyncio.wait_for(new.start(), self._send_timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await new.stop()
+            log.warning(LogEvent.BUS_UNAVAILABLE, error=f"a new producer could not start: "
+                        f"{type(exc).__name__}: {exc}"[:300])
+            return
+        old, self._producer, self._renew = self._producer, new, False
+        self.producers_renewed += 1
+        log.warning(LogEvent.BUS_PRODUCER_RENEWED, renewed=self.producers_renewed)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.stop(), self._send_timeout)
 
     async def close(self) -> None:
         """Send what is queued, then flush and stop the producer and admin client."""
@@ -216,6 +270,8 @@ class KafkaBus:
         """
         loop = asyncio.get_running_loop()
         while self._pending:
+            if self._renew:
+                await self._renew_producer()
             if self._linger_ms:
                 await asyncio.sleep(self._linger_ms / 1000)  # let more callers join
             now = loop.time()
@@ -236,7 +292,10 @@ class KafkaBus:
                     # anyway).
                     if sent:
                         await asyncio.wait(sent)
+                        self._renew = self._renew or any(
+                            not f.cancelled() and producer_fatal(f.exception()) for f in sent)
             except TimeoutError:
+                self._renew = self._renew or _sender_stopped(self._producer)
                 for call in calls:
                     call.fail(self._late())
             except asyncio.CancelledError:
@@ -244,6 +303,7 @@ class KafkaBus:
                     call.fail(BusUnavailable("Kafka bus is closing"))
                 raise
             except Exception as exc:  # refused, stopped: each caller answers 503
+                self._renew = self._renew or producer_fatal(exc)
                 error = BusUnavailable(f"Kafka did not take the records: "
                                        f"{type(exc).__name__}: {exc}")
                 for call in calls:
@@ -329,6 +389,13 @@ class KafkaBus:
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
         """A member of consumer group ``group`` (prefixed like the topics)."""
         return KafkaConsumer(self, group, tuple(topics))
+
+
+def _sender_stopped(producer: AIOKafkaProducer | None) -> bool:
+    """Whether aiokafka's sender task of ``producer`` has ended (it does on some
+    ``PRODUCER_FATAL`` errors, and then never sends again). Read defensively: private."""
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return isinstance(task, asyncio.Task) and task.done()
 
 
 @dataclass(slots=True)

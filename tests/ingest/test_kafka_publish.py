@@ -149,3 +149,25 @@ async def test_more_than_a_batch_for_one_partition_goes_as_several_in_order(
     assert len(seen) > 1 and len(set(seen)) == 1
     got = await poll_until(bus, f"r-{uuid.uuid4().hex[:8]}", INBOUND, want=100, attempts=40)
     assert [int(r.value[:4]) for r in got] == list(range(100))
+
+
+async def test_a_producer_the_broker_refuses_for_good_is_replaced(bus: KafkaBus) -> None:
+    # What a broker restart or a long stall can leave behind: the broker expects sequence
+    # number n of this producer on a partition and gets a later one (the batch in between is
+    # lost), answers OUT_OF_ORDER_SEQUENCE_NUMBER (45), and that producer sends nothing more
+    # (aiokafka's sender stops). Made here for real: the producer's next sequence number on
+    # the record's partition is moved on by 5.
+    await bus.send_many([rec("k", b"one")])
+    producer: Any = bus._producer
+    manager = producer._txn_manager
+    (tp,) = [tp for tp in manager._sequence_numbers if manager.sequence_number(tp) > 0]
+    manager.increment_sequence_number(tp, 5)
+    with pytest.raises(BusUnavailable, match="OutOfOrderSequenceNumber"):
+        await bus.send_many([rec("k", b"lost")])
+    # the caller was told (a webhook answers 503, a consumer retries); the bus goes on with
+    # a new producer, and the next records arrive
+    await bus.send_many([rec("k", b"two")])
+    await bus.send_many([rec("k", b"three")])
+    assert bus._producer is not producer and bus.producers_renewed == 1
+    got = await poll_until(bus, f"r-{uuid.uuid4().hex[:8]}", INBOUND, want=3, attempts=40)
+    assert [r.value for r in got] == [b"one", b"two", b"three"]
