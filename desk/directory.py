@@ -71,9 +71,12 @@ def _contact_matches(term: str) -> Any:
     return exists(select(Contact.id).where(Contact.customer_id == Customer.id, or_(*like)))
 
 
-async def _where(session: AsyncSession, filters: Filters, *,
-                 contacts: bool = False) -> list[Any]:
+async def _where(session: AsyncSession, filters: Filters, *, contacts: bool = False,
+                 name: Any = None) -> list[Any]:
+    """The WHERE clauses of ``filters``; ``contacts``: a search looks in the contacts too;
+    ``name``: the account's folded name as the query already has it (else folded here)."""
     where: list[Any] = []
+    name = folded(Customer.name) if name is None else name
     if filters.tier:
         if filters.tier not in TIERS:
             raise DirectoryError(f"tier must be one of {', '.join(TIERS)}")
@@ -88,7 +91,7 @@ async def _where(session: AsyncSession, filters: Filters, *,
     if filters.owner_id is not None:
         where.append(Customer.owner_id == filters.owner_id)
     for term in terms(filters.search or ""):
-        where.append(or_(folded(Customer.name).like(_pattern(term), escape="\\"),
+        where.append(or_(name.like(_pattern(term), escape="\\"),
                          func.lower(func.coalesce(Customer.tax_code, "")).like(
                              _pattern(term), escape="\\"),
                          *([_contact_matches(term)] if contacts else [])))
@@ -131,16 +134,25 @@ async def account_page(session: AsyncSession, filters: Filters = Filters(), *, p
     """Page ``page`` (from 1; past the last: the last) of the accounts ``filters`` take, in
     ``list_accounts``' order, ``size`` rows a page. Here a search also looks in the contacts'
     names, e-mail addresses and phone numbers."""
-    where = await _where(session, filters, contacts=True)
-    total = int(await session.scalar(select(func.count()).select_from(Customer)
-                                     .where(*where)) or 0)
-    pages = max(1, -(-total // size))
-    page = min(max(1, page), pages)
-    customers = list(await session.scalars(
-        select(Customer).where(*where)
-        .order_by(bytewise(folded(Customer.name_key)), bytewise(Customer.name_key), Customer.id)
-        .offset((page - 1) * size).limit(size)))
-    return AccountPage(await _with_counts(session, customers), page, pages, total)
+    # each account's name folded once, for the order and every word of the search (on
+    # PostgreSQL the folding, translate(), is what a search of 2,000 accounts spends)
+    names = select(Customer.id.label("id"), folded(Customer.name_key).label("fold")).cte(
+        "folded_names").prefix_with("MATERIALIZED", dialect="postgresql")
+    where = await _where(session, filters, contacts=True, name=names.c.fold)
+    query = select(Customer, func.count().over().label("total")).join(
+        names, names.c.id == Customer.id).where(*where).order_by(
+        bytewise(names.c.fold), bytewise(Customer.name_key), Customer.id)
+    page = max(1, page)
+    rows = (await session.execute(query.offset((page - 1) * size).limit(size))).all()
+    if not rows and page > 1:  # past the last page: the last one
+        total = int(await session.scalar(select(func.count()).select_from(Customer).join(
+            names, names.c.id == Customer.id).where(*where)) or 0)
+        page = max(1, -(-total // size))
+        rows = (await session.execute(query.offset((page - 1) * size).limit(size))).all()
+    total = int(rows[0].total) if rows else 0
+    customers = [row[0] for row in rows]
+    return AccountPage(await _with_counts(session, customers), page,
+                       max(1, -(-total // size)), total)
 
 
 async def _accounts(session: AsyncSession, filters: Filters) -> list[Customer]:

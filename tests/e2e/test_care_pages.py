@@ -138,6 +138,9 @@ async def test_the_directory_an_account_the_plan_and_the_register(
     await page.click("#prev-page")
     await page.wait_for_url("**page=1**")
     assert await names(page) == first
+    await page.goto(f"{base}/customers?page=99")  # past the end: the last page
+    assert await page.text_content("#page-of") == "Trang 2/2"
+    assert len(await names(page)) == DEALERS - 198
     await page.screenshot(path=str(artifact(f"customers-{backend.name}.png")), full_page=True)
 
     # search: without diacritics, with them, by tax code, phone (as Vietnamese type it), e-mail
