@@ -25,7 +25,7 @@ from desk.i18n import N_, gettext
 from desk.reports.periods import local_date
 from desk.web_session import page_login_required, render_staff_page
 
-STATE_LABELS = {"draft": N_("Draft"), "submitted": N_("Submitted for approval"),
+STATE_LABELS = {"draft": N_("Draft plan"), "submitted": N_("Submitted for approval"),
                 "approved": N_("Approved")}
 
 

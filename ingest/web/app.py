@@ -143,11 +143,11 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
         add_sign_in_routes(app)
         add_inbox_routes(app)
         add_reports_routes(app)
-        add_customer_routes(app)
-        add_care_routes(app)
-        add_warranty_routes(app)
         app[REPLY_CHANNELS] = _reply_channels(settings)
         app[ATTACHMENT_DIR] = settings.attachment_dir
         add_ticket_routes(app)
         add_form_routes(app, form_config(settings))
+        add_customer_routes(app)
+        add_care_routes(app)
+        add_warranty_routes(app)
     return app
