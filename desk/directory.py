@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,10 +16,10 @@ from typing import Any
 
 import openpyxl
 import xlsxwriter
-from sqlalchemy import String, func, literal, or_, select
+from sqlalchemy import String, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from desk.search import folded, terms
+from desk.search import bytewise, folded, terms
 from normalizer.identity import name_key
 from router.customers import COLUMNS, TIERS
 from router.staff import find_staff
@@ -33,6 +34,8 @@ from storage.models import (
 )
 from storage.search_fold import fold
 
+PAGE_ROWS = 200
+
 
 class DirectoryError(ValueError):
     """An account that cannot be found, or a request the directory cannot carry out."""
@@ -46,6 +49,7 @@ class Filters:
     segment: str | None = None
     owner: str | None = None  # a staff name, or "none" for accounts nobody owns
     search: str | None = None  # words of the name or tax code, with or without diacritics
+    owner_id: int | None = None  # a staff id (the pages' owner picker)
 
 
 def _pattern(term: str) -> Any:
@@ -53,8 +57,26 @@ def _pattern(term: str) -> Any:
     return literal(f"%{escaped}%", String())
 
 
-async def _where(session: AsyncSession, filters: Filters) -> list[Any]:
+def _contact_matches(term: str) -> Any:
+    """An account one of whose contacts has ``term`` (folded) in their name, e-mail or phone;
+    a phone typed the Vietnamese way (``0901…``) also finds its stored E.164 form."""
+    like = [folded(func.coalesce(Contact.name, "")).like(_pattern(term), escape="\\"),
+            func.lower(func.coalesce(Contact.email, "")).like(_pattern(term), escape="\\")]
+    digits = term.removeprefix("+")
+    if digits.isdigit() and len(digits) >= 3:
+        like.append(func.coalesce(Contact.phone, "").like(_pattern(digits), escape="\\"))
+        if digits.startswith("0") and len(digits) > 3:
+            like.append(func.coalesce(Contact.phone, "").like(_pattern("+84" + digits[1:]),
+                                                              escape="\\"))
+    return exists(select(Contact.id).where(Contact.customer_id == Customer.id, or_(*like)))
+
+
+async def _where(session: AsyncSession, filters: Filters, *, contacts: bool = False,
+                 name: Any = None) -> list[Any]:
+    """The WHERE clauses of ``filters``; ``contacts``: a search looks in the contacts too;
+    ``name``: the account's folded name as the query already has it (else folded here)."""
     where: list[Any] = []
+    name = folded(Customer.name) if name is None else name
     if filters.tier:
         if filters.tier not in TIERS:
             raise DirectoryError(f"tier must be one of {', '.join(TIERS)}")
@@ -66,17 +88,24 @@ async def _where(session: AsyncSession, filters: Filters) -> list[Any]:
             where.append(Customer.owner_id.is_(None))
         else:
             where.append(Customer.owner_id == (await find_staff(session, filters.owner)).id)
+    if filters.owner_id is not None:
+        where.append(Customer.owner_id == filters.owner_id)
     for term in terms(filters.search or ""):
-        where.append(or_(folded(Customer.name).like(_pattern(term), escape="\\"),
-                         func.coalesce(Customer.tax_code, "").like(_pattern(term),
-                                                                  escape="\\")))
+        where.append(or_(name.like(_pattern(term), escape="\\"),
+                         func.lower(func.coalesce(Customer.tax_code, "")).like(
+                             _pattern(term), escape="\\"),
+                         *([_contact_matches(term)] if contacts else [])))
     return where
 
 
 async def list_accounts(session: AsyncSession, filters: Filters = Filters()) -> list[
         dict[str, Any]]:
     """The accounts ``filters`` take, by name, each with its owner and counts."""
-    customers = await _accounts(session, filters)
+    return await _with_counts(session, await _accounts(session, filters))
+
+
+async def _with_counts(session: AsyncSession, customers: list[Customer]) -> list[
+        dict[str, Any]]:
     ids = [c.id for c in customers]
     owners = await _staff_names(session)
     contacts = dict((await session.execute(
@@ -88,6 +117,42 @@ async def list_accounts(session: AsyncSession, filters: Filters = Filters()) -> 
         .group_by(Ticket.customer_id))).all()) if ids else {}
     return [_summary(c, owners) | {"contacts": contacts.get(c.id, 0),
                                    "open_tickets": tickets.get(c.id, 0)} for c in customers]
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    """One page of a listing: its rows (``list_accounts``' form), which page of how many."""
+
+    rows: list[dict[str, Any]]
+    page: int
+    pages: int
+    total: int
+
+
+async def account_page(session: AsyncSession, filters: Filters = Filters(), *, page: int = 1,
+                       size: int = PAGE_ROWS) -> AccountPage:
+    """Page ``page`` (from 1; past the last: the last) of the accounts ``filters`` take, in
+    ``list_accounts``' order, ``size`` rows a page. Here a search also looks in the contacts'
+    names, e-mail addresses and phone numbers."""
+    # each account's name folded once, for the order and every word of the search (on
+    # PostgreSQL the folding, translate(), is what a search of 2,000 accounts spends)
+    names = select(Customer.id.label("id"), folded(Customer.name_key).label("fold")).cte(
+        "folded_names").prefix_with("MATERIALIZED", dialect="postgresql")
+    where = await _where(session, filters, contacts=True, name=names.c.fold)
+    query = select(Customer, func.count().over().label("total")).join(
+        names, names.c.id == Customer.id).where(*where).order_by(
+        bytewise(names.c.fold), bytewise(Customer.name_key), Customer.id)
+    page = max(1, page)
+    rows = (await session.execute(query.offset((page - 1) * size).limit(size))).all()
+    if not rows and page > 1:  # past the last page: the last one
+        total = int(await session.scalar(select(func.count()).select_from(Customer).join(
+            names, names.c.id == Customer.id).where(*where)) or 0)
+        page = max(1, -(-total // size))
+        rows = (await session.execute(query.offset((page - 1) * size).limit(size))).all()
+    total = int(rows[0].total) if rows else 0
+    customers = [row[0] for row in rows]
+    return AccountPage(await _with_counts(session, customers), page,
+                       max(1, -(-total // size)), total)
 
 
 async def _accounts(session: AsyncSession, filters: Filters) -> list[Customer]:
@@ -133,7 +198,22 @@ async def find_account(session: AsyncSession, key: str) -> Customer:
 
 async def account_detail(session: AsyncSession, key: str) -> dict[str, Any]:
     """One account in full: contacts with their channels, tickets, survey answers."""
-    customer = await find_account(session, key)
+    return await describe_account(session, await find_account(session, key))
+
+
+async def account_by_id(session: AsyncSession, public_id: str) -> Customer | None:
+    """The account whose public id (the pages' ``/customers/{id}``) is ``public_id``."""
+    try:
+        key = uuid.UUID(public_id)
+    except ValueError:
+        return None
+    return await session.scalar(select(Customer).where(Customer.public_id == key))
+
+
+async def describe_account(session: AsyncSession, customer: Customer, *,
+                           tickets_where: Any = None) -> dict[str, Any]:
+    """``customer`` in full, as ``account_detail`` gives it; ``tickets_where`` (a WHERE
+    clause) keeps only the tickets it selects (the pages: those the officer may see)."""
     owners = await _staff_names(session)
     contacts = list(await session.scalars(select(Contact).where(
         Contact.customer_id == customer.id).order_by(Contact.id)))
@@ -142,7 +222,9 @@ async def account_detail(session: AsyncSession, key: str) -> dict[str, Any]:
             ContactIdentity.contact_id.in_([c.id for c in contacts]))):
         identities.setdefault(identity.contact_id, []).append(identity.kind)
     tickets = list(await session.scalars(select(Ticket).where(
-        Ticket.customer_id == customer.id).order_by(Ticket.id.desc()).limit(50)))
+        Ticket.customer_id == customer.id,
+        *([] if tickets_where is None else [tickets_where]))
+        .order_by(Ticket.id.desc()).limit(50)))
     surveys = list(await session.scalars(select(Survey).where(
         Survey.customer_id == customer.id, Survey.answered_at.is_not(None))
         .order_by(Survey.answered_at.desc()).limit(50)))

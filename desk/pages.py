@@ -11,7 +11,7 @@ embeddable form does, for ``frame-ancestors``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,13 +38,32 @@ PAGE_HEADERS: Mapping[str, str] = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def local_time(value: datetime | None, fmt: str = "%H:%M %d/%m/%Y") -> str:
-    """``value`` in Asia/Ho_Chi_Minh, formatted; empty for none (naive values are UTC)."""
+def local_time(value: datetime | str | None, fmt: str = "%H:%M %d/%m/%Y") -> str:
+    """``value`` (or its ISO form) in Asia/Ho_Chi_Minh, formatted; empty for none (naive
+    values are UTC)."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def local_date(value: date | str | None) -> str:
+    """A calendar day (or its ISO form) as Vietnamese write it, ``15/03/2008``; ``–`` for
+    none."""
+    if value is None or value == "":
+        return "–"
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return day.strftime("%d/%m/%Y")
+
+
+def vnd(value: int | None) -> str:
+    """Whole đồng as Vietnamese write them, ``1.500.000 ₫``; ``–`` for none."""
+    if value is None:
+        return "–"
+    return f"{value:,} ₫".replace(",", ".")
 
 
 _ENV_OPTIONS: dict[str, Any] = {
@@ -60,6 +79,8 @@ _ENV_OPTIONS: dict[str, Any] = {
 def _configure(env: jinja2.Environment, locale: str) -> jinja2.Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local_time"] = local_time
+    env.filters["local_date"] = local_date
+    env.filters["vnd"] = vnd
     env.globals["locale"] = locale
     return env
 

@@ -71,3 +71,22 @@ def matches(query: str) -> ColumnElement[bool]:
             Message.ticket_id == Ticket.id, folded(Message.text).like(pattern, escape="\\")))
         clauses.append(or_(in_subject, in_message))
     return and_(True, *clauses)
+
+
+class bytewise(FunctionElement[str]):
+    """``bytewise(expr)``: ``expr`` compared character by character (code point order), as
+    Python sorts strings, whatever the database's collation: ``ORDER BY`` the same on both."""
+
+    type = String()
+    inherit_cache = True
+    name = "bytewise"
+
+
+@compiles(bytewise, "postgresql")
+def _bytewise_pg(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
+
+
+@compiles(bytewise)
+def _bytewise_default(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)  # SQLite's BINARY: code point order

@@ -18,10 +18,11 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import String, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.directory import DirectoryError, find_account
+from desk.search import folded, matches, terms
 from storage.models import Customer, Message, Ticket
 from storage.models_care import MaintenanceVisit, WarrantyItem
 from storage.search_fold import fold
@@ -143,10 +144,13 @@ def item_json(item: WarrantyItem, customer: Customer | None, on: date) -> dict[s
 
 
 async def list_items(session: AsyncSession, *, account: str | None = None,
-                     model: str | None = None, on: date) -> list[dict[str, Any]]:
-    """Register items, by account then serial; ``account`` and ``model`` filter."""
+                     model: str | None = None, customer_id: int | None = None,
+                     on: date) -> list[dict[str, Any]]:
+    """Register items, by serial; ``account``, ``model`` and ``customer_id`` filter."""
     query = select(WarrantyItem, Customer).outerjoin(Customer,
                                                      Customer.id == WarrantyItem.customer_id)
+    if customer_id is not None:
+        query = query.where(WarrantyItem.customer_id == customer_id)
     if account:
         query = query.where(WarrantyItem.customer_id == (await find_account(session,
                                                                             account)).id)
@@ -154,6 +158,83 @@ async def list_items(session: AsyncSession, *, account: str | None = None,
         query = query.where(WarrantyItem.model_key == model_key(model))
     rows = (await session.execute(query.order_by(WarrantyItem.serial))).all()
     return [item_json(i, c, on) for i, c in rows]
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    """One page of a register search: its items (``item_json`` form), which page of how many."""
+
+    rows: list[dict[str, Any]]
+    page: int
+    pages: int
+    total: int
+
+
+def _like(term: str) -> Any:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return literal(f"%{escaped}%", String())
+
+
+def _search_where(query: str) -> list[Any]:
+    """Every word of ``query`` is in the serial (any spacing or case), the model or the
+    account's name or tax code (without case or diacritics)."""
+    where: list[Any] = []
+    for term in terms(query):
+        serial = serial_key(term)
+        where.append(or_(
+            *([WarrantyItem.serial.like(_like(serial), escape="\\")] if serial else []),
+            WarrantyItem.model_key.like(_like(term), escape="\\"),
+            folded(func.coalesce(Customer.name, "")).like(_like(term), escape="\\"),
+            func.lower(func.coalesce(Customer.tax_code, "")).like(_like(term), escape="\\")))
+    return where
+
+
+async def search_items(session: AsyncSession, query: str, *, on: date, page: int = 1,
+                       size: int = 200) -> ItemPage:
+    """Page ``page`` (from 1; past the last: the last) of the register items ``query``
+    matches (``_search_where``; blank: all), by serial, each in or out of warranty ``on``."""
+    where = _search_where(query)
+    joined = select(WarrantyItem, Customer).outerjoin(
+        Customer, Customer.id == WarrantyItem.customer_id).where(*where)
+    total = int(await session.scalar(select(func.count()).select_from(
+        joined.with_only_columns(WarrantyItem.id).subquery())) or 0)
+    pages = max(1, -(-total // size))
+    page = min(max(1, page), pages)
+    rows = (await session.execute(joined.order_by(WarrantyItem.serial)
+                                  .offset((page - 1) * size).limit(size))).all()
+    return ItemPage([item_json(i, c, on) for i, c in rows], page, pages, total)
+
+
+async def item_claims(session: AsyncSession, serial: str, *, limit: int = 50,
+                      tickets_where: Any = None) -> list[Ticket]:
+    """The warranty and maintenance tickets that speak of the item ``serial`` (as
+    ``match_ticket`` matches them) and its maintenance visits' tickets, newest first;
+    ``tickets_where`` (a WHERE clause) keeps only those it selects."""
+    item = await session.scalar(select(WarrantyItem).where(
+        WarrantyItem.serial == serial_key(serial)))
+    if item is None:
+        return []
+    visit_tickets = select(MaintenanceVisit.ticket_id).where(
+        MaintenanceVisit.item_id == item.id, MaintenanceVisit.ticket_id.is_not(None))
+    # candidates: the account's claims, and any claim whose text has the serial as written
+    mentions = matches(item.serial)
+    candidates = list(await session.scalars(select(Ticket).where(
+        Ticket.category.in_(MATCHED_CATEGORIES) | Ticket.id.in_(visit_tickets),
+        or_(Ticket.id.in_(visit_tickets), mentions,
+            *([Ticket.customer_id == item.customer_id] if item.customer_id else [])),
+        *([] if tickets_where is None else [tickets_where]))
+        .order_by(Ticket.id.desc()).limit(limit * 4)))
+    visits = set(await session.scalars(visit_tickets))
+    found = []
+    for ticket in candidates:
+        task = ticket.id in visits or (ticket.kind == "maintenance" and (
+            ticket.entities or {}).get("serial") == item.serial)
+        if task or (ticket.kind == "customer" and any(
+                m["serial"] == item.serial for m in await match_ticket(session, ticket))):
+            found.append(ticket)
+        if len(found) == limit:
+            break
+    return found
 
 
 async def show_item(session: AsyncSession, serial: str, on: date) -> dict[str, Any]:

@@ -195,3 +195,9 @@ def render_staff_page(template: str, request: web.Request, context: dict[str, An
     response = aiohttp_jinja2.render_template(template, request, full, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def missing_page(request: web.Request, message: str) -> web.Response:
+    """The staff pages' 404: ``message`` (what is missing) and the way back, in the header's
+    frame, for the officer ``@page_login_required`` let through."""
+    return render_staff_page("missing.html", request, {"message": message}, status=404)

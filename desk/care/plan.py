@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.care.occasions import anniversary, occasions
 from desk.care.policy import TIERS, CarePolicy
+from desk.search import bytewise, folded
 from router.staff import find_staff
-from storage.models import Customer, Staff
+from storage.models import Customer, Staff, ticket_number
 from storage.models_care import CareBudget, CareEntry, CarePlan
 
 OCCASION_LABELS = {"founded": "Kỷ niệm ngày thành lập", "opened": "Kỷ niệm ngày khai trương",
@@ -280,31 +281,63 @@ async def summarize(session: AsyncSession, year: int) -> PlanSummary:
     return PlanSummary(plan, [year_line, *ordered])
 
 
-async def entries(session: AsyncSession, year: int, *, officer: str | None = None,
-                  month: int | None = None) -> list[dict[str, Any]]:
-    """The plan's entries by date, with the account and officer names."""
-    plan = await get_plan(session, year)
-    query = (select(CareEntry, Customer.name, Customer.tier, Staff.name)
-             .join(Customer, Customer.id == CareEntry.customer_id)
-             .outerjoin(Staff, Staff.id == CareEntry.officer_id)
-             .where(CareEntry.plan_id == plan.id))
+async def _entry_where(session: AsyncSession, plan: CarePlan, officer: str | None,
+                       month: int | None, customer_id: int | None) -> list[Any]:
+    where: list[Any] = [CareEntry.plan_id == plan.id]
     if officer is not None:
-        query = query.where(CareEntry.officer_id == (await find_staff(session, officer)).id)
+        where.append(CareEntry.officer_id == (await find_staff(session, officer)).id)
     if month is not None:
         if not 1 <= month <= 12:
             raise PlanError("month is 1-12")
-        query = query.where(CareEntry.on_date >= date(year, month, 1),
-                            CareEntry.on_date < (date(year, month + 1, 1) if month < 12
-                                                 else date(year + 1, 1, 1)))
+        year = plan.year
+        where += [CareEntry.on_date >= date(year, month, 1),
+                  CareEntry.on_date < (date(year, month + 1, 1) if month < 12
+                                       else date(year + 1, 1, 1))]
+    if customer_id is not None:
+        where.append(CareEntry.customer_id == customer_id)
+    return where
+
+
+async def count_entries(session: AsyncSession, year: int, *, officer: str | None = None,
+                        month: int | None = None, customer_id: int | None = None) -> int:
+    """How many entries ``entries`` would give without ``offset`` and ``limit``."""
+    plan = await get_plan(session, year)
+    where = await _entry_where(session, plan, officer, month, customer_id)
+    return int(await session.scalar(select(func.count()).select_from(CareEntry)
+                                    .where(*where)) or 0)
+
+
+async def entries(session: AsyncSession, year: int, *, officer: str | None = None,
+                  month: int | None = None, customer_id: int | None = None,
+                  offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    """The plan's entries by date, with the account and officer names (``account_id``: the
+    account's public id); ``offset`` and ``limit`` take one page of them."""
+    plan = await get_plan(session, year)
+    query = (select(CareEntry, Customer.name, Customer.tier, Customer.public_id, Staff.name)
+             .join(Customer, Customer.id == CareEntry.customer_id)
+             .outerjoin(Staff, Staff.id == CareEntry.officer_id)
+             .where(*await _entry_where(session, plan, officer, month, customer_id)))
+    if customer_id is None:
+        # the accounts by name as people read it, folded once per account rather than once
+        # per entry (PostgreSQL's translate() is the cost of a page deep in the plan)
+        ranked = select(Customer.id.label("customer_id"), func.row_number().over(order_by=(
+            bytewise(folded(Customer.name_key)), bytewise(Customer.name_key), Customer.id))
+            .label("place")).cte("ranked")
+        query = query.join(ranked, ranked.c.customer_id == CareEntry.customer_id).order_by(
+            CareEntry.on_date, ranked.c.place, CareEntry.id)
+    else:
+        query = query.order_by(CareEntry.on_date, CareEntry.id)
     labels = {o.key: o.label for o in occasions(year)}
-    rows = (await session.execute(query.order_by(CareEntry.on_date, Customer.name_key,
-                                                 CareEntry.id))).all()
-    return [{"id": e.id, "date": e.on_date.isoformat(), "account": name, "tier": tier,
+    rows = (await session.execute(query.offset(offset).limit(limit))).all()
+    return [{"id": e.id, "date": e.on_date.isoformat(), "account": name,
+             "account_id": str(public_id), "tier": tier,
              "occasion": e.occasion, "label": occasion_label(e.occasion, labels),
              "action": e.action, "gift": e.gift, "planned_value": e.planned_value,
              "officer": officer_name, "status": e.status, "spent": e.spent,
              "gift_sent": e.gift_sent, "customer_words": e.customer_words,
-             "ticket_id": e.ticket_id} for e, name, tier, officer_name in rows]
+             "ticket_id": e.ticket_id,
+             "ticket_number": ticket_number(e.ticket_id) if e.ticket_id else None}
+            for e, name, tier, public_id, officer_name in rows]
 
 
 def occasion_label(key: str, labels: dict[str, str]) -> str:

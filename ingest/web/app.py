@@ -16,6 +16,8 @@ from connectors.webform import WebformConnector
 from desk import api as staff_api
 from desk import api_actions, routes
 from desk.api_calls import add_call_routes
+from desk.care_page import add_care_routes
+from desk.customers_page import add_customer_routes
 from desk.form.page import add_form_routes
 from desk.inbox import add_inbox_routes
 from desk.json_answers import json_response
@@ -26,6 +28,7 @@ from desk.reports_page import add_reports_routes
 from desk.sign_in import add_sign_in_routes
 from desk.surveys.page import add_survey_routes
 from desk.ticket_page import ATTACHMENT_DIR, REPLY_CHANNELS, add_ticket_routes
+from desk.warranty_page import add_warranty_routes
 from desk.web_session import setup_sessions
 from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
@@ -146,4 +149,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
         app[ATTACHMENT_DIR] = settings.attachment_dir
         add_ticket_routes(app)
         add_form_routes(app, form_config(settings))
+        add_customer_routes(app)
+        add_care_routes(app)
+        add_warranty_routes(app)
     return app

@@ -1,0 +1,104 @@
+"""``/customers``: the directory for signed-in staff, and ``/customers/{id}``: one account.
+
+- ``GET /customers?q=&owner=&tier=&page=``: the accounts, by name, 200 a page; ``q`` finds
+  words of the name, tax code, a contact's name, e-mail or phone, with or without diacritics;
+  ``owner`` is a staff id (``none``: accounts nobody owns), ``tier`` one of the tiers;
+- ``GET /customers/{id}`` (the account's public id): contacts, owner, care days, its recent
+  tickets the officer may see (each linking to its ticket page), its warranty items, and its
+  care tasks of this year's plan. An unknown id is the 404 page.
+
+Both read through ``desk.directory``, the functions ``cskh customers`` calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from sqlalchemy import select
+
+from desk.api import CLOCK, read_sessions
+from desk.auth import visible
+from desk.care.plan import PlanError, entries
+from desk.directory import Filters, account_by_id, account_page, describe_account
+from desk.i18n import N_, gettext
+from desk.reports.periods import local_date
+from desk.warranty import list_items
+from desk.web_session import missing_page, page_login_required, render_staff_page, request_staff
+from router.customers import TIERS
+from storage.models import Staff
+
+MAX_QUERY = 200
+TIER_LABELS = {"key": N_("Key account"), "standard": N_("Standard"), "small": N_("Small")}
+ACTION_LABELS = {"call": N_("Call"), "email": N_("E-mail"), "visit": N_("Visit"),
+                 "gift": N_("Gift")}
+ENTRY_STATUS_LABELS = {"planned": N_("Planned"), "done": N_("Done"), "skipped": N_("Skipped")}
+
+
+def page_number(request: web.Request) -> int:
+    """The ``page`` asked for (1 when it is missing or not a number)."""
+    raw = request.query.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
+
+
+def _link(params: dict[str, str], **changes: Any) -> str:
+    merged = {**params, **{k: str(v) for k, v in changes.items()}}
+    return "/customers?" + urlencode({k: v for k, v in merged.items() if v})
+
+
+@page_login_required
+async def customers_view(request: web.Request) -> web.StreamResponse:
+    """The directory, filtered and paged; a bad filter is the page with the reason (400)."""
+    q = request.query
+    asked = {"q": q.get("q", "")[:MAX_QUERY].strip(), "owner": q.get("owner", "").strip(),
+             "tier": q.get("tier", "").strip()}
+    error = None
+    if asked["tier"] and asked["tier"] not in TIERS:
+        error, asked["tier"] = gettext("Choose one of the tiers offered."), ""
+    owner_id: int | None = None
+    nobody = asked["owner"] == "none"
+    if asked["owner"] and not nobody:
+        if asked["owner"].isdigit() and len(asked["owner"]) < 19:
+            owner_id = int(asked["owner"])
+        else:
+            error, asked["owner"] = gettext("Choose one of the officers offered."), ""
+    filters = Filters(tier=asked["tier"] or None, search=asked["q"] or None,
+                      owner="none" if nobody else None, owner_id=owner_id)
+    async with read_sessions(request.app)() as session:
+        staff = list((await session.execute(select(Staff.id, Staff.name)
+                                            .order_by(Staff.name))).all())
+        found = await account_page(session, filters, page=page_number(request))
+    context = {"asked": asked, "found": found, "error": error, "staff": staff,
+               "tiers": [(t, TIER_LABELS[t]) for t in TIERS], "tier_labels": TIER_LABELS,
+               "link": lambda **changes: _link(asked, **changes)}
+    return render_staff_page("customers.html", request, context,
+                             status=400 if error else 200)
+
+
+@page_login_required
+async def customer_view(request: web.Request) -> web.StreamResponse:
+    """One account, or the 404 page."""
+    me = request_staff(request)
+    today = local_date(request.app[CLOCK]())
+    async with read_sessions(request.app)() as session:
+        customer = await account_by_id(session, request.match_info["customer_id"])
+        if customer is None:
+            return missing_page(request, gettext("There is no such customer."))
+        account = await describe_account(session, customer, tickets_where=visible(me))
+        items = await list_items(session, customer_id=customer.id, on=today)
+        try:
+            tasks: list[dict[str, Any]] | None = await entries(
+                session, today.year, customer_id=customer.id)
+        except PlanError:
+            tasks = None  # no plan for the year yet
+    return render_staff_page("customer.html", request, {
+        "account": account, "items": items, "tasks": tasks, "year": today.year,
+        "tier_labels": TIER_LABELS, "action_labels": ACTION_LABELS,
+        "status_labels": ENTRY_STATUS_LABELS})
+
+
+def add_customer_routes(app: web.Application) -> None:
+    """Register ``GET /customers`` and ``GET /customers/{id}``."""
+    app.router.add_get("/customers", customers_view)
+    app.router.add_get("/customers/{customer_id}", customer_view)
