@@ -132,7 +132,7 @@ def actions_by_name(app: web.Application) -> dict[str, Action]:
             "waiting": ta.wait, "resume": partial(ta.resume, calendar=calendar),
             "resolve": partial(ta.resolve, calendar=calendar),
             "reopen": partial(ta.reopen, calendar=calendar), "reassign": ta.reassign,
-            "retry": ta.retry,
+            "retry": ta.retry, "merge": ta.merge,
             "callback": partial(ta.callback, calendar=calendar)}
 
 
@@ -145,6 +145,6 @@ def add_action_routes(app: web.Application) -> None:
     for name, path in (("claim", "claim"), ("reply", "reply"), ("waiting", "waiting"),
                        ("resume", "resume"), ("note", "notes"), ("reopen", "reopen"),
                        ("resolve", "resolve"), ("reassign", "reassign"),
-                       ("callback", "callback")):
+                       ("callback", "callback"), ("merge", "merge")):
         app.router.add_post(f"{base}/{path}", _route(name))
     app.router.add_put("/api/v1/me/status", my_status)

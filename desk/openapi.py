@@ -110,6 +110,8 @@ TICKET = _object(
               "description": "hotline tickets: the number to call back, its tel: link, and "
                              "whether a missed call still waits for a callback that reaches "
                              "the customer (resolving waits for it); null on other channels"},
+    merged_into={**_nullable(_STR), "description": "the number of the ticket this one was "
+                 "merged into (its messages are there); null when not merged"},
     warranty={"type": "array", "items": {"type": "object"},
               "description": "ticket detail only: the warranty register entries a warranty or "
                              "maintenance ticket names (serial, model, customer, delivered_on, "
@@ -299,6 +301,12 @@ DOCUMENT: dict[str, Any] = {
             "parameters": [_TICKET_ID],
             "responses": _answers(_object(["ticket", "number", "call_id"], ticket=_STR,
                                           number=_STR, call_id=_STR), 403, 404, 409, 502)}},
+        "/api/v1/tickets/{ticket_id}/merge": {"post": _action(
+            "Merge this ticket into another (id or number) the caller may see: its messages "
+            "move there, it is closed with merged_into, its conversation continues there; "
+            "both must be the caller's to act on (403); 409 when this one is closed or the "
+            "other is closed or merged", 409,
+            body={"type": "object", "required": ["into"], "properties": {"into": _STR}})},
         "/api/v1/tickets/{ticket_id}/reassign": {"post": _action(
             "Hand to another officer of the queue (leads); 400 for an unknown officer", 409,
             body=_STAFF_BODY)},

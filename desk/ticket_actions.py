@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.api import ticket_key
 from desk.auth import visible
 from desk.views import tickets_json
 from normalizer.threads import DEFAULT_MAIL_DOMAIN
@@ -151,6 +152,20 @@ async def retry(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
     log.info(LogEvent.OUTBOUND_RETRIED, ticket_id=t.id, message_id=outbound.message_id,
              staff=staff.name)
     return outbound
+
+
+async def merge(s: AsyncSession, staff: Staff, t: Ticket, b: dict[str, Any],
+                now: datetime) -> None:
+    """Merge ``t`` into the ticket ``b["into"]`` (id or number) the officer may see
+    (``router.actions.merge``); 404 for one they may not."""
+    raw = text_field(b, "into") or ""
+    key = ticket_key(raw)
+    into = None if key is None else await s.scalar(
+        select(Ticket).where(Ticket.id == key, visible(staff)).with_for_update())
+    if into is None:
+        raise actions.ActionError(404, "not_found", f"no ticket {raw[:40]} that you may see")
+    await actions.merge(s, staff, t, into, now)
+    log.info(LogEvent.TICKET_MERGED, ticket_id=t.id, into=into.id, staff=staff.name)
 
 
 async def act_on_ticket(sessions: SessionFactory, publish: Publish, key: int | None,

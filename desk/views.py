@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.delivery import delivery_json
 from router.callbacks import HOTLINE, callback_number, needs_callback
-from storage.models import Contact, Customer, Message, Staff, Ticket
+from storage.models import Contact, Customer, Message, Staff, Ticket, ticket_number
 
 
 def _iso(value: Any) -> str | None:
@@ -68,6 +68,8 @@ def ticket_json(ticket: Ticket, assignee: Staff | None, customer: Customer | Non
         "resolution_due": _iso(ticket.resolution_due),
         "messages": [message_json(m) for m in messages],
         "callback": _callback(ticket, contact),
+        "merged_into": None if ticket.merged_into_id is None
+        else ticket_number(ticket.merged_into_id),
     }
 
 

@@ -1,5 +1,5 @@
-"""``cskh ticket show|reply|resolve|assign|claim`` and the staff commands an operator on call
-needs without a browser: ``staff reset-token|rm|rename``.
+"""``cskh ticket show|reply|resolve|assign|merge|claim|callback`` and the staff commands an
+operator on call needs without a browser: ``staff reset-token|rm|rename``.
 
 Ticket actions run ``desk.ticket_actions`` — the code the staff API runs — as the officer
 ``--as NAME`` (names match ignoring case and diacritics), so the same rules apply: who may
@@ -68,6 +68,8 @@ def card_lines(t: dict[str, Any]) -> list[str]:
         f"created {_when(t['created_at'])}; first response due "
         f"{_when(t['first_response_due'])}; resolution due {_when(t['resolution_due'])}",
     ]
+    if t.get("merged_into"):
+        lines.append(f"merged into {t['merged_into']}")
     return lines
 
 
@@ -203,8 +205,8 @@ def add_tickets_parser(sub: Any, common: argparse.ArgumentParser,
                        out: argparse.ArgumentParser) -> None:
     """Register ``cskh ticket`` on the ``cskh`` subcommands ``sub``."""
     ticket = sub.add_parser(
-        "ticket", help="work a ticket from a terminal (show, reply, resolve, assign, claim, "
-                       "callback)",
+        "ticket", help="work a ticket from a terminal (show, reply, resolve, assign, merge, "
+                       "claim, callback)",
         description="The staff API's actions, as an officer (--as NAME): the same rules "
                     "decide who may do what.").add_subparsers(
         dest="ticket_command", required=True, metavar="ACTION")
@@ -239,6 +241,17 @@ def add_tickets_parser(sub: Any, common: argparse.ArgumentParser,
                         help="the lead or admin who reassigns")
     assign.set_defaults(func=_ticket_command(ticket_actions.reassign,
                                              lambda a: {"staff": a.staff}))
+    merged = action("merge", "merge a ticket into another of the same matter",
+                    "The customer's matter opened twice (a web form that could not prove it "
+                    "continues a ticket, a second mail thread): TICKET's messages move to "
+                    "--into, TICKET is closed with a note on both, and its conversation "
+                    "continues on --into. Whoever merges must be allowed to act on both "
+                    "(their assignee, a lead of their queues, an admin).")
+    merged.add_argument("--into", required=True, metavar="TICKET",
+                        help="the ticket that goes on (id or CSKH-number)")
+    merged.add_argument("--as", dest="as_", required=True, metavar="NAME", help=AS_HELP)
+    merged.set_defaults(func=_ticket_command(ticket_actions.merge,
+                                             lambda a: {"into": a.into}))
     claim = action("claim", "take an unassigned ticket of one of one's queues",
                    "The officer --as NAME takes the ticket if it is unassigned, in one of "
                    "their queues and they are under capacity.")

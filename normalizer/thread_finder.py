@@ -29,8 +29,9 @@ a ticket by something guessable depends on how far the sender is who they say
    django-helpdesk and Zammad thread by headers and the ticket tag, never by a bare subject).
    Generic subjects never match; a sender whose ``From`` failed DKIM/DMARC never uses it.
 
-A ticket resolved longer ago than the reopen window is never continued: the rule that found
-it is skipped. Messages earlier in the batch count as if already stored. The finder reads and
+A ticket an officer merged into another (``merged_into_id``) stands for that one in every
+rule. A ticket resolved longer ago than the reopen window is never continued: the rule that
+found it is skipped. Messages earlier in the batch count as if already stored. The finder reads and
 never writes.
 """
 
@@ -188,6 +189,39 @@ class ThreadFinder:
                                if tid in self._by_id}
         await self._load_threads(session, {(e.channel, e.thread_key) for e, _ in said})
         await self._load_subjects(session, mail)
+        await self._follow_merges(session)
+
+    async def _follow_merges(self, session: AsyncSession) -> None:
+        """A ticket an officer merged into another stands for that one, in every rule (its
+        Message-IDs moved there with its messages; its number, token and conversation are
+        followed here), through a chain of merges."""
+        loaded = [*self._by_id.values(), *self._by_thread.values(),
+                  *(t for entries in self._by_subject.values() for _, t in entries)]
+        target: dict[int, Ticket] = {}
+        pending = {t.merged_into_id for t in loaded if t.merged_into_id is not None}
+        for _ in range(8):  # hops: a merge of a merge
+            pending -= set(target)
+            if not pending:
+                break
+            for t in await session.scalars(select(Ticket).where(Ticket.id.in_(pending))):
+                target[t.id] = t
+            pending = {t.merged_into_id for t in target.values()
+                       if t.merged_into_id is not None}
+
+        def final(ticket: Ticket) -> Ticket:
+            for _ in range(8):
+                if ticket.merged_into_id is None or ticket.merged_into_id not in target:
+                    break
+                ticket = target[ticket.merged_into_id]
+            return ticket
+
+        if not target:
+            return
+        self._by_id = {k: final(t) for k, t in self._by_id.items()}
+        self._by_thread = {k: final(t) for k, t in self._by_thread.items()}
+        self._by_message_id = {k: final(t) for k, t in self._by_message_id.items()}
+        self._by_subject = {k: [(at, final(t)) for at, t in v]
+                            for k, v in self._by_subject.items()}
 
     def _reopenable(self) -> ColumnElement[bool]:
         cutoff = self._now - self._reopen_window

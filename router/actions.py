@@ -298,6 +298,41 @@ async def reassign(session: AsyncSession, lead: Staff, ticket: Ticket, to_name: 
     return target
 
 
+async def merge(session: AsyncSession, staff: Staff, ticket: Ticket, into: Ticket,
+                now: datetime) -> None:
+    """Merge ``ticket`` into ``into``: the same customer's matter opened twice (a web form
+    that could not prove it continues a ticket, a second mail thread). Its messages move to
+    ``into`` (so a reply to any of their Message-IDs threads there), it is closed with
+    ``merged_into_id``, and its conversation continues on ``into`` (``normalizer.
+    thread_finder``); each gets a note saying so. Its SLA events stay its own. The officer
+    must be allowed to act on both (assignee, lead of the queue, admin)."""
+    if ticket.id == into.id:
+        raise ActionError(400, "same_ticket", "a ticket cannot be merged into itself")
+    _require_open(ticket)
+    if into.status in CLOSED or into.merged_into_id is not None:
+        raise ActionError(409, "target_closed", f"ticket {into.number} is {into.status}: "
+                          "reopen it first, or merge the other way")
+    if not (may_act(staff, ticket) and may_act(staff, into)):
+        raise ActionError(403, "not_allowed", "only who may act on both tickets (their "
+                          "assignee, a lead of their queues, an admin) may merge them")
+    moved = list(await session.scalars(select(Message).where(Message.ticket_id == ticket.id)))
+    for message in moved:
+        message.ticket_id = into.id
+    ticket.status, ticket.merged_into_id = "closed", into.id
+    ticket.resolved_at = ticket.resolved_at or now
+    ticket.updated_at = into.updated_at = now
+    for on, text in ((ticket, f"Đã gộp vào {into.number} bởi {staff.name}."),
+                     (into, f"Đã gộp {ticket.number} vào phiếu này bởi {staff.name} "
+                            f"({len(moved)} tin nhắn).")):
+        public_id = uuid.uuid4()
+        session.add(Message(
+            ticket_id=on.id, envelope_id=public_id, direction="note", channel=on.channel,
+            external_id=f"cskh-note-{public_id}", sender_name=staff.name, text=text,
+            attachments={"files": []}, sent_at=now, received_at=now,
+            raw={"staff_id": staff.id, "merge": {"from": ticket.id, "into": into.id}}))
+    await session.flush()
+
+
 async def take_backlog(session: AsyncSession, staff: Staff, now: datetime) -> list[Ticket]:
     """Give an officer who is online and on shift at ``now`` queued tickets of their queues,
     oldest due first, up to capacity; nothing otherwise."""

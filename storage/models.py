@@ -217,6 +217,10 @@ class Ticket(Base):
     # cycle ``reopen_count`` (0 = never reopened, the clocks run from ``created_at``).
     reopened_at: Mapped[datetime | None] = mapped_column()
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # An officer merged this ticket into that one (``router.actions.merge``): its messages
+    # moved there, it is closed, and its conversation continues there.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="SET NULL"))
 
     @property
     def sla_started_at(self) -> datetime:

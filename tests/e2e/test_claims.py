@@ -101,3 +101,35 @@ async def test_only_proof_writes_into_an_existing_ticket(
     # the forged mail: its own ticket, flagged for an officer to look at
     (forged,) = [t for t in everyone if t["channel"] == "email"]
     assert forged["needs_review"] is True
+
+    # the officer sees that claim-3 is the same customer's matter: merged into the ticket
+    (duplicate,) = [t for t in everyone if t["channel"] == "webform" and t["id"] != victim["id"]
+                    and t["messages"][0]["external_id"] == "claim-3"]
+    resp = await client.post(f"/api/v1/tickets/{duplicate['id']}/merge", headers=auth,
+                             json={"into": victim["number"]})
+    assert resp.status == 200, await resp.text()
+    merged = await resp.json()
+    assert merged["status"] == "closed" and merged["merged_into"] == victim["number"]
+    assert [m["direction"] for m in merged["messages"]] == ["note"]  # "Đã gộp vào CSKH-…"
+    resp = await client.get(f"/api/v1/tickets/{victim['id']}", headers=auth)
+    kept = (await resp.json())["messages"]
+    assert [m["external_id"] for m in kept if m["direction"] == "inbound"] == [
+        "claim-1", "claim-3", "claim-4", "real@thepviet.vn"]
+    assert any(m["direction"] == "note" and duplicate["number"] in m["text"] for m in kept)
+    # a link we sent for the merged ticket now continues the one it went into
+    proof = follow_up.mint(SECRET, duplicate["id"], datetime.now(UTC))
+    await post(subject="Bổ sung lần 2", submission_id="claim-5", follow_up=proof)
+
+    async def followed() -> bool:
+        resp = await client.get(f"/api/v1/tickets/{victim['id']}", headers=auth)
+        return "claim-5" in [m["external_id"] for m in (await resp.json())["messages"]]
+
+    assert await wait_for(followed, attempts=600)
+    # refused: into itself, into a closed ticket, again, into one that does not exist
+    for ticket, into, status in ((victim["id"], victim["number"], 400),
+                                 (victim["id"], duplicate["number"], 409),
+                                 (duplicate["id"], victim["number"], 409),
+                                 (victim["id"], "CSKH-999999", 404)):
+        resp = await client.post(f"/api/v1/tickets/{ticket}/merge", headers=auth,
+                                 json={"into": into})
+        assert resp.status == status, (ticket, into, await resp.text())
