@@ -21,6 +21,7 @@ import jinja2
 from aiohttp import web
 
 from desk.i18n import DEFAULT_LOCALE, translations
+from desk.labels import label
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -82,6 +83,7 @@ def _configure(env: jinja2.Environment, locale: str) -> jinja2.Environment:
     env.filters["local_date"] = local_date
     env.filters["vnd"] = vnd
     env.globals["locale"] = locale
+    env.globals["named"] = label
     return env
 
 

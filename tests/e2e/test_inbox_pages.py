@@ -50,6 +50,14 @@ async def test_a_web_form_appears_live_and_stays_text(
     number = await row.get_attribute("data-number")
     assert number is not None and number.startswith("CSKH-")
     assert await row.locator("td").nth(7).text_content() == "Nguyễn Văn An"
+    # codes are named in Vietnamese (the code itself stays in data-code)
+    assert await row.locator("td").nth(2).text_content() == "Biểu mẫu web"
+    category = row.locator("td").nth(3)
+    assert await category.get_attribute("data-code") == "invoice"
+    assert await category.text_content() == "Hóa đơn"
+    assert await page.locator("#f-priority option[value=urgent]").text_content() == "Khẩn cấp"
+    assert await page.locator("#f-status option[value=waiting]").text_content() == (
+        "Chờ khách phản hồi")
     assert "còn" in (await row.locator(".sla").text_content() or "")
     await page.screenshot(path=str(artifact(f"inbox-{backend.name}.png")), full_page=True)
 
