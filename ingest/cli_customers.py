@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.directory import (
     DirectoryError,
     Filters,
-    account_detail,
     assign_owner,
+    describe_account,
     export_rows,
+    find_account,
     list_accounts,
     rows_csv,
     rows_xlsx,
 )
+from desk.warranty import LOCAL, list_items
 from router.customers import TIERS
 
 
@@ -56,7 +59,11 @@ def cmd_customers_show(args: argparse.Namespace) -> int:
     from ingest.cli import _print
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await account_detail(session, args.account)
+        customer = await find_account(session, args.account)
+        detail = await describe_account(session, customer)
+        today = datetime.now(LOCAL).date()
+        return detail | {"warranty": await list_items(session, customer_id=customer.id,
+                                                      on=today)}
 
     d = _run(args, work)
     lines = [f"{d['name']}  (tax code {d['tax_code'] or '-'}, tier {d['tier']}, segment "
@@ -72,6 +79,11 @@ def cmd_customers_show(args: argparse.Namespace) -> int:
     lines += ["survey answers:"] + ([f"  {s['answered_at'][:10]}  {s['kind']:<8} "
                                     f"{s['rating'] or '-'}  {(s['comment'] or '')[:60]}"
                                     for s in d["surveys"]] or ["  (none)"])
+    lines += ["warranty register:"] + ([
+        f"  {w['serial']}  {w['model']}  delivered {w['delivered_on']}, "
+        + (f"in warranty until {w['warranty_ends']}" if w["in_warranty"]
+           else f"out of warranty since {w['warranty_ends']}")
+        for w in d["warranty"]] or ["  (none)"])
     _print(args, d, lines)
     return 0
 

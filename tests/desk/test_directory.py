@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ingest.cli import main
 from router.staff import add_staff
 from storage.db import SessionFactory
 from storage.models import Customer
+from storage.models_care import WarrantyItem
 
 SHEET = (
     "name,tax_code,tier,segment,owner,emails,phones,domains,founded_on,opened_on\n"
@@ -88,6 +90,17 @@ async def test_ls_show_and_assign(loaded: Path, sessions: SessionFactory,
     assert {c["email"] or c["phone"]: c["channels"] for c in detail["contacts"]} == {
         "ketoan@thepviet.vn": ["email"], "mua.hang@thepviet.vn": ["email"],
         "+84912345678": ["phone"]}
+    assert detail["warranty"] == []
+    async with sessions() as session, session.begin():  # a product delivered to the account
+        thep = await session.scalar(select(Customer).where(Customer.tax_code == "0312345678"))
+        assert thep is not None
+        session.add(WarrantyItem(customer_id=thep.id, model="Máy cắt thép MC-200",
+                                 model_key="may cat thep mc-200", serial="MC200-0042",
+                                 delivered_on=date(2025, 1, 10), warranty_months=120))
+    code, out, _ = await asyncio.to_thread(_cli, capsys, "customers", "show", "thep viet")
+    assert code == 0 and "warranty register:" in out
+    assert "MC200-0042  Máy cắt thép MC-200  delivered 2025-01-10, in warranty until 2035-01-10" \
+        in out
     code, _, err = await asyncio.to_thread(_cli, capsys, "customers", "show", "Không Có")
     assert code == 2 and "no account" in err
 
