@@ -1,6 +1,7 @@
-"""Care tasks survive ``kill -9``: ``cskh serve`` (router role) turns the approved plan's due
-entries into task tickets, is killed with SIGKILL as soon as the first one appears, restarted,
-and every entry still has exactly one ticket, on both backends."""
+"""Care and maintenance tasks survive ``kill -9``: ``cskh serve`` (router role) turns the
+approved plan's due entries and the register's due maintenance visits into task tickets, is
+killed with SIGKILL as soon as the first one appears, restarted, and every entry and every
+visit still has exactly one ticket, on both backends."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from storage.db import create_engine, session_factory
 from storage.models import Customer, Ticket
-from storage.models_care import CareEntry, CarePlan
+from storage.models_care import CareEntry, CarePlan, MaintenanceVisit
 from tests.support.service import Service
 
 pytestmark = pytest.mark.slow
@@ -34,6 +35,22 @@ async def _counts(database_url: str) -> tuple[int, int, int]:
                                       .where(Ticket.kind == "care")) or 0
             linked = await s.scalar(select(func.count()).select_from(CareEntry).where(
                 CareEntry.ticket_id.is_not(None))) or 0
+            return tickets, distinct, linked
+    finally:
+        await engine.dispose()
+
+
+async def _visits(database_url: str) -> tuple[int, int, int]:
+    """(maintenance tickets, distinct visits they are for, visit rows with a ticket)."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            tickets = await s.scalar(select(func.count()).select_from(Ticket).where(
+                Ticket.kind == "maintenance")) or 0
+            distinct = await s.scalar(select(func.count(func.distinct(Ticket.thread_key)))
+                                      .where(Ticket.kind == "maintenance")) or 0
+            linked = await s.scalar(select(func.count()).select_from(MaintenanceVisit).where(
+                MaintenanceVisit.ticket_id.is_not(None))) or 0
             return tickets, distinct, linked
     finally:
         await engine.dispose()
@@ -82,6 +99,14 @@ async def test_kill_9_makes_no_second_task(backend: Any, tmp_path: Path,
     sheet.write_text("name,tax_code,tier,segment,owner,founded_on\n" + "\n".join(rows) + "\n",
                      encoding="utf-8")
     service.run_cli("customers", "import", str(sheet))
+    # a machine per account, delivered a year before ``soon``, serviced every 12 months: each
+    # one's visit falls due within the lead days
+    register = tmp_path / "register.csv"
+    register.write_text(
+        "serial,model,account,delivered_on,warranty_months,maintenance_months\n" + "".join(
+            f"MC-{i:04d},Máy cắt thép MC-200,03123456{i:02d},{soon.replace(year=soon.year - 1)},"
+            "24,12\n" for i in range(12)), encoding="utf-8")
+    service.run_cli("warranty", "import", str(register))
     year = str(soon.year)
     service.run_cli("care", "plan", "--year", year)
     service.run_cli("care", "submit", "--year", year, "--as", "Phạm Giám Đốc")
@@ -100,8 +125,10 @@ async def test_kill_9_makes_no_second_task(backend: Any, tmp_path: Path,
     await _add_entry(backend.database_url, soon)  # proves a whole pass ran after the restart
 
     async def settled() -> bool:
-        return await _counts(backend.database_url) == (due + 1, due + 1, due + 1)
+        return (await _counts(backend.database_url) == (due + 1, due + 1, due + 1)
+                and await _visits(backend.database_url) == (12, 12, 12))
 
     await wait_for(settled, attempts=600, interval=0.1)
     assert service.kill(signal.SIGTERM) == 0
     assert await _counts(backend.database_url) == (due + 1, due + 1, due + 1)
+    assert await _visits(backend.database_url) == (12, 12, 12)
