@@ -332,6 +332,21 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+async def allocate(session: AsyncSession, owner_id: int, *,
+                   customer_ids: Sequence[int] = (), filters: Filters | None = None) -> int:
+    """Give the accounts ``customer_ids``, and every account ``filters`` take as the
+    ``/customers`` page lists them (a search looks in the contacts too), to the officer
+    ``owner_id``; how many accounts that is."""
+    chosen = set(customer_ids)
+    if filters is not None:
+        chosen.update(await session.scalars(select(Customer.id).where(
+            *await _where(session, filters, contacts=True))))
+    for customer in await session.scalars(select(Customer).where(Customer.id.in_(chosen))):
+        customer.owner_id = owner_id
+    await session.flush()
+    return len(chosen)
+
+
 async def assign_owner(session: AsyncSession, owner: str, *, accounts: Sequence[str] = (),
                        filters: Filters | None = None) -> list[Customer]:
     """Give the named ``accounts`` (tax codes or names, see ``find_account``) and those

@@ -72,6 +72,7 @@ class LogEvent(StrEnum):
     TICKET_MESSAGE_ADDED = "ticket.message_added"
     TICKET_DUPLICATE = "ticket.duplicate_event"
     TICKET_MERGED = "ticket.merged"
+    ACCOUNTS_ALLOCATED = "customers.allocated"
     MESSAGE_DISCARDED = "message.discarded_machine_mail"
     THREAD_CLAIM_REFUSED = "ticket.thread_claim_refused"
     SUBMISSION_ID_REUSED = "webform.submission_id_reused"

@@ -277,3 +277,56 @@ async def test_the_directory_an_account_the_plan_and_the_register(
     assert await texts(agent, "#account-tickets td[data-column='number']") == [
         seeded["claim"]]
     assert "Xuất lại hóa đơn" not in await agent.content()
+
+
+async def test_a_lead_allocates_one_account_and_a_filtered_list(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser) -> None:
+    seeded = await _seed(sessions)
+    await add_officer(sessions, "Phạm Thu Hà", QUEUES)
+    client = await aiohttp_client(create_app(backend.settings(), clock=lambda: NOW))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page()
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Lê Thị Lan")
+
+    # one account, from its page
+    await page.goto(f"{base}/customers/{seeded['account']}")
+    await page.select_option("#owner-select", label="Phạm Thu Hà")
+    await page.click("#owner-save")
+    await page.wait_for_url(f"**/customers/{seeded['account']}?allocated=1")
+    assert await page.text_content("#a-owner") == "Phạm Thu Hà"
+
+    # every account the list shows: the dealers nobody owns, found without diacritics
+    await page.goto(f"{base}/customers?q=dai+ly&owner=none")
+    assert "205" in (await page.text_content("#customer-count") or "")
+    await page.select_option("#allocate-owner", label="Nguyễn Văn An")
+    await page.click("#allocate")
+    await page.wait_for_url("**allocated=205**")
+    assert "Đã giao 205 khách hàng" in (await page.text_content("#allocated") or "")
+    async with sessions() as s:
+        owners = {c.name: c.owner_id for c in await s.scalars(select(Customer))}
+    an = await _staff_id(sessions, "Nguyễn Văn An")
+    assert all(owners[f"Đại lý số {n:03d}"] == an for n in range(1, DEALERS + 1))
+    assert owners[HOSTILE] is None  # not in the list: untouched
+    assert owners[HOA_BINH] == await _staff_id(sessions, "Phạm Thu Hà")
+    assert errors == []
+
+    # an agent sees no such form, and a post of theirs is refused
+    agent = await browser.new_page()
+    await sign_in_page(agent, base, "Phạm Thu Hà")
+    await agent.goto(f"{base}/customers/{seeded['account']}")
+    assert await agent.locator("#owner-form").count() == 0
+    await agent.goto(f"{base}/customers")
+    assert await agent.locator("#allocate-form").count() == 0
+    refused = await agent.request.post(f"{base}/customers/owner", form={
+        "owner": str(an), "account": seeded["account"]})
+    assert refused.status == 403
+
+
+async def _staff_id(sessions: SessionFactory, name: str) -> int:
+    from storage.models import Staff
+    async with sessions() as s:
+        found = await s.scalar(select(Staff.id).where(Staff.name == name))
+    assert found is not None
+    return found
