@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.reports.base import Report, rounded, share
 from desk.reports.periods import Window
 from router.calendars import QueueCalendars
-from storage.models import Staff, Survey, Ticket
+from storage.models import Customer, Staff, Survey, Ticket
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -40,11 +40,14 @@ class SurveyRow:
     comment: str | None
     follow_up: str | None
     follow_up_status: str | None
+    tier: str | None = None
+    priority: str | None = None
 
     def group(self, by: str) -> str:
-        """This survey's value of the ``--by`` dimension."""
+        """This survey's value of the ``--by`` dimension (``-`` when it has none)."""
         return {"channel": self.channel, "category": self.category, "queue": self.queue,
-                "officer": self.officer}.get(by) or "-"
+                "officer": self.officer, "tier": self.tier,
+                "priority": self.priority}.get(by) or "-"
 
 
 async def surveys_in(session: AsyncSession, window: Window) -> list[SurveyRow]:
@@ -53,23 +56,24 @@ async def surveys_in(session: AsyncSession, window: Window) -> list[SurveyRow]:
     follow = select(Ticket.id, Ticket.status).subquery()
     query = (
         select(Survey, Ticket.id, Ticket.category, Ticket.queue, Staff.name, follow.c.id,
-               follow.c.status)
+               follow.c.status, Customer.tier, Ticket.priority)
         .outerjoin(Ticket, Ticket.id == Survey.ticket_id)
+        .outerjoin(Customer, Customer.id == Ticket.customer_id)
         .outerjoin(Staff, Staff.id == Survey.officer_id)
         .outerjoin(follow, follow.c.id == Survey.follow_up_ticket_id)
         .where(Survey.kind == "csat",
                ((Survey.sent_at >= start) & (Survey.sent_at < end))
                | ((Survey.answered_at >= start) & (Survey.answered_at < end))))
     rows = []
-    for survey, ticket_id, category, queue, officer, follow_id, follow_status in \
-            (await session.execute(query)).all():
+    for survey, ticket_id, category, queue, officer, follow_id, follow_status, tier, \
+            priority in (await session.execute(query)).all():
         rows.append(SurveyRow(
             ticket_number=f"CSKH-{ticket_id:06d}" if ticket_id else None,
             channel=survey.channel, category=category, queue=queue, officer=officer,
             sent_at=_aware(survey.sent_at), answered_at=_aware(survey.answered_at),
             rating=survey.rating, comment=survey.comment,
             follow_up=f"CSKH-{follow_id:06d}" if follow_id else None,
-            follow_up_status=follow_status))
+            follow_up_status=follow_status, tier=tier, priority=priority))
     return rows
 
 

@@ -176,6 +176,10 @@ async def test_satisfaction(seeded: SessionFactory) -> None:
     by_officer = {r["officer"]: r["csat_pct"] for r in await _report(
         seeded, "satisfaction", "month", "2026-11-01", by="officer")}
     assert by_officer == {"Nguyễn Văn An": 50.0, "Trần Thị Hoa": 100.0}
+    # every split the other reports take (the tickets' priority, their customers' tier: none)
+    by_priority = {r["priority"]: r["sent"] for r in await _report(
+        seeded, "satisfaction", "month", "2026-11-01", by="priority")}
+    assert by_priority == {"normal": 4}
     rows = {r["officer"]: r for r in await _report(seeded, "officers", "month", "2026-11-01")}
     assert (rows["Nguyễn Văn An"]["csat_pct"], rows["Nguyễn Văn An"]["low_ratings"]) == (50.0, 1)
     [low] = await _report(seeded, "low-ratings", "month", "2026-11-01")
