@@ -107,6 +107,9 @@ async def _lead_of(session: AsyncSession, queue: str | None) -> Staff | None:
         .where(QueueRow.name == queue, Staff.role == "lead").order_by(Staff.id).limit(1))
 
 
+CHAT_CHANNELS = frozenset({"facebook", "zalo", "shopee", "lazada", "tiktok"})
+
+
 async def _follow_up(session: AsyncSession, survey: Survey, now: datetime) -> int | None:
     original = await session.get(Ticket, survey.ticket_id)
     if original is None:
@@ -115,9 +118,14 @@ async def _follow_up(session: AsyncSession, survey: Survey, now: datetime) -> in
                 if original.customer_id else None)
     owner = await session.get(Staff, customer.owner_id) if customer and customer.owner_id else None
     officer = owner or await _lead_of(session, original.queue)
+    # On a chat channel the reply goes to the conversation the thread key names (the page and
+    # the user, the OA and the user, the shop's conversation): the original's. Elsewhere (mail,
+    # the hotline, a form) the contact's address or number carries it: a key of its own.
+    chat = original.channel in CHAT_CHANNELS
     ticket = Ticket(
         status="assigned" if officer else "queued", channel=original.channel,
-        thread_key=f"survey:{survey.public_id}", category=original.category,
+        thread_key=original.thread_key if chat else f"survey:{survey.public_id}",
+        category=original.category,
         priority="high", sentiment="negative", queue=original.queue,
         assignee_id=officer.id if officer else None, customer_id=original.customer_id,
         contact_id=original.contact_id,
