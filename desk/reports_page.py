@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from sqlalchemy import select
 
 from desk.api import CALENDARS, CLOCK, SESSIONS
 from desk.i18n import N_, gettext
@@ -29,9 +30,10 @@ from desk.reports.registry import GROUPINGS
 from desk.reports.render import render
 from desk.web_session import page_login_required, render_staff_page, request_staff
 from router.calendars import QueueCalendars
-from storage.models import Staff
+from storage.models import Campaign, Staff
 
-PAGE_REPORTS = ("satisfaction", "volume", "sla", "officers", "low-ratings", "warranty")
+PAGE_REPORTS = ("satisfaction", "volume", "sla", "officers", "low-ratings", "warranty",
+                "campaign")
 # the reports an agent is offered: those whose rows carry the officer (cut to their own)
 AGENT_REPORTS = ("satisfaction", "volume", "sla", "officers", "low-ratings")
 # the reports that take a split (the others ignore it or refuse it)
@@ -51,7 +53,8 @@ TITLES = {"satisfaction": N_("Customer satisfaction (CSAT)"),
           "sla": N_("First response and resolution within SLA"),
           "officers": N_("Officers' monthly sheet"),
           "low-ratings": N_("Ratings of 1 and 2, by category"),
-          "warranty": N_("Warranty and maintenance")}
+          "warranty": N_("Warranty and maintenance"),
+          "campaign": N_("Satisfaction campaign")}
 COLUMNS = {
     "period": N_("Period"), "officer": N_("Officer"), "channel": N_("Channel"),
     "category": N_("Category"), "queue": N_("Queue"), "tier": N_("Tier"),
@@ -77,6 +80,13 @@ COLUMNS = {
     "repair_median_min": N_("Repair, median (min)"), "visits_due": N_("Visits due"),
     "visits_done": N_("Visits done"), "visits_on_time_pct": N_("Visits on time %"),
 }
+# the campaign report's own words for columns other reports name otherwise
+CAMPAIGN_COLUMNS = {
+    "section": N_("Part"), "group": N_("Group"), "asked": N_("Contacts asked"),
+    "answered": N_("Contacts who answered"), "question": N_("Question"),
+    "answers": N_("Answers to the question"), "segment": N_("Segment"),
+    "owner": N_("Account owner")}
+CAMPAIGN_SPLITS = ("tier", "segment", "owner")
 PERIOD_NAMES = {"day": N_("Day"), "week": N_("Week"), "month": N_("Month")}
 
 
@@ -89,18 +99,24 @@ class Asked:
     first: str
     last: str
     by: str
+    campaign: str = ""
 
     def params(self, **changes: str) -> dict[str, str]:
         """The query string of this choice, with ``changes``."""
         merged = {"report": self.report, "period": self.period, "from": self.first,
-                  "to": self.last, "by": self.by, **changes}
+                  "to": self.last, "by": self.by, "campaign": self.campaign, **changes}
         return {k: v for k, v in merged.items() if v}
 
 
-def column_label(column: str) -> str:
-    """A column's heading on the page (``rated_3``: "3 ★")."""
+def column_label(column: str, report: str = "") -> str:
+    """A column's heading on the page (``rated_3``: "3 ★"; ``n_7``: "7")."""
     if column.startswith("rated_"):
         return f"{column.removeprefix('rated_')} ★"
+    if report == "campaign":
+        if column.startswith("n_"):
+            return column.removeprefix("n_")
+        if column in CAMPAIGN_COLUMNS:
+            return gettext(CAMPAIGN_COLUMNS[column])
     return gettext(COLUMNS.get(column, column))
 
 
@@ -115,7 +131,8 @@ async def _build(request: web.Request, asked: Asked, staff: Staff) -> Report:
     lead = staff.role in LEADS
     if asked.report not in (PAGE_REPORTS if lead else AGENT_REPORTS):
         raise ReportError(gettext("Choose one of the reports offered."))
-    if asked.by and asked.by not in GROUPINGS:
+    splits = CAMPAIGN_SPLITS if asked.report == "campaign" else GROUPINGS
+    if asked.by and asked.by not in splits:
         raise ReportError(gettext("Choose one of the splits offered."))
     today = local_date(request.app[CLOCK]())
     window = parse_window(asked.period, asked.first or None, asked.last or None, today)
@@ -123,6 +140,12 @@ async def _build(request: web.Request, asked: Asked, staff: Staff) -> Report:
     split = (asked.by or None) if lead else "officer"
     by = split if asked.report in SPLIT_REPORTS else None
     calendars = request.app.get(CALENDARS) or QueueCalendars()
+    if asked.report == "campaign":  # the whole campaign, not cut by period
+        if not asked.campaign:
+            raise ReportError(gettext("Choose a campaign."))
+        async with request.app[SESSIONS]() as session:
+            return await build_report(session, "campaign", window, asked.by or None,
+                                      calendars, subject=asked.campaign)
     async with request.app[SESSIONS]() as session:
         report = await build_report(session, asked.report, window, by, calendars)
     return report if lead else own_figures(report, staff)
@@ -142,13 +165,21 @@ def _chart(report: Report) -> list[dict[str, Any]]:
     return bars
 
 
+async def _campaigns(request: web.Request) -> list[str]:
+    """The campaigns' names, newest first (the campaign report's picker)."""
+    async with request.app[SESSIONS]() as session:
+        return list(await session.scalars(select(Campaign.name).order_by(
+            Campaign.send_at.desc())))
+
+
 @page_login_required
 async def reports_view(request: web.Request) -> web.StreamResponse:
     """The page, or its figures as a download (``format=csv|xlsx``)."""
     staff = request_staff(request)
     q = request.query
     asked = Asked(q.get("report", "satisfaction"), q.get("period", "month"),
-                  q.get("from", "").strip(), q.get("to", "").strip(), q.get("by", "").strip())
+                  q.get("from", "").strip(), q.get("to", "").strip(), q.get("by", "").strip(),
+                  q.get("campaign", "").strip()[:300])
     fmt = q.get("format", "")
     lead = staff.role in LEADS
     context: dict[str, Any] = {
@@ -156,7 +187,9 @@ async def reports_view(request: web.Request) -> web.StreamResponse:
         "reports": [(r, TITLES[r]) for r in (PAGE_REPORTS if lead else AGENT_REPORTS)],
         "ticket_columns": TICKET_COLUMNS, "split_reports": SPLIT_REPORTS,
         "periods": [(p, PERIOD_NAMES[p]) for p in PERIODS],
-        "groupings": GROUPINGS, "column_label": column_label, "report": None,
+        "groupings": CAMPAIGN_SPLITS if asked.report == "campaign" else GROUPINGS,
+        "campaigns": await _campaigns(request) if lead else [],
+        "column_label": lambda c: column_label(c, asked.report), "report": None,
         "error": None, "headline": None, "bars": [],
         "download": lambda f: "/reports?" + urlencode(asked.params(format=f))}
     if fmt and fmt not in DOWNLOADS:

@@ -24,22 +24,27 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import openpyxl
 import pytest
+from playwright.async_api import Browser
 from sqlalchemy import select
 
 from desk.reports import ReportError, build_report, parse_window
 from desk.reports.base import Report
 from desk.reports.render import render
 from ingest.cli import main
+from ingest.web.app import create_app
 from router.calendars import QueueCalendars
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Campaign, CampaignAnswer, CampaignInvitation, Contact, Customer, Staff
+from tests.support.pages import add_officer, page_errors, sign_in_page
 
 NAME = "Khảo sát hài lòng 6 tháng cuối 2026"
 SENT = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -210,3 +215,45 @@ def test_cli_report_campaign(backend: Any, tmp_path: Path, monkeypatch: pytest.M
     assert "no campaign called" in capsys.readouterr().err
     assert main(["report", "campaign"]) == 2
     assert "needs the campaign's name" in capsys.readouterr().err
+
+
+async def test_the_campaign_on_the_reports_page(
+        seeded: SessionFactory, backend: Any, browser: Browser,
+        aiohttp_client: Callable[..., Awaitable[Any]]) -> None:
+    await add_officer(seeded, "Lê Thị Lan", ["cskh"], role="lead")
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Lê Thị Lan")
+    await page.goto(f"{base}/reports")
+    await page.select_option("#p-report", "campaign")
+    assert await page.locator("#p-campaign option").all_text_contents() == [
+        NAME, "Khảo sát 6 tháng đầu 2026"]  # newest first
+    await page.select_option("#p-campaign", NAME)
+    await page.click("#p-show")
+    await page.wait_for_url("**report=campaign**")
+    assert NAME in (await page.text_content("#report-title") or "")
+    heads = await page.locator("#report-table th").all_text_contents()
+    assert heads[:4] == ["Phần", "Nhóm", "Số liên hệ được hỏi", "Số liên hệ đã trả lời"]
+    first = page.locator("#report-table tbody tr").first
+    cells = {c: (await first.locator(f"td[data-column='{c}']").text_content() or "").strip()
+             for c in ("section", "question", "asked", "answered", "response_rate_pct",
+                       "mean")}
+    assert cells == {"section": "campaign", "question": "overall", "asked": "4",
+                     "answered": "3", "response_rate_pct": "75.0", "mean": "3.67"}
+    # split by tier only, and downloaded as the page shows it
+    await page.select_option("#p-by", "tier")
+    await page.click("#p-show")
+    await page.wait_for_url("**by=tier**")
+    sections = set(await page.locator(
+        "#report-table td[data-column='section']").all_text_contents())
+    assert sections == {"campaign", "tier", "account"}
+    resp = await page.request.get(f"{base}/reports?report=campaign&by=tier&format=csv&"
+                                  f"campaign={quote(NAME)}")
+    assert resp.status == 200
+    assert "Thép Việt" in (await resp.body()).decode("utf-8-sig")
+    # a split the campaign does not take, or no campaign: the reason
+    await page.goto(f"{base}/reports?report=campaign&campaign={quote(NAME)}&by=channel")
+    assert await page.locator("#report-error").count() == 1
+    assert errors == []
