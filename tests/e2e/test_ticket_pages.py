@@ -26,6 +26,7 @@ from storage.db import SessionFactory
 from storage.models import CannedAnswer
 from tests.support.browser import artifact
 from tests.support.pages import Client, add_officer, page_errors, sign_in_page
+from tests.support.pbx import running_pbx
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 Wait = Callable[..., Awaitable[Any]]
@@ -67,6 +68,30 @@ async def open_row(page: Page, base: str, text: str, wait_for: Wait) -> str:
     assert number is not None
     await row.first.locator("a").click()
     await page.wait_for_url(f"{base}/inbox/tickets/{number}")
+    return number
+
+
+async def open_missed_call(client: Client, page: Page, base: str, wait_for: Wait) -> str:
+    """Post a missed call through the signed PBX webhook, open its ticket; its number."""
+    body = copy.deepcopy(json.loads((FIXTURES / "hotline" / "hangup__no_answer.json")
+                                    .read_text("utf-8"))["body"])
+    body["call_id"] = str(uuid.uuid4())
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    resp = await client.post("/webhooks/hotline", data=raw, headers={
+        "Content-Type": "application/json",
+        "X-CSKH-Signature": "sha256=" + hmac_sha256_hex(HOTLINE_SECRET, raw)})
+    assert resp.status == 200, await resp.text()
+    row = page.locator("tr.ticket")
+
+    async def listed() -> bool:
+        await page.goto(f"{base}/inbox")
+        return await row.count() > 0
+
+    await wait_for(listed, attempts=120, interval=0.5)
+    number = await row.first.get_attribute("data-number")
+    assert number is not None
+    await row.first.locator("a").click()
+    await page.locator("#callback-form").wait_for()
     return number
 
 
@@ -241,26 +266,11 @@ async def test_a_missed_call_is_called_back_from_the_page(
     errors = page_errors(page)
     await sign_in_page(page, base, "Nguyễn Văn An")
 
-    body = copy.deepcopy(json.loads((FIXTURES / "hotline" / "hangup__no_answer.json")
-                                    .read_text("utf-8"))["body"])
-    body["call_id"] = str(uuid.uuid4())
-    raw = json.dumps(body, ensure_ascii=False).encode()
-    resp = await client.post("/webhooks/hotline", data=raw, headers={
-        "Content-Type": "application/json",
-        "X-CSKH-Signature": "sha256=" + hmac_sha256_hex(HOTLINE_SECRET, raw)})
-    assert resp.status == 200, await resp.text()
-    row = page.locator("tr.ticket")
-
-    async def listed() -> bool:
-        await page.goto(f"{base}/inbox")
-        return await row.count() > 0
-
-    await wait_for(listed, attempts=120, interval=0.5)
-    await row.first.locator("a").click()
-    await page.locator("#callback-form").wait_for()
+    await open_missed_call(client, page, base, wait_for)
     # the number as a tel: link; no reply box (a hotline ticket is answered by calling back)
     assert await page.get_attribute("#callback-tel", "href") == "tel:+84912345678"
     assert await page.locator("#reply-form").count() == 0
+    assert await page.locator("#place-call").count() == 0  # no PBX: the officer dials
 
     # no answer: recorded, the ticket still needs a callback
     await page.check("input[name=outcome][value=no_answer]")
@@ -278,3 +288,53 @@ async def test_a_missed_call_is_called_back_from_the_page(
     await page.keyboard.press("e")
     await page.locator("#t-status.status-resolved").wait_for()
     assert errors == []
+
+
+async def test_the_call_button_places_the_call_through_the_pbx(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES, email="an@congty.vn")
+    async with running_pbx(HOTLINE_SECRET) as pbx:
+        client = await aiohttp_client(create_app(backend.settings(
+            hotline_secret=HOTLINE_SECRET, hotline_call_url=pbx.url)))
+        base = str(client.make_url("")).rstrip("/")
+        page = await browser.new_page(viewport={"width": 1366, "height": 768})
+        errors = page_errors(page)
+        await sign_in_page(page, base, "Nguyễn Văn An")
+        number = await open_missed_call(client, page, base, wait_for)
+        assert await page.get_attribute("#callback-tel", "href") == "tel:+84912345678"
+
+        # the PBX accepts: the page says so, in Vietnamese; one call, for this officer
+        await page.click("#place-call")
+        notice = page.locator("#notice", has_text="Tổng đài đã nhận cuộc gọi (pbx-1)")
+        await notice.wait_for()
+        assert "+84912345678" in (await notice.inner_text())
+        assert [(c["to"], c["agent"], c["agent_email"], c["reference"]) for c in pbx.calls] \
+            == [("+84912345678", "Nguyễn Văn An", "an@congty.vn", number)]
+        # nothing is recorded by the call itself: the outcome is still to be recorded
+        assert await page.locator("article.msg-outbound").count() == 0
+
+        # the PBX is away (503): the page says the call was not placed, with its words
+        pbx.down = True
+        await page.click("#place-call")
+        failed = page.locator("#error", has_text="Tổng đài không phản hồi hoặc đang bận")
+        await failed.wait_for()
+        assert "trunk busy" in await failed.locator(".provider-reason").inner_text()
+        assert await page.locator("#notice").count() == 0
+        # the PBX refuses (403): said so too; the page stays usable (the form is still there)
+        pbx.down, pbx.refuse = False, "agent <b>an</b> has no extension"
+        await page.click("#place-call")
+        refused = page.locator("#error", has_text="Tổng đài từ chối cuộc gọi")
+        await refused.wait_for()
+        assert "<b>an</b>" in await refused.locator(".provider-reason").inner_text()
+        assert await page.locator("#error b").count() == 0
+        assert len(pbx.calls) == 1
+        await page.check("input[name=outcome][value=reached]")
+        await page.click("#record-callback")
+        await page.locator("#notice", has_text="Đã ghi kết quả gọi lại.").wait_for()
+        await page.screenshot(path=str(artifact(f"ticket-call-{backend.name}.png")),
+                              full_page=True)
+        # without the CSRF token, no call is placed
+        forged = await page.request.post(f"{base}/inbox/tickets/{number}/call", form={})
+        assert forged.status == 403 and len(pbx.calls) == 1
+        assert errors == []

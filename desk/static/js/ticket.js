@@ -20,6 +20,16 @@
     area.setSelectionRange(at, at);
   }
 
+  // Our own ticket part (X-CSKH-Part) is swapped in whatever its status: a call the PBX
+  // refused answers 502 with the part saying so, which htmx would otherwise drop.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (!event.detail.shouldSwap && xhr && xhr.getResponseHeader("X-CSKH-Part") === "ticket") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("button.insert-answer");
     var area = document.getElementById("reply-text");
