@@ -15,6 +15,8 @@ GENERIC = N_("The action could not be done. Reload the page and try again.")
 MESSAGES: dict[str | tuple[str, str], str] = {
     ("retry", "not_failed"): N_("This reply is not failed any more (already sent, or sent "
                                 "again just now)."),
+    "window_closed": N_("The channel's reply window is over: the reply was not sent. Call or "
+                        "e-mail the customer, or wait for them to write again."),
     "not_allowed": N_("Only the ticket's assignee or a lead of its queue may do this."),
     # click-to-call (desk.api_calls)
     "not_a_call": N_("Only hotline tickets are called back."),

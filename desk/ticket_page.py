@@ -40,6 +40,7 @@ from desk.api_calls import call_customer, click_to_call_on
 from desk.auth import visible
 from desk.delivery import delivery_json
 from desk.i18n import N_, gettext
+from desk.reply_window import closed_window, refuse_if_closed
 from desk.thread_view import thread_items
 from desk.ticket_actions import Action, Actor
 from desk.web_session import page_login_required, render_staff_page, request_staff
@@ -168,19 +169,23 @@ async def ticket_context(request: web.Request, session: AsyncSession, staff: Sta
             .where(QueueRow.name == ticket.queue).order_by(Staff.name)))
     channels = request.app.get(REPLY_CHANNELS, frozenset())
     inbound = [m.id for m in messages if m.direction == "inbound"]
+    now = request.app[CLOCK]()
+    has_sender = ticket.channel in channels
+    reply_window = (await closed_window(session, request.app, ticket, contact, now, messages)
+                    if has_sender and ticket.status not in actions.CLOSED else None)
     return {
         "ticket": ticket, "customer": customer, "contact": contact, "assignee": assignee,
         "owner": owner, "others": others, "colleagues": colleagues,
         "items": thread_items(messages, request.app.get(ATTACHMENT_DIR)),
         "delivery": await _delivery(session, staff, ticket, messages, channels),
-        "has_sender": ticket.channel in channels,
+        "has_sender": has_sender, "reply_window": reply_window,
         "last_message_id": max(inbound, default=0),
         "closed": ticket.status in actions.CLOSED,
         "may_act": actions.may_act(staff, ticket),
         "may_claim": ticket.assignee_id is None and ticket.status not in actions.CLOSED,
         "may_reassign": bool(colleagues),
         "categories": CATEGORIES, "priorities": actions.PRIORITIES,
-        "now": request.app[CLOCK](), "notice": None, "error": None, "draft": "",
+        "now": now, "notice": None, "error": None, "draft": "",
         # a hotline ticket is answered by calling back: the number to dial, the outcomes
         "hotline": ticket.channel == HOTLINE,
         "callback_number": (callback_number(ticket, contact)
@@ -218,9 +223,10 @@ async def ticket_view(request: web.Request) -> web.Response:
                          reload_staff=False)
 
 
-def _fresh_reply(reply: Action) -> Action:
+def _fresh_reply(reply: Action, app: web.Application) -> Action:
     """``reply``, refused with ``StaleThread`` when the customer wrote after the message id
-    the form carries."""
+    the form carries, and with 409 ``window_closed`` past the channel's reply window (a form
+    left open since the window was still open: the sender would refuse it)."""
     async def checked(session: AsyncSession, staff: Staff, ticket: Ticket, body: dict[str, Any],
                       now: Any) -> OutboundMessage | None:
         raw = str(body.get("last_message_id") or "0")
@@ -229,6 +235,8 @@ def _fresh_reply(reply: Action) -> Action:
             Message.ticket_id == ticket.id, Message.direction == "inbound"))
         if newest is not None and newest > seen:
             raise StaleThread
+        if ticket.channel in app.get(REPLY_CHANNELS, frozenset()):
+            refuse_if_closed(await closed_window(session, app, ticket, None, now))
         return await reply(session, staff, ticket, body, now)
 
     return checked
@@ -258,7 +266,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
         return await _call(request, who, raw_key, htmx)
     action = actions_by_name(request.app)[name]
     if name == "reply":
-        action = _fresh_reply(action)
+        action = _fresh_reply(action, request.app)
     try:
         await perform(request, who, raw_key, action, body)
     except StaleThread:

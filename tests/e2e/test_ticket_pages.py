@@ -13,20 +13,22 @@ import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page
 
 from connectors.signing import hmac_sha256_hex
+from desk.api import ticket_key
 from ingest.web.app import create_app
 from router.staff import set_status
 from storage.db import SessionFactory
-from storage.models import CannedAnswer
+from storage.models import CannedAnswer, Contact, Ticket
 from tests.support.browser import artifact
 from tests.support.pages import Client, add_officer, page_errors, sign_in_page
 from tests.support.pbx import running_pbx
+from tests.support.signers import SECRETS, signed
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 Wait = Callable[..., Awaitable[Any]]
@@ -338,3 +340,109 @@ async def test_the_call_button_places_the_call_through_the_pbx(
         forged = await page.request.post(f"{base}/inbox/tickets/{number}/call", form={})
         assert forged.status == 403 and len(pbx.calls) == 1
         assert errors == []
+
+
+def chat_message(channel: str, user: str, text: str,
+                 ago: timedelta) -> tuple[bytes, dict[str, str]]:
+    """A customer's text on Messenger (``message__text``) or Zalo (``user_send_text__plain``)
+    from ``user``, sent ``ago`` before now, signed as the provider signs it."""
+    name = "message__text" if channel == "facebook" else "user_send_text__plain"
+    body = copy.deepcopy(json.loads((FIXTURES / channel / f"{name}.json").read_text("utf-8"))
+                         ["body"])
+    at = int((time.time() - ago.total_seconds()) * 1000)
+    if channel == "facebook":
+        item = body["entry"][0]["messaging"][0]
+        item["sender"]["id"], item["timestamp"] = user, at
+        item["message"]["mid"], item["message"]["text"] = f"m_{uuid.uuid4().hex}", text
+        body["entry"][0]["time"] = at
+        raw = json.dumps(body).encode()
+    else:
+        body["sender"]["id"], body["timestamp"] = user, str(at)
+        body["message"]["msg_id"], body["message"]["text"] = uuid.uuid4().hex[:20], text
+        raw = json.dumps(body, ensure_ascii=False).encode()
+    return raw, signed(channel, raw)
+
+
+async def test_past_the_reply_window_the_page_says_how_else_to_reach_the_customer(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, messenger_api: Any, zalo_api: Any, provider_answers: dict[str, Any],
+        wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    settings = backend.settings(
+        facebook_app_secret=SECRETS["facebook_app_secret"],
+        facebook_page_token=provider_answers["messenger_token"],
+        facebook_graph_url=f"{messenger_api.url}/v21.0",
+        zalo_oa_secret=SECRETS["zalo_oa_secret"], zalo_app_id=SECRETS["zalo_app_id"],
+        zalo_oa_access_token=provider_answers["zalo_token"], zalo_api_url=zalo_api.url)
+    client = await aiohttp_client(create_app(settings))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+
+    async def arrives(channel: str, user: str, text: str, ago: timedelta) -> None:
+        raw, headers = chat_message(channel, user, text, ago)
+        assert (await client.post(f"/webhooks/{channel}", data=raw,
+                                  headers=headers)).status == 200
+
+    # Messenger, 25 hours after the customer's message: no reply box, the why and what else
+    await arrives("facebook", PSID, "Shop ơi <b>báo giá</b> sơn lót giúp em", timedelta(hours=25))
+    number = await open_row(page, base, "báo giá</b> sơn lót", wait_for)
+    notice = page.locator("#window-closed")
+    await notice.wait_for()
+    assert await page.locator("#reply-text").count() == 0
+    why = await page.locator("#window-why").inner_text()
+    assert "Facebook Messenger chỉ cho phép trả lời trong vòng 24 giờ" in why
+    assert await page.locator("#no-other-way").count() == 1  # a PSID only: no phone, no mail
+    assert await page.locator("#note-text").count() == 1  # a note can still be kept
+    # the contact's phone and e-mail become known: the notice offers them as links
+    async with sessions() as session, session.begin():
+        ticket = await session.get(Ticket, ticket_key(number))
+        assert ticket is not None and ticket.contact_id is not None
+        contact = await session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        contact.phone, contact.email = "+84901234567", "mua-hang@sonviet.vn"
+    await page.reload()
+    assert await page.get_attribute("#other-ways a.other-phone", "href") == "tel:+84901234567"
+    assert await page.get_attribute("#other-ways a.other-email", "href") == \
+        "mailto:mua-hang@sonviet.vn"
+    await page.screenshot(path=str(artifact(f"ticket-window-{backend.name}.png")),
+                          full_page=True)
+    # a reply posted anyway (a form left open since the window was open) is refused, sent never
+    csrf = await page.get_attribute("#note-form input[name=csrf_token]", "value")
+    late = await page.request.post(f"{base}/inbox/tickets/{number}/reply", form={
+        "csrf_token": csrf or "", "text": "Dạ em gửi báo giá ạ", "last_message_id": "999999"})
+    assert late.status == 409
+    assert "Đã hết thời hạn trả lời của kênh" in await late.text()
+    assert await page.locator("article.msg-outbound").count() == 0
+    # the customer writes again: the reply box is back, and the reply goes out
+    await arrives("facebook", PSID, "Em vẫn cần báo giá sơn lót ạ", timedelta(0))
+
+    async def reopened() -> bool:
+        await page.reload()
+        return await page.locator("#reply-text").count() == 1
+
+    await wait_for(reopened, attempts=120, interval=0.5)
+    assert await page.locator("#window-closed").count() == 0
+    await page.fill("#reply-text", "Dạ em gửi báo giá sơn lót ạ.")
+    await page.click("#send-reply")
+    await page.locator("article.msg-outbound").wait_for()
+
+    async def delivered() -> list[str] | None:
+        texts: list[str] = messenger_api.texts(PSID)
+        return texts or None
+
+    assert await wait_for(delivered, attempts=600) == ["Dạ em gửi báo giá sơn lót ạ."]
+
+    # Zalo OA: 8 days after the user's message the window (7 days) is over; 6 days: open
+    await arrives("zalo", "8438561224567800001", "Hoa don GTGT xuat sai ma so thue",
+                  timedelta(days=8))
+    await open_row(page, base, "xuat sai ma so thue", wait_for)
+    await page.locator("#window-closed").wait_for()
+    assert "Zalo OA chỉ cho phép trả lời trong vòng 7 ngày" in \
+        await page.locator("#window-why").inner_text()
+    await arrives("zalo", "8438561224567800002", "Cho em hoi lich bao tri may", timedelta(days=6))
+    await open_row(page, base, "lich bao tri may", wait_for)
+    await page.locator("#reply-text").wait_for()
+    assert await page.locator("#window-closed").count() == 0
+    assert errors == []
