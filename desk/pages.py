@@ -11,7 +11,7 @@ embeddable form does, for ``frame-ancestors``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +47,14 @@ def local_time(value: datetime | None, fmt: str = "%H:%M %d/%m/%Y") -> str:
     return value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
+def vn_date(value: date | str | None) -> str:
+    """A day (or its ISO form) as Vietnamese write it, ``31/12/2026``; empty for none."""
+    if value is None or value == "":
+        return ""
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return day.strftime("%d/%m/%Y")
+
+
 _ENV_OPTIONS: dict[str, Any] = {
     "undefined": jinja2.StrictUndefined,
     "extensions": ["jinja2.ext.i18n"],
@@ -60,6 +68,7 @@ _ENV_OPTIONS: dict[str, Any] = {
 def _configure(env: jinja2.Environment, locale: str) -> jinja2.Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local_time"] = local_time
+    env.filters["vn_date"] = vn_date
     env.globals["locale"] = locale
     return env
 

@@ -40,9 +40,12 @@ from desk.api_calls import call_customer, click_to_call_on
 from desk.auth import visible
 from desk.delivery import delivery_json
 from desk.i18n import N_, gettext
+from desk.kb import plain_text, suggested, ticket_text
+from desk.pages import LOCAL_TZ
 from desk.reply_window import closed_window, refuse_if_closed
 from desk.thread_view import thread_items
 from desk.ticket_actions import Action, Actor
+from desk.warranty import MATCHED_CATEGORIES, match_ticket
 from desk.web_session import page_login_required, render_staff_page, request_staff
 from router import actions
 from router.callbacks import BUSY, HOTLINE, NO_ANSWER, REACHED, RESOLVED, callback_number
@@ -173,12 +176,20 @@ async def ticket_context(request: web.Request, session: AsyncSession, staff: Sta
     has_sender = ticket.channel in channels
     reply_window = (await closed_window(session, request.app, ticket, contact, now, messages)
                     if has_sender and ticket.status not in actions.CLOSED else None)
+    articles = await suggested(session, ticket.category, ticket_text(
+        ticket.subject, [m.text for m in messages if m.direction == "inbound"]))
     return {
         "ticket": ticket, "customer": customer, "contact": contact, "assignee": assignee,
         "owner": owner, "others": others, "colleagues": colleagues,
         "items": thread_items(messages, request.app.get(ATTACHMENT_DIR)),
         "delivery": await _delivery(session, staff, ticket, messages, channels),
         "has_sender": has_sender, "reply_window": reply_window,
+        # the register items the ticket names, under warranty or not today; the suggested
+        # articles, each insertable as its public address or as plain text
+        "register_matched": ticket.category in MATCHED_CATEGORIES,
+        "register": await match_ticket(session, ticket, now.astimezone(LOCAL_TZ).date()),
+        "articles": [a | {"url": f"{request.url.origin()}{a['path']}",
+                          "plain": plain_text(a["text"])} for a in articles],
         "last_message_id": max(inbound, default=0),
         "closed": ticket.status in actions.CLOSED,
         "may_act": actions.may_act(staff, ticket),

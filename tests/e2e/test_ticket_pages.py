@@ -21,6 +21,8 @@ from playwright.async_api import Browser, Page
 
 from connectors.signing import hmac_sha256_hex
 from desk.api import ticket_key
+from desk.kb import import_articles
+from desk.warranty import import_register
 from ingest.web.app import create_app
 from router.staff import set_status
 from storage.db import SessionFactory
@@ -445,4 +447,81 @@ async def test_past_the_reply_window_the_page_says_how_else_to_reach_the_custome
     await open_row(page, base, "lich bao tri may", wait_for)
     await page.locator("#reply-text").wait_for()
     assert await page.locator("#window-closed").count() == 0
+    assert errors == []
+
+
+REGISTER = ("serial,model,account,delivered_on,warranty_months,maintenance_months\n"
+            "MX200-2024-0012,Máy lọc nước MX200,,2025-06-10,24,6\n"
+            "MX200-2023-0099,Máy lọc nước <i>MX200</i>,,2023-01-15,12,\n")
+ARTICLES = [
+    ("warranty_policy", "chinh-sach-bao-hanh.md",
+     "# Chính sách bảo hành <b>2026</b>\n\nMáy lọc nước được **bảo hành 24 tháng** kể từ ngày "
+     "giao.\n\n- Giữ phiếu bảo hành\n- Gọi [tổng đài](https://cskh.example.vn/lien-he)\n\n"
+     '<img src=x onerror="window.pwned=3"> rò rỉ nước: ngắt điện trước.\n'),
+    ("warranty_policy", "doi-tra.md", "# Đổi trả sản phẩm lỗi\n\nTrong 7 ngày đầu.\n"),
+    ("usage", "lap-dat.md", "# Lắp đặt máy lọc nước\n\nBước 1.\n"),
+]
+
+
+async def test_the_register_and_the_knowledge_base_beside_a_warranty_ticket(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    async with sessions() as session, session.begin():
+        report = await import_register(session, REGISTER)
+        assert report.errors == [] and report.created == 2
+        await import_articles(session, [(c, n, b.encode()) for c, n, b in ARTICLES],
+                              datetime.now(UTC))
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+    resp = await client.post("/webhooks/webform", json={
+        "name": "Lê Hùng", "email": "hung@thepviet.vn", "subject": "Máy lọc nước rò rỉ",
+        "category": "warranty",
+        "message": "Máy serial MX200-2024-0012 và mx200-2023-0099 bị rò rỉ nước, còn bảo "
+                   "hành ko ạ?"})
+    assert resp.status == 202, await resp.text()
+    await open_row(page, base, "bị rò rỉ nước", wait_for)
+
+    # the register items the text names, by serial, in or out of warranty today; no links
+    items = page.locator("#register-items li.register-item")
+    assert await items.count() == 2
+    kept = items.and_(page.locator("[data-serial='MX200-2024-0012']"))
+    assert await kept.locator("[data-warranty=in]").inner_text() == \
+        "Hôm nay còn bảo hành, đến hết 10/06/2027"
+    ended = items.and_(page.locator("[data-serial='MX200-2023-0099']"))
+    assert await ended.locator("[data-warranty=out]").inner_text() == \
+        "Hôm nay đã hết bảo hành (hết hạn 15/01/2024)"
+    assert await ended.locator(".model").inner_text() == "Máy lọc nước <i>MX200</i>"
+    assert await page.locator("#register a, #register i").count() == 0
+
+    # the warranty policy articles (not the usage one), titles as text
+    suggestions = page.locator("#kb-suggestions li.kb-article")
+    assert sorted([await s.get_attribute("data-slug") or "" for s in await suggestions.all()]) \
+        == ["chinh-sach-bao-hanh", "doi-tra"]
+    policy = suggestions.and_(page.locator("[data-slug=chinh-sach-bao-hanh]"))
+    assert await policy.locator(".kb-title").inner_text() == "Chính sách bảo hành <b>2026</b>"
+    assert await page.locator("#kb-suggestions b").count() == 0
+    # insert its address (absolute, from the host the page was asked at), then its text
+    await page.fill("#reply-text", "Dạ anh xem chính sách tại:")
+    await policy.locator("button.insert-kb-link").click()
+    await policy.locator("button.insert-kb-text").click()
+    draft = await page.input_value("#reply-text")
+    assert draft.startswith(f"Dạ anh xem chính sách tại: {base}/kb/chinh-sach-bao-hanh\n")
+    assert "Máy lọc nước được bảo hành 24 tháng kể từ ngày giao." in draft
+    assert "- Giữ phiếu bảo hành\n- Gọi tổng đài (https://cskh.example.vn/lien-he)" in draft
+    assert '<img src=x onerror="window.pwned=3"> rò rỉ nước' in draft  # text, never markup
+    assert "**" not in draft and "Chính sách bảo hành" in draft
+    assert await page.evaluate("window.pwned === undefined")
+    await page.screenshot(path=str(artifact(f"ticket-kb-{backend.name}.png")), full_page=True)
+    await page.click("#send-reply")
+    sent = page.locator("article.msg-outbound", has_text=f"{base}/kb/chinh-sach-bao-hanh")
+    await sent.wait_for()
+    assert await page.locator("article.msg-outbound img").count() == 0
+    # the inserted address is the public page of the article
+    public = await (await browser.new_context()).new_page()
+    shown = await public.goto(f"{base}/kb/chinh-sach-bao-hanh")
+    assert shown is not None and shown.status == 200
     assert errors == []

@@ -1,7 +1,8 @@
 // The ticket page: r writes a reply, e resolves, j/k open the next/previous ticket of the inbox
-// list this tab came from (its order, kept by inbox.js in sessionStorage), ? shows the keys; a canned answer's button
-// inserts its (already filled-in) text into the reply at the cursor. A static file: the CSP
-// forbids inline script. #ticket may be swapped by htmx at any time, so everything is delegated.
+// list this tab came from (its order, kept by inbox.js in sessionStorage), ? shows the keys; a
+// canned answer's button inserts its (already filled-in) text into the reply at the cursor, as
+// do a suggested article's "insert link" (its public address) and "insert text" (its plain
+// text) buttons. A static file: the CSP forbids inline script. #ticket may be swapped by htmx at any time, so everything is delegated.
 (function () {
   "use strict";
 
@@ -10,10 +11,11 @@
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
   }
 
-  function insert(area, text) {
+  // joined to the text before by a new line (a link: by a space) unless it ends in one
+  function insert(area, text, joiner) {
     var start = area.selectionStart || 0, end = area.selectionEnd || 0, value = area.value;
     var before = value.slice(0, start), after = value.slice(end);
-    var glue = before && !/\s$/.test(before) ? "\n" : "";
+    var glue = before && !/\s$/.test(before) ? (joiner || "\n") : "";
     area.value = before + glue + text + after;
     var at = (before + glue + text).length;
     area.focus();
@@ -31,10 +33,10 @@
   });
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest("button.insert-answer");
+    var button = event.target.closest && event.target.closest("button.insert-answer, button.insert-kb");
     var area = document.getElementById("reply-text");
     if (!button || !area) { return; }
-    insert(area, button.getAttribute("data-text") || "");
+    insert(area, button.getAttribute("data-text") || "", button.getAttribute("data-glue"));
     event.preventDefault();
   });
 
