@@ -32,7 +32,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from desk.action_errors import action_error
+from desk.action_errors import PAGE_MESSAGES, action_error
 from desk.api import CLOCK, SESSIONS, read_sessions, ticket_key
 from desk.api_actions import actions_by_name, perform
 from desk.api_answers import rendered_answers
@@ -196,7 +196,7 @@ async def ticket_context(request: web.Request, session: AsyncSession, staff: Sta
         "may_claim": ticket.assignee_id is None and ticket.status not in actions.CLOSED,
         "may_reassign": bool(colleagues),
         "categories": CATEGORIES, "priorities": actions.PRIORITIES,
-        "now": now, "notice": None, "error": None, "draft": "",
+        "page_messages": PAGE_MESSAGES, "now": now, "notice": None, "error": None, "draft": "",
         # a hotline ticket is answered by calling back: the number to dial, the outcomes
         "hotline": ticket.channel == HOTLINE,
         "callback_number": (callback_number(ticket, contact)

@@ -170,7 +170,9 @@ async def test_answers_note_reply_relabel_resolve_reopen(
     assert resp.status == 200 and "Đã lưu ghi chú." in await resp.text()
     resp = await client.post(f"{base}/reply", data={"text": " ", "last_message_id": last},
                              headers=htmx)
-    assert resp.status == 400 and "the reply has no text" in await resp.text()
+    refused = await resp.text()  # the reason in Vietnamese, never the API's English or code
+    assert resp.status == 400 and "Câu trả lời đang trống." in refused
+    assert "the reply has no text" not in refused and "empty_reply" not in refused
 
     # the customer writes while the officer types: nothing sent, the draft kept
     async with sessions() as session, session.begin():
@@ -196,7 +198,9 @@ async def test_answers_note_reply_relabel_resolve_reopen(
                              data={"category": "delivery", "priority": "urgent"})
     assert resp.status == 200
     resp = await client.post(f"{base}/relabel", headers=htmx, data={"category": "bogus"})
-    assert resp.status == 400 and "category must be one of" in await resp.text()
+    refused = await resp.text()
+    assert resp.status == 400 and "Hãy chọn phân loại và mức ưu tiên trong danh sách." in refused
+    assert "category must be one of" not in refused
     resp = await client.post(f"{base}/resolve", headers=htmx)
     assert resp.status == 200 and 'id="reopen"' in await resp.text()
     resp = await client.post(f"{base}/reopen", headers=htmx)

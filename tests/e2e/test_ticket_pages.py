@@ -59,12 +59,13 @@ def messenger_body(text: str) -> tuple[bytes, dict[str, str]]:
                  "X-Hub-Signature-256": "sha256=" + hmac_sha256_hex(FB_SECRET, raw)}
 
 
-async def open_row(page: Page, base: str, text: str, wait_for: Wait) -> str:
-    """Open the inbox row whose excerpt holds ``text`` once it is there; its number."""
+async def open_row(page: Page, base: str, text: str, wait_for: Wait, tab: str = "mine") -> str:
+    """Open the inbox row (of ``tab``) whose excerpt holds ``text`` once it is there; its
+    number."""
     row = page.locator("tr.ticket", has_text=text)
 
     async def listed() -> bool:
-        await page.goto(f"{base}/inbox")
+        await page.goto(f"{base}/inbox?tab={tab}")
         return await row.count() > 0
 
     await wait_for(listed, attempts=120, interval=0.5)
@@ -525,3 +526,75 @@ async def test_the_register_and_the_knowledge_base_beside_a_warranty_ticket(
     shown = await public.goto(f"{base}/kb/chinh-sach-bao-hanh")
     assert shown is not None and shown.status == 200
     assert errors == []
+
+
+async def test_a_refused_action_says_why_in_vietnamese(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    for name in ("Nguyễn Văn An", "Trần Bình"):
+        await add_officer(sessions, name, ["warehouse"])
+    await add_officer(sessions, "Lê Lan", ["warehouse"], role="lead")
+    async with sessions() as session, session.begin():
+        for name in ("Nguyễn Văn An", "Trần Bình", "Lê Lan"):
+            await set_status(session, name, "off")  # the ticket waits unassigned in the queue
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    pages = {}
+    for name in ("Nguyễn Văn An", "Trần Bình", "Lê Lan"):
+        pages[name] = await (await browser.new_context()).new_page()
+        await sign_in_page(pages[name], base, name)
+    an, binh, lan = pages["Nguyễn Văn An"], pages["Trần Bình"], pages["Lê Lan"]
+    errors = [page_errors(p) for p in (an, binh, lan)]
+    resp = await client.post("/webhooks/webform", json={
+        "name": "Phạm Thu", "email": "thu@kimkhi.vn", "subject": "Thiếu hàng",
+        "category": "quantity", "message": "Đơn 1532 giao thiếu 3 cuộn thép"})
+    assert resp.status == 202, await resp.text()
+    number = await open_row(an, base, "giao thiếu 3 cuộn", wait_for, tab="unassigned")
+    await lan.goto(f"{base}/inbox/tickets/{number}")
+
+    async def said(page: Page, selector: str) -> str:
+        box = page.locator(selector)
+        await box.wait_for()
+        text = await box.inner_text()
+        assert text and "{" not in text and "_" not in text  # no JSON, no API code
+        return text
+
+    # Bình claims first; An's claim button is stale: the ticket left An's view (an agent
+    # sees only their own and the unassigned ones), the page says so and keeps the ticket
+    await binh.goto(f"{base}/inbox/tickets/{number}")
+    await binh.click("#claim")
+    await binh.locator("#t-assignee", has_text="Trần Bình").wait_for()
+    await an.click("#claim")
+    assert (await said(an, "#page-error")).startswith("Bạn không còn xem được phiếu này")
+    assert await an.locator("#ticket #t-status").count() == 1
+    # a lead still sees it: their claim is refused as taken, in words
+    await lan.click("#claim")
+    assert await said(lan, "#error") == "Một đồng nghiệp vừa nhận phiếu này."
+
+    # a reply refused: the lead resolved the ticket while Bình was typing
+    await binh.fill("#reply-text", "Dạ em đã báo kho giao bù 3 cuộn ạ")
+    await lan.reload()
+    await lan.click("#resolve")
+    await lan.locator("#t-status.status-resolved").wait_for()
+    await binh.click("#send-reply")
+    assert (await said(binh, "#error")).startswith("Phiếu này đã đóng")
+    assert await binh.locator("#reopen").count() == 1
+    # a stale form: Bình signed out and in again in another tab (a new session, a new CSRF
+    # token); the old page's form is refused and the page says to reload it
+    other = await binh.context.new_page()
+    await other.goto(f"{base}/inbox")
+    await other.click("#logout")
+    await sign_in_page(other, base, "Trần Bình")
+    await binh.fill("#note-text", "Kho xác nhận")
+    await binh.click("#save-note")
+    assert (await said(binh, "#page-error")).startswith("Biểu mẫu đã hết hạn")
+    assert await binh.locator("#ticket #note-form").count() == 1
+    # reloaded, it works again, and the old message goes
+    await binh.reload()
+    await binh.fill("#note-text", "Kho xác nhận")
+    await binh.click("#save-note")
+    await binh.locator("#notice", has_text="Đã lưu ghi chú").wait_for()
+    assert await binh.locator("#page-error").is_hidden()
+    await binh.screenshot(path=str(artifact(f"ticket-refused-{backend.name}.png")),
+                          full_page=True)
+    assert errors == [[], [], []]

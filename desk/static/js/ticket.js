@@ -22,14 +22,41 @@
     area.setSelectionRange(at, at);
   }
 
-  // Our own ticket part (X-CSKH-Part) is swapped in whatever its status: a call the PBX
-  // refused answers 502 with the part saying so, which htmx would otherwise drop.
+  // What the page says of an answer that is not the ticket's part, in the catalogue's words
+  // (#page-error's data-*): "expired" (403: the form's CSRF token is not this session's),
+  // "gone" (404: the ticket left the officer's view), "failed" (anything else).
+  function say(kind) {
+    var box = document.getElementById("page-error");
+    if (!box) { return; }
+    box.textContent = box.getAttribute("data-" + kind) || box.getAttribute("data-failed") || "";
+    box.hidden = false;
+  }
+
+  function hush() {
+    var box = document.getElementById("page-error");
+    if (box) { box.hidden = true; box.textContent = ""; }
+  }
+
+  // Our own ticket part (X-CSKH-Part) is swapped in whatever its status (a refusal comes
+  // back as the part with its reason; a call the PBX refused as a 502 part). Anything else
+  // aimed at #ticket is never swapped in (a plain-text 403 or 404, a proxy's error page):
+  // the page says what happened instead, and keeps the ticket as it was.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var xhr = event.detail.xhr;
-    if (!event.detail.shouldSwap && xhr && xhr.getResponseHeader("X-CSKH-Part") === "ticket") {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
+    var detail = event.detail, xhr = detail.xhr;
+    if (xhr && xhr.getResponseHeader("X-CSKH-Part") === "ticket") {
+      detail.shouldSwap = true;
+      detail.isError = false;
+      hush();
+    } else if (detail.target && detail.target.id === "ticket") {
+      detail.shouldSwap = false;
+      detail.isError = false;
+      say(xhr && xhr.status === 403 ? "expired" : xhr && xhr.status === 404 ? "gone" : "failed");
     }
+  });
+  ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      if (event.detail.target && event.detail.target.id === "ticket") { say("failed"); }
+    });
   });
 
   document.addEventListener("click", function (event) {
