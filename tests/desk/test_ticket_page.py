@@ -129,7 +129,8 @@ async def test_another_queues_agent_gets_404_by_every_url(
     assert (await client.get(base)).status == 404
     assert (await client.get(f"/inbox/tickets/{seeded['id']}")).status == 404
     assert (await client.get(f"{base}/answers?q=xin")).status == 404
-    for action in ("claim", "reply", "note", "resolve", "reassign", "relabel", "reopen"):
+    for action in ("claim", "reply", "note", "resolve", "reassign", "relabel", "reopen", "waiting",
+                   "resume", "retry", "callback", "call"):
         resp = await client.post(f"{base}/{action}", data={"csrf_token": csrf, "text": "x"})
         assert resp.status == 404, action
     assert (await client.get("/inbox/tickets/CSKH-999999")).status == 404
