@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,7 @@ _BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>|<hr\s*/
 _LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.S)
 
 
+@lru_cache(maxsize=1024)  # a ticket page offers each suggested article's text
 def plain_text(body: str) -> str:
     """The article's Markdown as plain text to paste in a chat or mail reply: no markup, a
     line per paragraph, heading and list item (``- `` before items), a link as its text and
@@ -155,6 +157,12 @@ def ticket_text(subject: str | None, inbound: list[str]) -> str:
     return " ".join([subject or "", *inbound])
 
 
+@lru_cache(maxsize=4096)
+def _words(title: str, body: str) -> frozenset[str]:
+    """An article's search words (kept: every ticket page scores the category's articles)."""
+    return frozenset(terms(f"{title} {body}"))
+
+
 async def suggested(session: AsyncSession, ticket_category: str, text: str,
                     limit: int = 5) -> list[dict[str, Any]]:
     """Articles of the knowledge base category that answers ``ticket_category``, those
@@ -165,8 +173,7 @@ async def suggested(session: AsyncSession, ticket_category: str, text: str,
     found = await search(session, "", category, limit=200)
 
     def score(a: KbArticle) -> int:
-        mine = set(terms(f"{a.title} {a.body}"))
-        return len(words & mine)
+        return len(words & _words(a.title, a.body))
 
     ranked = sorted(found, key=lambda a: (-score(a), a.title))[:limit]
     return [{"slug": a.slug, "title": a.title, "category": a.category,
