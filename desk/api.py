@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from desk.auth import authenticate, visible
 from desk.json_answers import json_error, json_response
-from desk.kb import suggested
+from desk.kb import suggested, ticket_text
 from desk.queue_filters import FilterError, QueueQuery
 from desk.views import tickets_json
 from desk.warranty import match_ticket
@@ -90,7 +90,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
             raise json_error(web.HTTPNotFound, "not_found", "no such ticket")
         body = (await tickets_json(session, [ticket]))[0]
         body["warranty"] = await match_ticket(session, ticket)
-        body["articles"] = await suggested(
-            session, ticket.category, " ".join([ticket.subject or "", *(
-                m["text"] for m in body["messages"] if m["direction"] == "inbound")]))
+        body["articles"] = await suggested(session, ticket.category, ticket_text(
+            ticket.subject, [m["text"] for m in body["messages"]
+                             if m["direction"] == "inbound"]))
     return json_response(body)

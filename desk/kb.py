@@ -8,10 +8,12 @@ Search matches every word in the title or body with and without diacritics.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,36 @@ async def article(session: AsyncSession, slug: str) -> KbArticle | None:
                                                         KbArticle.published.is_(True)))
 
 
+_BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>|<hr\s*/?>")
+_LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.S)
+
+
+@lru_cache(maxsize=1024)  # a ticket page offers each suggested article's text
+def plain_text(body: str) -> str:
+    """The article's Markdown as plain text to paste in a chat or mail reply: no markup, a
+    line per paragraph, heading and list item (``- `` before items), a link as its text and
+    its address in brackets."""
+    html = render(body).replace("<li>", "<li>- ")
+    html = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})"
+                     if m.group(1) and m.group(1) != m.group(2) else m.group(2), html)
+    text = html_lib.unescape(nh3.clean(_BLOCK_END.sub("\n", html), tags=set()))
+    lines = [line.strip() for line in text.splitlines()]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return re.sub(r"(?m)^(- .*)\n\n(?=- )", "\\1\n", text).strip()
+
+
+def ticket_text(subject: str | None, inbound: list[str]) -> str:
+    """What a ticket's suggestions are matched against: its subject and the customer's
+    messages."""
+    return " ".join([subject or "", *inbound])
+
+
+@lru_cache(maxsize=4096)
+def _words(title: str, body: str) -> frozenset[str]:
+    """An article's search words (kept: every ticket page scores the category's articles)."""
+    return frozenset(terms(f"{title} {body}"))
+
+
 async def suggested(session: AsyncSession, ticket_category: str, text: str,
                     limit: int = 5) -> list[dict[str, Any]]:
     """Articles of the knowledge base category that answers ``ticket_category``, those
@@ -208,8 +240,7 @@ async def suggested(session: AsyncSession, ticket_category: str, text: str,
     found = await search(session, "", category, limit=200)
 
     def score(a: KbArticle) -> int:
-        mine = set(terms(f"{a.title} {a.body}"))
-        return len(words & mine)
+        return len(words & _words(a.title, a.body))
 
     ranked = sorted(found, key=lambda a: (-score(a), a.title))[:limit]
     return [{"slug": a.slug, "title": a.title, "category": a.category,

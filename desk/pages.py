@@ -60,6 +60,11 @@ def local_date(value: date | str | None) -> str:
     return day.strftime("%d/%m/%Y")
 
 
+def vn_date(value: date | str | None) -> str:
+    """``local_date``, but empty for none (inside a sentence)."""
+    return "" if value is None or value == "" else local_date(value)
+
+
 def vnd(value: int | None) -> str:
     """Whole đồng as Vietnamese write them, ``1.500.000 ₫``; ``–`` for none."""
     if value is None:
@@ -82,6 +87,7 @@ def _configure(env: jinja2.Environment, locale: str) -> jinja2.Environment:
     env.filters["local_time"] = local_time
     env.filters["local_date"] = local_date
     env.filters["vnd"] = vnd
+    env.filters["vn_date"] = vn_date
     env.globals["locale"] = locale
     env.globals["named"] = label
     return env

@@ -3,10 +3,13 @@
 - ``GET /inbox/tickets/{number}``: the page; a ticket the officer may not see is 404, by any
   URL below too (the staff API's ``visible`` rule);
 - ``POST /inbox/tickets/{number}/{action}``: claim, reply, note, waiting, resume, resolve,
-  reopen, reassign, relabel, retry (a failed reply, ``message_id``): the staff API's own
-  actions (``desk.api_actions.perform``), so both obey one rule. htmx posts get the ticket's
-  part back; a plain form goes back to the page (303). Refused: the part again with the
-  reason and the action's 4xx;
+  reopen, reassign, relabel, retry (a failed reply, ``message_id``), callback: the staff
+  API's own actions (``desk.api_actions.perform``), so both obey one rule. htmx posts get the
+  ticket's part back; a plain form goes back to the page (303). Refused: the part again with
+  the reason in Vietnamese (``desk.action_errors``) and the action's 4xx;
+- ``POST /inbox/tickets/{number}/call``: click-to-call through the PBX
+  (``desk.api_calls.call_customer``, as ``POST /api/v1/tickets/{id}/call``); the page says
+  whether the PBX accepted the call (502 when it did not, with its words);
 - ``GET /inbox/tickets/{number}/answers?q=``: canned answers of the ticket's queue, filled in
   for it, as buttons ``static/js/ticket.js`` inserts into the reply;
 - ``GET /inbox/tickets/{number}/files/{message}/{index}``: an attachment we stored, as a
@@ -29,14 +32,20 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.action_errors import PAGE_MESSAGES, action_error
 from desk.api import CLOCK, SESSIONS, read_sessions, ticket_key
 from desk.api_actions import actions_by_name, perform
 from desk.api_answers import rendered_answers
+from desk.api_calls import call_customer, click_to_call_on
 from desk.auth import visible
 from desk.delivery import delivery_json
 from desk.i18n import N_, gettext
+from desk.kb import plain_text, suggested, ticket_text
+from desk.pages import LOCAL_TZ
+from desk.reply_window import closed_window, refuse_if_closed
 from desk.thread_view import thread_items
-from desk.ticket_actions import Action
+from desk.ticket_actions import Action, Actor
+from desk.warranty import MATCHED_CATEGORIES, match_ticket
 from desk.web_session import page_login_required, render_staff_page, request_staff
 from router import actions
 from router.callbacks import BUSY, HOTLINE, NO_ANSWER, REACHED, RESOLVED, callback_number
@@ -58,11 +67,12 @@ REPLY_CHANNELS: web.AppKey[frozenset[str]] = web.AppKey("desk.reply_channels", f
 # Where attachments are stored (``CSKH_ATTACHMENT_DIR``); only files under it are served.
 ATTACHMENT_DIR: web.AppKey[Path] = web.AppKey("desk.attachment_dir", Path)
 ACTIONS = ("claim", "reply", "note", "waiting", "resume", "resolve", "reopen", "reassign",
-           "relabel", "retry", "callback")
+           "relabel", "retry", "callback", "call")
 # A callback's outcomes as the page offers them (``router.callbacks.OUTCOMES``).
 CALLBACK_OUTCOMES = ((REACHED, N_("Reached the customer")), (NO_ANSWER, N_("No answer")),
                      (BUSY, N_("Busy")), (RESOLVED, N_("Resolved on the call")))
 OTHER_TICKETS = 10
+PART_HEADER = "X-CSKH-Part"
 
 
 class StaleThread(Exception):
@@ -162,24 +172,38 @@ async def ticket_context(request: web.Request, session: AsyncSession, staff: Sta
             .where(QueueRow.name == ticket.queue).order_by(Staff.name)))
     channels = request.app.get(REPLY_CHANNELS, frozenset())
     inbound = [m.id for m in messages if m.direction == "inbound"]
+    now = request.app[CLOCK]()
+    has_sender = ticket.channel in channels
+    reply_window = (await closed_window(session, request.app, ticket, contact, now, messages)
+                    if has_sender and ticket.status not in actions.CLOSED else None)
+    articles = await suggested(session, ticket.category, ticket_text(
+        ticket.subject, [m.text for m in messages if m.direction == "inbound"]))
     return {
         "ticket": ticket, "customer": customer, "contact": contact, "assignee": assignee,
         "owner": owner, "others": others, "colleagues": colleagues,
         "items": thread_items(messages, request.app.get(ATTACHMENT_DIR)),
         "delivery": await _delivery(session, staff, ticket, messages, channels),
-        "has_sender": ticket.channel in channels,
+        "has_sender": has_sender, "reply_window": reply_window,
+        # the register items the ticket names, under warranty or not today; the suggested
+        # articles, each insertable as its public address or as plain text
+        "register_matched": ticket.category in MATCHED_CATEGORIES,
+        "register": await match_ticket(session, ticket, now.astimezone(LOCAL_TZ).date()),
+        "articles": [a | {"url": f"{request.url.origin()}{a['path']}",
+                          "plain": plain_text(a["text"])} for a in articles],
         "last_message_id": max(inbound, default=0),
         "closed": ticket.status in actions.CLOSED,
         "may_act": actions.may_act(staff, ticket),
         "may_claim": ticket.assignee_id is None and ticket.status not in actions.CLOSED,
         "may_reassign": bool(colleagues),
         "categories": CATEGORIES, "priorities": actions.PRIORITIES,
-        "now": request.app[CLOCK](), "notice": None, "error": None, "draft": "",
+        "page_messages": PAGE_MESSAGES, "now": now, "notice": None, "error": None, "draft": "",
         # a hotline ticket is answered by calling back: the number to dial, the outcomes
         "hotline": ticket.channel == HOTLINE,
         "callback_number": (callback_number(ticket, contact)
                             if ticket.channel == HOTLINE else None),
         "callback_outcomes": CALLBACK_OUTCOMES,
+        "click_to_call": ticket.channel == HOTLINE and click_to_call_on(request.app),
+        "error_said": None,
         # the reply form's idempotency key: the same form sent twice (a double click, a
         # resubmit) stores and sends one reply
         "reply_key": uuid.uuid4().hex,
@@ -197,7 +221,10 @@ async def _render(request: web.Request, staff: Staff, raw_key: str, *, status: i
         context = await ticket_context(request, session, me, ticket)
     context.update(extra)
     template = "ticket_body.html" if part else "ticket.html"
-    return render_staff_page(template, request, context, status=status)
+    response = render_staff_page(template, request, context, status=status)
+    if part:  # ticket.js swaps a part in whatever its status (a 502 from the PBX too)
+        response.headers[PART_HEADER] = "ticket"
+    return response
 
 
 @page_login_required
@@ -207,9 +234,10 @@ async def ticket_view(request: web.Request) -> web.Response:
                          reload_staff=False)
 
 
-def _fresh_reply(reply: Action) -> Action:
+def _fresh_reply(reply: Action, app: web.Application) -> Action:
     """``reply``, refused with ``StaleThread`` when the customer wrote after the message id
-    the form carries."""
+    the form carries, and with 409 ``window_closed`` past the channel's reply window (a form
+    left open since the window was still open: the sender would refuse it)."""
     async def checked(session: AsyncSession, staff: Staff, ticket: Ticket, body: dict[str, Any],
                       now: Any) -> OutboundMessage | None:
         raw = str(body.get("last_message_id") or "0")
@@ -218,6 +246,8 @@ def _fresh_reply(reply: Action) -> Action:
             Message.ticket_id == ticket.id, Message.direction == "inbound"))
         if newest is not None and newest > seen:
             raise StaleThread
+        if ticket.channel in app.get(REPLY_CHANNELS, frozenset()):
+            refuse_if_closed(await closed_window(session, app, ticket, None, now))
         return await reply(session, staff, ticket, body, now)
 
     return checked
@@ -235,9 +265,6 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     for field in ("category", "priority"):
         if body.get(field) == "":
             body.pop(field)
-    action = actions_by_name(request.app)[name]
-    if name == "reply":
-        action = _fresh_reply(action)
 
     async def who(session: AsyncSession) -> Staff:
         me = await session.get(Staff, staff.id)
@@ -246,6 +273,11 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
         return me
 
     htmx = request.headers.get("HX-Request") == "true"
+    if name == "call":
+        return await _call(request, who, raw_key, htmx)
+    action = actions_by_name(request.app)[name]
+    if name == "reply":
+        action = _fresh_reply(action, request.app)
     try:
         await perform(request, who, raw_key, action, body)
     except StaleThread:
@@ -256,19 +288,32 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     except actions.ActionError as exc:
         if exc.status == 404:
             raise _not_found() from exc
-        error = exc.reason
-        if name == "retry" and exc.status == 409:
-            error = gettext("This reply is not failed any more (already sent, or sent again "
-                            "just now).")
         return await _render(request, staff, raw_key, status=exc.status, part=htmx,
                              draft=body.get("text", "") if name in ("reply", "note") else "",
-                             error=error)
+                             error=action_error(name, exc))
     if not htmx:
         raise web.HTTPSeeOther(f"/inbox/tickets/{raw_key}")
     notices = {"reply": gettext("Reply saved."), "note": gettext("Note saved."),
                "callback": gettext("Callback recorded."),
                "retry": gettext("The reply is being sent again.")}
     return await _render(request, staff, raw_key, part=True, notice=notices.get(name))
+
+
+async def _call(request: web.Request, who: Actor, raw_key: str, htmx: bool) -> web.Response:
+    """Place the call through the PBX; the page (its part for htmx) says what became of it."""
+    staff = request_staff(request)
+    try:
+        placed = await call_customer(request.app, who, raw_key)
+    except actions.ActionError as exc:
+        if exc.status == 404:
+            raise _not_found() from exc
+        return await _render(request, staff, raw_key, status=exc.status, part=htmx,
+                             error=action_error("call", exc),
+                             error_said=exc.reason if exc.status == 502 else None)
+    notice = gettext("The PBX accepted the call (%(call_id)s): your phone rings first, then "
+                     "the customer's %(number)s. Record the outcome below afterwards.") % {
+        "call_id": placed.call_id, "number": placed.number}
+    return await _render(request, staff, raw_key, part=htmx, notice=notice)
 
 
 @page_login_required

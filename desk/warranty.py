@@ -268,10 +268,12 @@ def serial_candidates(texts: Iterable[str]) -> set[str]:
     return found
 
 
-async def match_ticket(session: AsyncSession, ticket: Ticket) -> list[dict[str, Any]]:
+async def match_ticket(session: AsyncSession, ticket: Ticket,
+                       on: date | None = None) -> list[dict[str, Any]]:
     """The register items a warranty or maintenance ticket speaks of (empty for other
     categories): serials in its subject and customers' messages, else its account's products
-    whose model the text names; each says whether it was under warranty when the ticket came."""
+    whose model the text names; each says whether it was under warranty on the day ``on``
+    (by default the day the ticket came)."""
     if ticket.category not in MATCHED_CATEGORIES:
         return []
     texts = [ticket.subject or "", *await session.scalars(select(Message.text).where(
@@ -284,7 +286,8 @@ async def match_ticket(session: AsyncSession, ticket: Ticket) -> list[dict[str, 
             WarrantyItem.customer_id == ticket.customer_id).order_by(WarrantyItem.serial))
             if i.model_key and re.search(rf"(?<![0-9a-z]){re.escape(i.model_key)}(?![0-9a-z])",
                                          folded)]
-    on = ticket.created_at.astimezone(LOCAL).date()
+    if on is None:
+        on = ticket.created_at.astimezone(LOCAL).date()
     customers = {c.id: c for c in await session.scalars(select(Customer).where(
         Customer.id.in_([i.customer_id for i in items if i.customer_id])))} if items else {}
     return [item_json(i, customers.get(i.customer_id or 0), on) for i in items]

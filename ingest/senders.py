@@ -68,6 +68,7 @@ from connectors.zalo_send import ZaloOaSender
 from ingest.keys import Clock
 from ingest.settings import Settings
 from ingest.tokens import Refresh, TokenedChat, TokenStore
+from router.customer_side import last_customer_message
 from router.events import NO_STORED_MESSAGE, OutboundMessage
 from storage.db import SessionFactory
 from storage.ledger import processed
@@ -288,10 +289,7 @@ class SendReplies:
             if status not in (SENT, FAILED) and await processed(
                     session, ledger(reply.channel), [reply.event_id]):
                 status = SENT
-            last = await session.scalar(
-                select(Message).where(Message.ticket_id == reply.ticket_id,
-                                      Message.direction == "inbound")
-                .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1))
+            last = await last_customer_message(session, reply.ticket_id)
         if last is None:
             return status, Thread()
         return status, Thread(self._clock() - last.sent_at, last.raw or {})

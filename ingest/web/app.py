@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from connectors.base import ChallengeConnector
 from connectors.hotline_call import ClickToCall
+from connectors.sending import ChatWindow
 from connectors.webform import WebformConnector
 from desk import api as staff_api
 from desk import api_actions, routes
@@ -24,6 +25,7 @@ from desk.json_answers import json_response
 from desk.kb_edit import add_kb_edit_routes
 from desk.kb_page import add_kb_routes
 from desk.pages import setup_pages
+from desk.reply_window import REPLY_WINDOWS
 from desk.reports_page import add_reports_routes
 from desk.sign_in import add_sign_in_routes
 from desk.surveys.page import add_survey_routes
@@ -36,7 +38,7 @@ from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
 from ingest.pipeline import outbound_publisher
 from ingest.pullers import pullers_ctx
 from ingest.registry import webhook_connectors
-from ingest.senders import reply_senders
+from ingest.senders import ChatReplies, ReplySender, reply_senders
 from ingest.settings import ALL_ROLES, Role, Settings
 from ingest.startup import has_work, running_roles
 from ingest.web.form_edge import form_config, form_edge
@@ -91,12 +93,18 @@ async def _share_with_router(app: web.Application) -> None:
     app[api_actions.MAIL_DOMAIN] = app[SETTINGS].message_id_domain
 
 
-def _reply_channels(settings: Settings) -> frozenset[str]:
+def _reply_senders(settings: Settings) -> dict[str, ReplySender]:
     """The channels a reply leaves on by itself (the ``senders`` role's registry)."""
     try:
-        return frozenset(reply_senders(settings))
+        return reply_senders(settings)
     except ValueError:  # SMTP without a From address: `serve` refuses it with the reason
-        return frozenset()
+        return {}
+
+
+def _reply_windows(senders: dict[str, ReplySender]) -> dict[str, ChatWindow]:
+    """Each chat channel's reply window, as its sender checks it before sending."""
+    return {channel: sender.sender.window for channel, sender in senders.items()
+            if isinstance(sender, ChatReplies)}
 
 
 def click_to_call(settings: Settings) -> ClickToCall | None:
@@ -145,7 +153,9 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
         add_inbox_routes(app)
         add_reports_routes(app)
         add_kb_edit_routes(app)
-        app[REPLY_CHANNELS] = _reply_channels(settings)
+        senders = _reply_senders(settings)
+        app[REPLY_CHANNELS] = frozenset(senders)
+        app[REPLY_WINDOWS] = _reply_windows(senders)
         app[ATTACHMENT_DIR] = settings.attachment_dir
         add_ticket_routes(app)
         add_form_routes(app, form_config(settings))

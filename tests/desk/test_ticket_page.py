@@ -129,7 +129,8 @@ async def test_another_queues_agent_gets_404_by_every_url(
     assert (await client.get(base)).status == 404
     assert (await client.get(f"/inbox/tickets/{seeded['id']}")).status == 404
     assert (await client.get(f"{base}/answers?q=xin")).status == 404
-    for action in ("claim", "reply", "note", "resolve", "reassign", "relabel", "reopen"):
+    for action in ("claim", "reply", "note", "resolve", "reassign", "relabel", "reopen", "waiting",
+                   "resume", "retry", "callback", "call"):
         resp = await client.post(f"{base}/{action}", data={"csrf_token": csrf, "text": "x"})
         assert resp.status == 404, action
     assert (await client.get("/inbox/tickets/CSKH-999999")).status == 404
@@ -170,7 +171,9 @@ async def test_answers_note_reply_relabel_resolve_reopen(
     assert resp.status == 200 and "Đã lưu ghi chú." in await resp.text()
     resp = await client.post(f"{base}/reply", data={"text": " ", "last_message_id": last},
                              headers=htmx)
-    assert resp.status == 400 and "the reply has no text" in await resp.text()
+    refused = await resp.text()  # the reason in Vietnamese, never the API's English or code
+    assert resp.status == 400 and "Câu trả lời đang trống." in refused
+    assert "the reply has no text" not in refused and "empty_reply" not in refused
 
     # the customer writes while the officer types: nothing sent, the draft kept
     async with sessions() as session, session.begin():
@@ -196,7 +199,9 @@ async def test_answers_note_reply_relabel_resolve_reopen(
                              data={"category": "delivery", "priority": "urgent"})
     assert resp.status == 200
     resp = await client.post(f"{base}/relabel", headers=htmx, data={"category": "bogus"})
-    assert resp.status == 400 and "category must be one of" in await resp.text()
+    refused = await resp.text()
+    assert resp.status == 400 and "Hãy chọn phân loại và mức ưu tiên trong danh sách." in refused
+    assert "category must be one of" not in refused
     resp = await client.post(f"{base}/resolve", headers=htmx)
     assert resp.status == 200 and 'id="reopen"' in await resp.text()
     resp = await client.post(f"{base}/reopen", headers=htmx)

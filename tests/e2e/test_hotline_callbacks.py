@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from connectors.signing import hmac_sha256_hex
 from ingest.cli import main
@@ -29,6 +26,7 @@ from router.staff import add_staff
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from tests.support.desk import Client, StaffDesk
+from tests.support.pbx import running_pbx
 
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hotline"
@@ -131,32 +129,6 @@ async def test_resolved_on_the_call_resolves_and_bad_callbacks_are_refused(
     assert missing.status == 404
 
 
-@dataclass
-class Pbx:
-    """A stand-in cloud PBX's click-to-call endpoint: checks the signature over the raw body
-    and answers a call id (or, when ``down``, 503)."""
-
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    down: bool = False
-
-
-def pbx_app(state: Pbx) -> web.Application:
-    async def call(request: web.Request) -> web.Response:
-        raw = await request.read()
-        given = request.headers.get("X-CSKH-Signature", "")
-        if not hmac.compare_digest(given, "sha256=" + hmac_sha256_hex(SECRET, raw)):
-            return web.json_response({"error": "bad_signature", "message": "wrong sign"},
-                                     status=401)
-        if state.down:
-            return web.json_response({"error": "busy", "message": "trunk busy"}, status=503)
-        state.calls.append(json.loads(raw))
-        return web.json_response({"call_id": f"pbx-{len(state.calls)}"})
-
-    app = web.Application()
-    app.router.add_post("/api/click-to-call", call)
-    return app
-
-
 async def test_click_to_call_places_the_call_through_the_pbx(
         backend: Any, aiohttp_client: AiohttpClient,
         wait_for: Callable[..., Awaitable[Any]]) -> None:
@@ -166,13 +138,9 @@ async def test_click_to_call_places_the_call_through_the_pbx(
         lan = await add_staff(session, "Lan", ["cskh", "sales", "accounting", "warehouse",
                                                "technical"], email="lan@congty.vn")
     await engine.dispose()
-    pbx = Pbx()
-    server = TestServer(pbx_app(pbx))
-    await server.start_server()
-    try:
+    async with running_pbx(SECRET) as pbx:
         client = await aiohttp_client(create_app(backend.settings(
-            hotline_secret=SECRET,
-            hotline_call_url=str(server.make_url("/api/click-to-call")))))
+            hotline_secret=SECRET, hotline_call_url=pbx.url)))
         desk = StaffDesk(client, {"Authorization": f"Bearer {lan.token}"}, wait_for)
         body, call_id = missed_call()
         resp = await client.post("/webhooks/hotline", data=body, headers={
@@ -193,8 +161,6 @@ async def test_click_to_call_places_the_call_through_the_pbx(
         assert away.status == 502 and (await away.json())["error"] == "pbx_unavailable"
         assert SECRET not in (await away.json())["reason"]
         assert (await client.post(f"/api/v1/tickets/{ticket['id']}/call")).status == 401
-    finally:
-        await server.close()
 
 
 async def test_without_a_pbx_the_officer_is_told_to_dial(desk: StaffDesk) -> None:

@@ -13,19 +13,24 @@ import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page
 
 from connectors.signing import hmac_sha256_hex
+from desk.api import ticket_key
+from desk.kb import import_articles
+from desk.warranty import import_register
 from ingest.web.app import create_app
 from router.staff import set_status
 from storage.db import SessionFactory
-from storage.models import CannedAnswer
+from storage.models import CannedAnswer, Contact, Ticket
 from tests.support.browser import artifact
 from tests.support.pages import Client, add_officer, page_errors, sign_in_page
+from tests.support.pbx import running_pbx
+from tests.support.signers import SECRETS, signed
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 Wait = Callable[..., Awaitable[Any]]
@@ -54,9 +59,34 @@ def messenger_body(text: str) -> tuple[bytes, dict[str, str]]:
                  "X-Hub-Signature-256": "sha256=" + hmac_sha256_hex(FB_SECRET, raw)}
 
 
-async def open_row(page: Page, base: str, text: str, wait_for: Wait) -> str:
-    """Open the inbox row whose excerpt holds ``text`` once it is there; its number."""
+async def open_row(page: Page, base: str, text: str, wait_for: Wait, tab: str = "mine") -> str:
+    """Open the inbox row (of ``tab``) whose excerpt holds ``text`` once it is there; its
+    number."""
     row = page.locator("tr.ticket", has_text=text)
+
+    async def listed() -> bool:
+        await page.goto(f"{base}/inbox?tab={tab}")
+        return await row.count() > 0
+
+    await wait_for(listed, attempts=120, interval=0.5)
+    number = await row.first.get_attribute("data-number")
+    assert number is not None
+    await row.first.locator("a").click()
+    await page.wait_for_url(f"{base}/inbox/tickets/{number}")
+    return number
+
+
+async def open_missed_call(client: Client, page: Page, base: str, wait_for: Wait) -> str:
+    """Post a missed call through the signed PBX webhook, open its ticket; its number."""
+    body = copy.deepcopy(json.loads((FIXTURES / "hotline" / "hangup__no_answer.json")
+                                    .read_text("utf-8"))["body"])
+    body["call_id"] = str(uuid.uuid4())
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    resp = await client.post("/webhooks/hotline", data=raw, headers={
+        "Content-Type": "application/json",
+        "X-CSKH-Signature": "sha256=" + hmac_sha256_hex(HOTLINE_SECRET, raw)})
+    assert resp.status == 200, await resp.text()
+    row = page.locator("tr.ticket")
 
     async def listed() -> bool:
         await page.goto(f"{base}/inbox")
@@ -66,7 +96,7 @@ async def open_row(page: Page, base: str, text: str, wait_for: Wait) -> str:
     number = await row.first.get_attribute("data-number")
     assert number is not None
     await row.first.locator("a").click()
-    await page.wait_for_url(f"{base}/inbox/tickets/{number}")
+    await page.locator("#callback-form").wait_for()
     return number
 
 
@@ -241,26 +271,11 @@ async def test_a_missed_call_is_called_back_from_the_page(
     errors = page_errors(page)
     await sign_in_page(page, base, "Nguyễn Văn An")
 
-    body = copy.deepcopy(json.loads((FIXTURES / "hotline" / "hangup__no_answer.json")
-                                    .read_text("utf-8"))["body"])
-    body["call_id"] = str(uuid.uuid4())
-    raw = json.dumps(body, ensure_ascii=False).encode()
-    resp = await client.post("/webhooks/hotline", data=raw, headers={
-        "Content-Type": "application/json",
-        "X-CSKH-Signature": "sha256=" + hmac_sha256_hex(HOTLINE_SECRET, raw)})
-    assert resp.status == 200, await resp.text()
-    row = page.locator("tr.ticket")
-
-    async def listed() -> bool:
-        await page.goto(f"{base}/inbox")
-        return await row.count() > 0
-
-    await wait_for(listed, attempts=120, interval=0.5)
-    await row.first.locator("a").click()
-    await page.locator("#callback-form").wait_for()
+    await open_missed_call(client, page, base, wait_for)
     # the number as a tel: link; no reply box (a hotline ticket is answered by calling back)
     assert await page.get_attribute("#callback-tel", "href") == "tel:+84912345678"
     assert await page.locator("#reply-form").count() == 0
+    assert await page.locator("#place-call").count() == 0  # no PBX: the officer dials
 
     # no answer: recorded, the ticket still needs a callback
     await page.check("input[name=outcome][value=no_answer]")
@@ -278,3 +293,308 @@ async def test_a_missed_call_is_called_back_from_the_page(
     await page.keyboard.press("e")
     await page.locator("#t-status.status-resolved").wait_for()
     assert errors == []
+
+
+async def test_the_call_button_places_the_call_through_the_pbx(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES, email="an@congty.vn")
+    async with running_pbx(HOTLINE_SECRET) as pbx:
+        client = await aiohttp_client(create_app(backend.settings(
+            hotline_secret=HOTLINE_SECRET, hotline_call_url=pbx.url)))
+        base = str(client.make_url("")).rstrip("/")
+        page = await browser.new_page(viewport={"width": 1366, "height": 768})
+        errors = page_errors(page)
+        await sign_in_page(page, base, "Nguyễn Văn An")
+        number = await open_missed_call(client, page, base, wait_for)
+        assert await page.get_attribute("#callback-tel", "href") == "tel:+84912345678"
+
+        # the PBX accepts: the page says so, in Vietnamese; one call, for this officer
+        await page.click("#place-call")
+        notice = page.locator("#notice", has_text="Tổng đài đã nhận cuộc gọi (pbx-1)")
+        await notice.wait_for()
+        assert "+84912345678" in (await notice.inner_text())
+        assert [(c["to"], c["agent"], c["agent_email"], c["reference"]) for c in pbx.calls] \
+            == [("+84912345678", "Nguyễn Văn An", "an@congty.vn", number)]
+        # nothing is recorded by the call itself: the outcome is still to be recorded
+        assert await page.locator("article.msg-outbound").count() == 0
+
+        # the PBX is away (503): the page says the call was not placed, with its words
+        pbx.down = True
+        await page.click("#place-call")
+        failed = page.locator("#error", has_text="Tổng đài không phản hồi hoặc đang bận")
+        await failed.wait_for()
+        assert "trunk busy" in await failed.locator(".provider-reason").inner_text()
+        assert await page.locator("#notice").count() == 0
+        # the PBX refuses (403): said so too; the page stays usable (the form is still there)
+        pbx.down, pbx.refuse = False, "agent <b>an</b> has no extension"
+        await page.click("#place-call")
+        refused = page.locator("#error", has_text="Tổng đài từ chối cuộc gọi")
+        await refused.wait_for()
+        assert "<b>an</b>" in await refused.locator(".provider-reason").inner_text()
+        assert await page.locator("#error b").count() == 0
+        assert len(pbx.calls) == 1
+        await page.check("input[name=outcome][value=reached]")
+        await page.click("#record-callback")
+        await page.locator("#notice", has_text="Đã ghi kết quả gọi lại.").wait_for()
+        await page.screenshot(path=str(artifact(f"ticket-call-{backend.name}.png")),
+                              full_page=True)
+        # without the CSRF token, no call is placed
+        forged = await page.request.post(f"{base}/inbox/tickets/{number}/call", form={})
+        assert forged.status == 403 and len(pbx.calls) == 1
+        assert errors == []
+
+
+def chat_message(channel: str, user: str, text: str,
+                 ago: timedelta) -> tuple[bytes, dict[str, str]]:
+    """A customer's text on Messenger (``message__text``) or Zalo (``user_send_text__plain``)
+    from ``user``, sent ``ago`` before now, signed as the provider signs it."""
+    name = "message__text" if channel == "facebook" else "user_send_text__plain"
+    body = copy.deepcopy(json.loads((FIXTURES / channel / f"{name}.json").read_text("utf-8"))
+                         ["body"])
+    at = int((time.time() - ago.total_seconds()) * 1000)
+    if channel == "facebook":
+        item = body["entry"][0]["messaging"][0]
+        item["sender"]["id"], item["timestamp"] = user, at
+        item["message"]["mid"], item["message"]["text"] = f"m_{uuid.uuid4().hex}", text
+        body["entry"][0]["time"] = at
+        raw = json.dumps(body).encode()
+    else:
+        body["sender"]["id"], body["timestamp"] = user, str(at)
+        body["message"]["msg_id"], body["message"]["text"] = uuid.uuid4().hex[:20], text
+        raw = json.dumps(body, ensure_ascii=False).encode()
+    return raw, signed(channel, raw)
+
+
+async def test_past_the_reply_window_the_page_says_how_else_to_reach_the_customer(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, messenger_api: Any, zalo_api: Any, provider_answers: dict[str, Any],
+        wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    settings = backend.settings(
+        facebook_app_secret=SECRETS["facebook_app_secret"],
+        facebook_page_token=provider_answers["messenger_token"],
+        facebook_graph_url=f"{messenger_api.url}/v21.0",
+        zalo_oa_secret=SECRETS["zalo_oa_secret"], zalo_app_id=SECRETS["zalo_app_id"],
+        zalo_oa_access_token=provider_answers["zalo_token"], zalo_api_url=zalo_api.url)
+    client = await aiohttp_client(create_app(settings))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+
+    async def arrives(channel: str, user: str, text: str, ago: timedelta) -> None:
+        raw, headers = chat_message(channel, user, text, ago)
+        assert (await client.post(f"/webhooks/{channel}", data=raw,
+                                  headers=headers)).status == 200
+
+    # Messenger, 25 hours after the customer's message: no reply box, the why and what else
+    await arrives("facebook", PSID, "Shop ơi <b>báo giá</b> sơn lót giúp em", timedelta(hours=25))
+    number = await open_row(page, base, "báo giá</b> sơn lót", wait_for)
+    notice = page.locator("#window-closed")
+    await notice.wait_for()
+    assert await page.locator("#reply-text").count() == 0
+    why = await page.locator("#window-why").inner_text()
+    assert "Facebook Messenger chỉ cho phép trả lời trong vòng 24 giờ" in why
+    assert await page.locator("#no-other-way").count() == 1  # a PSID only: no phone, no mail
+    assert await page.locator("#note-text").count() == 1  # a note can still be kept
+    # the contact's phone and e-mail become known: the notice offers them as links
+    async with sessions() as session, session.begin():
+        ticket = await session.get(Ticket, ticket_key(number))
+        assert ticket is not None and ticket.contact_id is not None
+        contact = await session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        contact.phone, contact.email = "+84901234567", "mua-hang@sonviet.vn"
+    await page.reload()
+    assert await page.get_attribute("#other-ways a.other-phone", "href") == "tel:+84901234567"
+    assert await page.get_attribute("#other-ways a.other-email", "href") == \
+        "mailto:mua-hang@sonviet.vn"
+    await page.screenshot(path=str(artifact(f"ticket-window-{backend.name}.png")),
+                          full_page=True)
+    # a reply posted anyway (a form left open since the window was open) is refused, sent never
+    csrf = await page.get_attribute("#note-form input[name=csrf_token]", "value")
+    late = await page.request.post(f"{base}/inbox/tickets/{number}/reply", form={
+        "csrf_token": csrf or "", "text": "Dạ em gửi báo giá ạ", "last_message_id": "999999"})
+    assert late.status == 409
+    assert "Đã hết thời hạn trả lời của kênh" in await late.text()
+    assert await page.locator("article.msg-outbound").count() == 0
+    # the customer writes again: the reply box is back, and the reply goes out
+    await arrives("facebook", PSID, "Em vẫn cần báo giá sơn lót ạ", timedelta(0))
+
+    async def reopened() -> bool:
+        await page.reload()
+        return await page.locator("#reply-text").count() == 1
+
+    await wait_for(reopened, attempts=120, interval=0.5)
+    assert await page.locator("#window-closed").count() == 0
+    await page.fill("#reply-text", "Dạ em gửi báo giá sơn lót ạ.")
+    await page.click("#send-reply")
+    await page.locator("article.msg-outbound").wait_for()
+
+    async def delivered() -> list[str] | None:
+        texts: list[str] = messenger_api.texts(PSID)
+        return texts or None
+
+    assert await wait_for(delivered, attempts=600) == ["Dạ em gửi báo giá sơn lót ạ."]
+
+    # Zalo OA: 8 days after the user's message the window (7 days) is over; 6 days: open
+    await arrives("zalo", "8438561224567800001", "Hoa don GTGT xuat sai ma so thue",
+                  timedelta(days=8))
+    await open_row(page, base, "xuat sai ma so thue", wait_for)
+    await page.locator("#window-closed").wait_for()
+    assert "Zalo OA chỉ cho phép trả lời trong vòng 7 ngày" in \
+        await page.locator("#window-why").inner_text()
+    await arrives("zalo", "8438561224567800002", "Cho em hoi lich bao tri may", timedelta(days=6))
+    await open_row(page, base, "lich bao tri may", wait_for)
+    await page.locator("#reply-text").wait_for()
+    assert await page.locator("#window-closed").count() == 0
+    assert errors == []
+
+
+REGISTER = ("serial,model,account,delivered_on,warranty_months,maintenance_months\n"
+            "MX200-2024-0012,Máy lọc nước MX200,,2025-06-10,24,6\n"
+            "MX200-2023-0099,Máy lọc nước <i>MX200</i>,,2023-01-15,12,\n")
+ARTICLES = [
+    ("warranty_policy", "chinh-sach-bao-hanh.md",
+     "# Chính sách bảo hành <b>2026</b>\n\nMáy lọc nước được **bảo hành 24 tháng** kể từ ngày "
+     "giao.\n\n- Giữ phiếu bảo hành\n- Gọi [tổng đài](https://cskh.example.vn/lien-he)\n\n"
+     '<img src=x onerror="window.pwned=3"> rò rỉ nước: ngắt điện trước.\n'),
+    ("warranty_policy", "doi-tra.md", "# Đổi trả sản phẩm lỗi\n\nTrong 7 ngày đầu.\n"),
+    ("usage", "lap-dat.md", "# Lắp đặt máy lọc nước\n\nBước 1.\n"),
+]
+
+
+async def test_the_register_and_the_knowledge_base_beside_a_warranty_ticket(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    async with sessions() as session, session.begin():
+        report = await import_register(session, REGISTER)
+        assert report.errors == [] and report.created == 2
+        await import_articles(session, [(c, n, b.encode()) for c, n, b in ARTICLES],
+                              datetime.now(UTC))
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+    resp = await client.post("/webhooks/webform", json={
+        "name": "Lê Hùng", "email": "hung@thepviet.vn", "subject": "Máy lọc nước rò rỉ",
+        "category": "warranty",
+        "message": "Máy serial MX200-2024-0012 và mx200-2023-0099 bị rò rỉ nước, còn bảo "
+                   "hành ko ạ?"})
+    assert resp.status == 202, await resp.text()
+    await open_row(page, base, "bị rò rỉ nước", wait_for)
+
+    # the register items the text names, by serial, in or out of warranty today; no links
+    items = page.locator("#register-items li.register-item")
+    assert await items.count() == 2
+    kept = items.and_(page.locator("[data-serial='MX200-2024-0012']"))
+    assert await kept.locator("[data-warranty=in]").inner_text() == \
+        "Hôm nay còn bảo hành, đến hết 10/06/2027"
+    ended = items.and_(page.locator("[data-serial='MX200-2023-0099']"))
+    assert await ended.locator("[data-warranty=out]").inner_text() == \
+        "Hôm nay đã hết bảo hành (hết hạn 15/01/2024)"
+    assert await ended.locator(".model").inner_text() == "Máy lọc nước <i>MX200</i>"
+    assert await page.locator("#register a, #register i").count() == 0
+
+    # the warranty policy articles (not the usage one), titles as text
+    suggestions = page.locator("#kb-suggestions li.kb-article")
+    assert sorted([await s.get_attribute("data-slug") or "" for s in await suggestions.all()]) \
+        == ["chinh-sach-bao-hanh", "doi-tra"]
+    policy = suggestions.and_(page.locator("[data-slug=chinh-sach-bao-hanh]"))
+    assert await policy.locator(".kb-title").inner_text() == "Chính sách bảo hành <b>2026</b>"
+    assert await page.locator("#kb-suggestions b").count() == 0
+    # insert its address (absolute, from the host the page was asked at), then its text
+    await page.fill("#reply-text", "Dạ anh xem chính sách tại:")
+    await policy.locator("button.insert-kb-link").click()
+    await policy.locator("button.insert-kb-text").click()
+    draft = await page.input_value("#reply-text")
+    assert draft.startswith(f"Dạ anh xem chính sách tại: {base}/kb/chinh-sach-bao-hanh\n")
+    assert "Máy lọc nước được bảo hành 24 tháng kể từ ngày giao." in draft
+    assert "- Giữ phiếu bảo hành\n- Gọi tổng đài (https://cskh.example.vn/lien-he)" in draft
+    assert '<img src=x onerror="window.pwned=3"> rò rỉ nước' in draft  # text, never markup
+    assert "**" not in draft and "Chính sách bảo hành" in draft
+    assert await page.evaluate("window.pwned === undefined")
+    await page.screenshot(path=str(artifact(f"ticket-kb-{backend.name}.png")), full_page=True)
+    await page.click("#send-reply")
+    sent = page.locator("article.msg-outbound", has_text=f"{base}/kb/chinh-sach-bao-hanh")
+    await sent.wait_for()
+    assert await page.locator("article.msg-outbound img").count() == 0
+    # the inserted address is the public page of the article
+    public = await (await browser.new_context()).new_page()
+    shown = await public.goto(f"{base}/kb/chinh-sach-bao-hanh")
+    assert shown is not None and shown.status == 200
+    assert errors == []
+
+
+async def test_a_refused_action_says_why_in_vietnamese(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    for name in ("Nguyễn Văn An", "Trần Bình"):
+        await add_officer(sessions, name, ["warehouse"])
+    await add_officer(sessions, "Lê Lan", ["warehouse"], role="lead")
+    async with sessions() as session, session.begin():
+        for name in ("Nguyễn Văn An", "Trần Bình", "Lê Lan"):
+            await set_status(session, name, "off")  # the ticket waits unassigned in the queue
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    pages = {}
+    for name in ("Nguyễn Văn An", "Trần Bình", "Lê Lan"):
+        pages[name] = await (await browser.new_context()).new_page()
+        await sign_in_page(pages[name], base, name)
+    an, binh, lan = pages["Nguyễn Văn An"], pages["Trần Bình"], pages["Lê Lan"]
+    errors = [page_errors(p) for p in (an, binh, lan)]
+    resp = await client.post("/webhooks/webform", json={
+        "name": "Phạm Thu", "email": "thu@kimkhi.vn", "subject": "Thiếu hàng",
+        "category": "quantity", "message": "Đơn 1532 giao thiếu 3 cuộn thép"})
+    assert resp.status == 202, await resp.text()
+    number = await open_row(an, base, "giao thiếu 3 cuộn", wait_for, tab="unassigned")
+    await lan.goto(f"{base}/inbox/tickets/{number}")
+
+    async def said(page: Page, selector: str) -> str:
+        box = page.locator(selector)
+        await box.wait_for()
+        text = await box.inner_text()
+        assert text and "{" not in text and "_" not in text  # no JSON, no API code
+        return text
+
+    # Bình claims first; An's claim button is stale: the ticket left An's view (an agent
+    # sees only their own and the unassigned ones), the page says so and keeps the ticket
+    await binh.goto(f"{base}/inbox/tickets/{number}")
+    await binh.click("#claim")
+    await binh.locator("#t-assignee", has_text="Trần Bình").wait_for()
+    await an.click("#claim")
+    assert (await said(an, "#page-error")).startswith("Bạn không còn xem được phiếu này")
+    assert await an.locator("#ticket #t-status").count() == 1
+    # a lead still sees it: their claim is refused as taken, in words
+    await lan.click("#claim")
+    assert await said(lan, "#error") == "Một đồng nghiệp vừa nhận phiếu này."
+
+    # a reply refused: the lead resolved the ticket while Bình was typing
+    await binh.fill("#reply-text", "Dạ em đã báo kho giao bù 3 cuộn ạ")
+    await lan.reload()
+    await lan.click("#resolve")
+    await lan.locator("#t-status.status-resolved").wait_for()
+    await binh.click("#send-reply")
+    assert (await said(binh, "#error")).startswith("Phiếu này đã đóng")
+    assert await binh.locator("#reopen").count() == 1
+    # a stale form: Bình signed out and in again in another tab (a new session, a new CSRF
+    # token); the old page's form is refused and the page says to reload it
+    other = await binh.context.new_page()
+    await other.goto(f"{base}/inbox")
+    await other.click("#logout")
+    await sign_in_page(other, base, "Trần Bình")
+    await binh.fill("#note-text", "Kho xác nhận")
+    await binh.click("#save-note")
+    assert (await said(binh, "#page-error")).startswith("Biểu mẫu đã hết hạn")
+    assert await binh.locator("#ticket #note-form").count() == 1
+    # reloaded, it works again, and the old message goes
+    await binh.reload()
+    await binh.fill("#note-text", "Kho xác nhận")
+    await binh.click("#save-note")
+    await binh.locator("#notice", has_text="Đã lưu ghi chú").wait_for()
+    assert await binh.locator("#page-error").is_hidden()
+    await binh.screenshot(path=str(artifact(f"ticket-refused-{backend.name}.png")),
+                          full_page=True)
+    assert errors == [[], [], []]
