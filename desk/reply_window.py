@@ -83,8 +83,9 @@ async def closed_window(session: AsyncSession, app: web.Application, ticket: Tic
     window = app.get(REPLY_WINDOWS, {}).get(ticket.channel)
     if window is None:
         return None
-    last = (await last_customer_message(session, ticket.id) if messages is None
-            else latest_customer_message(messages))
+    last = None if messages is None else latest_customer_message(messages)
+    if last is None:  # not read yet, or a follow-up's rating: from the database
+        last = await last_customer_message(session, ticket.id)
     written = None if last is None else last.sent_at
     if not window_closed(window, written, now):
         return None

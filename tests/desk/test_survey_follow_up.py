@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from desk.surveys.answer import answer
 from desk.surveys.tokens import new_token, token_hash
 from router import actions
+from router.customer_side import last_customer_message
 from router.staff import add_staff
 from storage.db import SessionFactory
 from storage.models import Contact, Message, Staff, Survey, Ticket
@@ -55,6 +56,11 @@ async def test_a_chat_follow_up_is_answered_in_the_same_conversation(
                                     NOW + timedelta(minutes=5))
     assert follow.thread_key == THREAD and event.thread_key == THREAD  # whom Messenger answers
     assert event.channel == "facebook"
+    # Messenger's 24 hours count from what the customer last wrote in the conversation (on
+    # the ticket it follows), not from the rating, which never came over Messenger
+    async with sessions() as s:
+        last = await last_customer_message(s, follow_id)
+    assert last is not None and last.ticket_id == original and last.text == "Hàng giao chậm"
 
 
 async def test_a_mail_follow_up_keeps_a_conversation_of_its_own(
