@@ -97,7 +97,7 @@ async def test_the_page_shows_thread_customer_and_deadlines_as_text(
     assert "câu trả lời cũ" in html.split("<details>", 1)[1]
     for text in ("Công ty TNHH Minh Phát", "0312345678", "key", seeded["older"], "DH-123",
                  "11:00 06/05/2026", "18:00 06/05/2026",  # the deadlines in Hà Nội time
-                 "Chưa cấu hình bộ gửi cho email"):
+                 "Chưa cấu hình bộ gửi cho Thư điện tử"):
         assert text in html, text
     assert f"/inbox/tickets/{seeded['main']}/files/" in html
     assert html.count("/files/") == 1  # the file outside the store is listed, not linked

@@ -178,6 +178,8 @@ async def test_work_a_ticket_in_the_browser(
     await page.keyboard.press("e")
     await page.locator("#t-status.status-resolved").wait_for()
     assert await page.locator("#reopen").count() == 1
+    assert await page.text_content("#t-status") == "Đã giải quyết"  # named, not the code
+    assert await page.get_attribute("#t-status", "data-code") == "resolved"
 
     # a lead reassigns the web form's ticket
     lead = await (await browser.new_context()).new_page()
