@@ -39,10 +39,11 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000,
                         help="messages driven (web forms, Messenger, Zalo, Shopee and, with a "
-                             "pullers role, mail and call lines in turn)")
+                             "pullers role, mail and call lines in turn; default 10,000)")
     parser.add_argument("--roles", type=roles,
                         default="webhooks=2,pullers=2,normalizer=3,router=2,senders=2",
-                        metavar="ROLE=N,…", help="processes started per role")
+                        metavar="ROLE=N,…",
+                        help="processes started per role (default %(default)s)")
     parser.add_argument("--faults", type=lambda v: v.split(","),
                         default="webhooks,pullers,normalizer,router,senders,db-cut,db-latency,"
                                 "dovecot-restart",
@@ -55,7 +56,8 @@ def main(argv: list[str]) -> int:
                              "the suite's own, kafka-restart: that broker stopped and started "
                              "again; pg-restart: a PostgreSQL server of the suite's own "
                              "restarted (fast shutdown); dovecot-restart: the suite's Dovecot "
-                             "stopped (master and sessions) and started again (needs pullers)")
+                             "stopped (master and sessions) and started again (needs pullers); "
+                             "default %(default)s")
     parser.add_argument("--replies", type=int, default=100,
                         help="Messenger tickets the officers answer through the staff API "
                              "while the faults happen, sent by the senders role to a Send API "
