@@ -1,10 +1,15 @@
 """``python -m tests.faults [--messages N] [--roles R=N,…] [--faults R,…] [--seed S]``.
 
 Needs the test services' environment (``CSKH_TEST_KAFKA``, ``CSKH_TEST_POSTGRES_DSN``: run
-``. .services/env``). Prints the figures; exits 1 when a message was lost or duplicated, a
-thread split, a ticket left neither assigned nor queued, a post refused with a 4xx, or a
-staff reply the API acknowledged was sent to the customer never or twice; then, on the
-embedded default, checks that a second ``cskh serve`` on the same files is refused cleanly.
+``. .services/env``) and, with a ``pullers`` role, Debian's ``dovecot`` binary (the suite
+runs a Dovecot of its own). Drives web forms, signed Messenger, Zalo and Shopee webhooks and,
+with ``pullers``, mail APPENDed over IMAP and Asterisk call lines (``Master.csv``), plus a
+few unreadable poison mails. Prints the figures; exits 1 when a message was lost or
+duplicated, a thread split, a message stored that was never sent, a ticket left neither
+assigned nor queued, a post refused with a 4xx, a poison mail missing from ``cskh.dlq`` (or
+not byte for byte, or made a message), or a staff reply the API acknowledged was sent to the
+customer never or twice; then, on the embedded default, checks that a second ``cskh serve``
+on the same files is refused cleanly.
 """
 
 from __future__ import annotations
@@ -32,13 +37,16 @@ def roles(value: str) -> dict[str, int]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=2000,
-                        help="messages driven (web forms, Messenger, Zalo, Shopee in turn)")
+    parser.add_argument("--messages", type=int, default=10_000,
+                        help="messages driven (web forms, Messenger, Zalo, Shopee and, with a "
+                             "pullers role, mail and call lines in turn; default 10,000)")
     parser.add_argument("--roles", type=roles,
-                        default="webhooks=2,normalizer=2,router=1,senders=1",
-                        metavar="ROLE=N,…", help="processes started per role")
+                        default="webhooks=2,pullers=2,normalizer=3,router=2,senders=2",
+                        metavar="ROLE=N,…",
+                        help="processes started per role (default %(default)s)")
     parser.add_argument("--faults", type=lambda v: v.split(","),
-                        default="webhooks,normalizer,router,senders,db-cut,db-latency",
+                        default="webhooks,pullers,normalizer,router,senders,db-cut,db-latency,"
+                                "dovecot-restart",
                         metavar="ROLE,…",
                         help="one kill -9 and restart of a process of each role listed, at "
                              "random points of the drive (a role may be listed twice); "
@@ -47,7 +55,9 @@ def main(argv: list[str]) -> int:
                              "kafka-latency: the same between the processes and a broker of "
                              "the suite's own, kafka-restart: that broker stopped and started "
                              "again; pg-restart: a PostgreSQL server of the suite's own "
-                             "restarted (fast shutdown)")
+                             "restarted (fast shutdown); dovecot-restart: the suite's Dovecot "
+                             "stopped (master and sessions) and started again (needs pullers); "
+                             "default %(default)s")
     parser.add_argument("--replies", type=int, default=100,
                         help="Messenger tickets the officers answer through the staff API "
                              "while the faults happen, sent by the senders role to a Send API "
@@ -75,6 +85,8 @@ def main(argv: list[str]) -> int:
     if set(args.faults) & set(KAFKA_FAULTS) and not os.environ.get("CSKH_TEST_KAFKA_JARS"):
         parser.error("the kafka-* faults need CSKH_TEST_KAFKA_JARS and CSKH_TEST_JAVA "
                      "(`. .services/env` after `make services`)")
+    if "dovecot-restart" in args.faults and "pullers" not in args.roles:
+        parser.error("dovecot-restart needs a pullers process (--roles …,pullers=1)")
     if args.replies and "senders" not in args.roles:
         parser.error("--replies needs a senders process (--roles …,senders=1)")
     config = Config(messages=args.messages, roles=args.roles, faults=args.faults,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from storage.db import create_engine, session_factory
 from storage.models import Ticket
@@ -53,11 +54,15 @@ async def reply_loop(http: aiohttp.ClientSession, database_url: str,
     engine = create_engine(database_url)
     try:
         while len(answered) < want:
-            async with session_factory(engine)() as s:
-                rows = (await s.execute(
-                    select(Ticket.id, Ticket.assignee_id)
-                    .where(Ticket.channel == "facebook", Ticket.status == "assigned",
-                           Ticket.assignee_id.is_not(None)))).all()
+            try:
+                async with session_factory(engine)() as s:
+                    rows = (await s.execute(
+                        select(Ticket.id, Ticket.assignee_id)
+                        .where(Ticket.channel == "facebook", Ticket.status == "assigned",
+                               Ticket.assignee_id.is_not(None)))).all()
+            except (DBAPIError, OSError):  # PostgreSQL restarting (pg-restart): look again
+                await asyncio.sleep(0.5)
+                continue
             todo = [(t, a) for t, a in rows if t not in answered and a in tokens]
             if not todo:
                 if done.is_set():

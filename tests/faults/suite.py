@@ -21,7 +21,16 @@ advertised listener is a Toxiproxy port, so every client connection goes through
 the cut closes them all and refuses new ones for a few seconds, the latency slows them, the
 restart stops the broker (SIGTERM, a controlled shutdown) and starts it again on its data.
 
-Only the processes and the broker it starts are stopped: the shared Kafka, PostgreSQL and
+With a ``pullers`` role, mail and calls come too (``tests/faults/pulled.py``): the driver
+APPENDs mails (threads of three) to the INBOX of a Dovecot of the suite's own
+(``tests/faults/own_dovecot.py``) and missed-call lines to an Asterisk ``Master.csv`` in a
+folder given as ``CSKH_HOTLINE_CDR_DIR``; the pullers read both (the mailbox under a
+PostgreSQL advisory lock: one fetches at a time, a kill hands over). A few poison mails, in
+which nothing can be read, go in among them: each must be in ``cskh.dlq`` with its bytes
+whole and have made no message. ``dovecot-restart`` in ``--faults`` stops that Dovecot (the
+master and its sessions) and starts it again; its probe is a mail.
+
+Only the processes and the servers it starts are stopped: the shared Kafka, PostgreSQL and
 Dovecot are never restarted.
 """
 
@@ -38,8 +47,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
@@ -48,12 +59,23 @@ from storage.db import create_engine, session_factory
 from storage.models import Assignment, Message, Ticket
 from tests.bench.bench_flow import fresh_backend
 from tests.faults.broker import OwnBroker
+from tests.faults.own_dovecot import OwnDovecot
 from tests.faults.own_postgres import OwnPostgres
+from tests.faults.pulled import (
+    PER_THREAD,
+    CdrFile,
+    MailDrop,
+    build_call,
+    build_mail,
+    check_poison,
+    poison,
+    probe_mail,
+)
 from tests.faults.replies import Replies, reply_loop
 from tests.faults.report import Report
 from tests.faults.toxiproxy import Toxiproxy, executable
+from tests.faults.traffic import CHANNELS, Poster, Sink, build
 from tests.faults.traffic import Message as Sent
-from tests.faults.traffic import Poster, build
 from tests.support.providers import MESSENGER_PAGE_TOKEN, StandIn, messenger_app, serve
 from tests.support.service import free_port
 from tests.support.signers import SECRETS
@@ -63,7 +85,8 @@ QUEUES = ("cskh", "sales", "accounting", "warehouse", "technical")
 SETTLED = ("assigned", "open", "queued")  # open: assigned and answered by its officer
 DB_FAULTS = ("db-cut", "db-latency")
 KAFKA_FAULTS = ("kafka-cut", "kafka-latency", "kafka-restart")
-RESTARTS = ("pg-restart",)
+RESTARTS = ("pg-restart", "dovecot-restart")
+PULLED = tuple(PER_THREAD)  # email, hotline: with a pullers role
 KAFKA_CUT_SECONDS = 3.0
 KAFKA_LATENCY_SECONDS, KAFKA_LATENCY_MS = 5.0, 300
 DB_CUT_SECONDS = 3.0
@@ -72,10 +95,11 @@ DB_LATENCY_SECONDS, DB_LATENCY_MS = 5.0, 300
 
 @dataclass
 class Config:
-    messages: int = 2000
-    roles: dict[str, int] = field(
-        default_factory=lambda: {"webhooks": 2, "normalizer": 2, "router": 1})
-    faults: list[str] = field(default_factory=lambda: ["webhooks", "normalizer", "router"])
+    messages: int = 10_000
+    roles: dict[str, int] = field(default_factory=lambda: {
+        "webhooks": 2, "pullers": 2, "normalizer": 3, "router": 2, "senders": 2})
+    faults: list[str] = field(default_factory=lambda: [
+        "webhooks", "pullers", "normalizer", "router", "senders"])
     concurrency: int = 16
     seed: int = 0
     rate: float = 25.0  # messages offered per second at most
@@ -84,6 +108,7 @@ class Config:
     settle_timeout: float = 600.0
     # officers' capacity in total: beyond it, tickets are queued
     capacity: int = 0
+    poison: int = 3  # unreadable mails among the mail (with a pullers role; at most 3)
 
 
 class Proc:
@@ -160,10 +185,13 @@ async def routed(database_url: str, channel: str, external_id: str) -> bool:
         await engine.dispose()
 
 
-async def snapshot(database_url: str) -> tuple[Counter[tuple[str, str]], dict[str, set[int]],
-                                               Counter[str], Counter[int]]:
+Snapshot = tuple[Counter[tuple[str, str]], dict[str, set[int]], Counter[str], Counter[int],
+                 dict[tuple[str, str], set[int]]]
+
+
+async def snapshot(database_url: str) -> Snapshot:
     """(stored inbound messages per key, tickets per thread, tickets per status,
-    assignments per ticket)."""
+    assignments per ticket, tickets per key)."""
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as s:
@@ -183,10 +211,12 @@ async def snapshot(database_url: str) -> tuple[Counter[tuple[str, str]], dict[st
         await engine.dispose()
     stored: Counter[tuple[str, str]] = Counter()
     threads: dict[str, set[int]] = {}
+    on: dict[tuple[str, str], set[int]] = {}
     for channel, ext, ticket_id, thread in rows:
         stored[channel, ext] += 1
         threads.setdefault(thread, set()).add(ticket_id)
-    return stored, threads, statuses, per_ticket
+        on.setdefault((channel, ext), set()).add(ticket_id)
+    return stored, threads, statuses, per_ticket, on
 
 
 async def run(config: Config) -> Report:
@@ -205,6 +235,20 @@ async def run(config: Config) -> Report:
             await asyncio.to_thread(postgres.start)
             database_url = await postgres.create_database(f"cskh_faults_{run_id}")
             env["CSKH_DATABASE_URL"] = database_url
+        dovecot: OwnDovecot | None = None
+        cdr: CdrFile | None = None
+        if "pullers" in config.roles:  # mail in a Dovecot of the suite's own, calls in a CSV
+            dovecot = OwnDovecot()
+            servers.callback(dovecot.remove)
+            dovecot.write_config()
+            await asyncio.to_thread(dovecot.start)
+            cdr = CdrFile(work / "cdr")
+            cdr.directory.mkdir()
+            env.update({"CSKH_IMAP_HOST": dovecot.host, "CSKH_IMAP_PORT": str(dovecot.port),
+                        "CSKH_IMAP_USER": dovecot.user, "CSKH_IMAP_PASSWORD": dovecot.password,
+                        "CSKH_IMAP_TLS": "false", "CSKH_IMAP_POLL_SECONDS": "1",
+                        "CSKH_HOTLINE_CDR_DIR": str(cdr.directory),
+                        "CSKH_HOTLINE_CDR_POLL_SECONDS": "0.5"})
         cli(env, work, "migrate")
         capacity = config.capacity or max(1, config.messages // 2)
         tokens: dict[int, str] = {}
@@ -251,7 +295,8 @@ async def run(config: Config) -> Report:
                 procs = [Proc(role, i, env, work) for role, n in config.roles.items()
                          for i in range(n)]
                 return await _drive(config, rng, run_id, procs, http, database_url, proxy,
-                                    messenger, tokens, broker, postgres)
+                                    messenger, tokens, broker, postgres, dovecot, cdr,
+                                    lambda: json.loads(cli(env, work, "dlq", "ls", "--json")))
             finally:
                 for proc in procs:
                     proc.kill(signal.SIGTERM)
@@ -264,10 +309,14 @@ async def run(config: Config) -> Report:
 
 async def _fault(what: str, procs: list[Proc], proxy: Toxiproxy | None,
                  http: aiohttp.ClientSession, rng: random.Random,
-                 broker: OwnBroker | None = None, postgres: OwnPostgres | None = None) -> float:
+                 broker: OwnBroker | None = None, postgres: OwnPostgres | None = None,
+                 dovecot: OwnDovecot | None = None) -> float:
     """Inflict ``what``; returns how long it lasted (a process: until it is ready again)."""
     began = time.monotonic()
-    if what == "pg-restart":
+    if what == "dovecot-restart":
+        assert dovecot is not None
+        await asyncio.to_thread(dovecot.restart)
+    elif what == "pg-restart":
         assert postgres is not None
         await postgres.restart()
     elif what == "kafka-cut":
@@ -328,8 +377,9 @@ async def _supervise(procs: list[Proc], http: aiohttp.ClientSession,
 async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Proc],
                  http: aiohttp.ClientSession, database_url: str, proxy: Toxiproxy | None,
                  messenger: StandIn | None, tokens: dict[int, str],
-                 broker: OwnBroker | None = None, postgres: OwnPostgres | None = None
-                 ) -> Report:
+                 broker: OwnBroker | None = None, postgres: OwnPostgres | None = None,
+                 dovecot: OwnDovecot | None = None, cdr: CdrFile | None = None,
+                 dead_letters: Callable[[], list[dict[str, Any]]] | None = None) -> Report:
     for proc in procs:
         await proc.start(http)
     exits: Counter[str] = Counter()
@@ -338,7 +388,23 @@ async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Pr
     def urls() -> list[str]:
         return [p.url for p in procs if p.role == "webhooks" and p.ready]
 
-    poster = Poster(http, urls, rng, redeliver=config.redeliver)
+    sinks: dict[str, Sink] = {}
+    if dovecot is not None and cdr is not None:
+        sinks = {"email": MailDrop(dovecot), "hotline": cdr}
+    channels = CHANNELS + PULLED if sinks else CHANNELS
+
+    def message(i: int) -> Sent:
+        channel = channels[i % len(channels)]
+        if channel == "email":
+            return build_mail(run_id, i, len(channels))
+        if channel == "hotline":
+            return build_call(run_id, i, len(channels))
+        return build(run_id, i, channels)
+
+    poster = Poster(http, urls, rng, redeliver=config.redeliver, sinks=sinks)
+    poisons = poison(run_id, rng)[:config.poison] if sinks else []
+    poison_at = sorted(rng.randrange(config.messages) for _ in poisons)
+    appended: list[tuple[str, bytes]] = []
     progress = 0
     recoveries: list[tuple[str, int, float, float]] = []
     points = sorted(rng.uniform(0.1, 0.8) for _ in config.faults)
@@ -351,9 +417,11 @@ async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Pr
                 await asyncio.sleep(0.05)
             killed = time.monotonic()
             at_message = progress
-            took = await _fault(what, procs, proxy, http, rng, broker, postgres)
-            probe = Sent("webform", f"faults-{run_id}-probe-{k}", f"probe-{k}",
-                         _probe_body(run_id, k))
+            took = await _fault(what, procs, proxy, http, rng, broker, postgres, dovecot)
+            # a mail when the fault is the mail's (a puller killed, Dovecot restarted)
+            probe = (probe_mail(run_id, k) if what in ("dovecot-restart", "pullers") else
+                     Sent("webform", f"faults-{run_id}-probe-{k}", f"probe-{k}",
+                          _probe_body(run_id, k)))
             await poster.send(probe)
             while not await routed(database_url, probe.channel, probe.external_id):
                 if time.monotonic() - killed > config.settle_timeout:
@@ -375,8 +443,14 @@ async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Pr
             wait = began + i / config.rate - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await poster.send(build(run_id, i))
+            await poster.send(message(i))
             progress += 1
+            while poison_at and progress >= poison_at[0]:
+                poison_at.pop(0)
+                name, raw = poisons[len(appended)]
+                appended.append((name, raw))  # before the await: no other worker takes it
+                while not await sinks["email"](Sent("email", name, name, raw)):
+                    await asyncio.sleep(0.5)  # Dovecot restarting
 
     replies = Replies()
     drained = asyncio.Event()
@@ -389,7 +463,7 @@ async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Pr
 
     tally = poster.tally
     while True:
-        stored, threads, statuses, per_ticket = await snapshot(database_url)
+        stored, threads, statuses, per_ticket, on = await snapshot(database_url)
         present = all(key in stored for key in tally.accepted)
         if present and sum(statuses.values()) == sum(statuses[s] for s in SETTLED):
             break
@@ -409,8 +483,14 @@ async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Pr
             await asyncio.sleep(0.5)
         await asyncio.sleep(2.0)  # a late second send would show now
         acknowledged, missing, twice = replies.check(messenger)
+    poisoned = (await check_poison(dead_letters, appended, stored, config.settle_timeout)
+                if appended and dead_letters is not None else None)
     supervisor.cancel()
     tickets = sum(statuses.values())
+    sent_threads: dict[str, set[int]] = {}
+    for key, thread in tally.threads.items():
+        sent_threads.setdefault(thread, set()).update(on.get(key, set()))
+    expected = tally.accepted | set(tally.abandoned)
     return Report(
         driven=tally.driven, accepted=len(tally.accepted), retried=tally.retried,
         refused_503=tally.refused_503, failed_posts=tally.failed_posts,
@@ -418,6 +498,10 @@ async def _drive(config: Config, rng: random.Random, run_id: int, procs: list[Pr
         lost=sorted(k for k in tally.accepted if k not in stored),
         duplicated=sum(n - 1 for n in stored.values()),
         split_threads=sum(1 for ids in threads.values() if len(ids) > 1),
+        split_sent=sum(1 for ids in sent_threads.values() if len(ids) > 1),
+        unexpected=sum(1 for key in stored if key not in expected),
+        by_channel=dict(Counter(channel for channel, _ in tally.accepted)),
+        poison=poisoned,
         unsettled_tickets=tickets - sum(statuses[s] for s in SETTLED), tickets=tickets,
         assigned=statuses["assigned"] + statuses["open"], queued=statuses["queued"],
         multi_assigned=sum(1 for n in per_ticket.values() if n > 1),

@@ -1,7 +1,9 @@
 """What the fault suite sends: signed provider webhooks and web forms, each with its own
 provider id, posted the way the providers post them (a 503, a reset or a timeout is retried,
 on whichever of the webhooks processes is up; now and then an acknowledged one is delivered
-again, as providers do)."""
+again, as providers do). Mail and call lines (``tests.faults.pulled``) go through the same
+``Poster`` to a *sink* of their channel (an IMAP APPEND, a line of ``Master.csv``), retried
+the same way while the sink fails."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +44,11 @@ class Message:
     body: bytes
 
 
-def build(run: int, i: int) -> Message:
-    """Message ``i`` of run ``run`` (a number, so that provider ids stay numeric)."""
-    channel = CHANNELS[i % len(CHANNELS)]
-    j = i // len(CHANNELS)
+def build(run: int, i: int, channels: tuple[str, ...] = CHANNELS) -> Message:
+    """Message ``i`` of run ``run`` (a number, so that provider ids stay numeric), when
+    ``channels`` take turns (``channels[i % len(channels)]`` is one of ``CHANNELS``)."""
+    channel = channels[i % len(channels)]
+    j = i // len(channels)
     text = TEXTS[j % len(TEXTS)].format(i=i)
     now_ms = int(time.time() * 1000)
     # three messages per customer on the chat channels: one thread, one ticket
@@ -100,14 +103,20 @@ class Tally:
     redelivered: int = 0  # acknowledged messages the "provider" delivered again
     rejected: list[str] = field(default_factory=list)  # 4xx: a bug in the suite or the service
     abandoned: list[tuple[str, str]] = field(default_factory=list)  # never acknowledged
+    threads: dict[tuple[str, str], str] = field(default_factory=dict)  # accepted: its thread
+
+
+Sink = Callable[[Message], Awaitable[bool]]
 
 
 class Poster:
     """Posts messages to the live webhooks processes, retrying like a provider."""
 
     def __init__(self, http: aiohttp.ClientSession, urls: Callable[[], list[str]],
-                 rng: random.Random, *, redeliver: float = 0.03, give_up: float = 300.0) -> None:
+                 rng: random.Random, *, redeliver: float = 0.03, give_up: float = 300.0,
+                 sinks: Mapping[str, Sink] | None = None) -> None:
         self._http = http
+        self._sinks = dict(sinks or {})
         self._urls = urls
         self._rng = rng
         self._redeliver = redeliver
@@ -115,6 +124,9 @@ class Poster:
         self.tally = Tally()
 
     async def _post_once(self, message: Message) -> int | None:
+        sink = self._sinks.get(message.channel)
+        if sink is not None:  # mail, call lines: taken (as a 202) or not (as a reset)
+            return 202 if await sink(message) else None
         urls = self._urls()
         if not urls:
             return None
@@ -161,6 +173,7 @@ class Poster:
                 self.tally.abandoned.append(key)
             return
         self.tally.accepted.add(key)
+        self.tally.threads[key] = message.thread
         if self._rng.random() < self._redeliver:
             self.tally.redelivered += 1
             await self.deliver(message)
