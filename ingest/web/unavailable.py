@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from desk.json_answers import dumps
+from desk.json_answers import json_error
 from storage.db import database_unavailable
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,6 @@ async def unavailable_as_503(request: web.Request, handler: Handler) -> web.Stre
                     error=f"{type(exc).__name__}: {exc}"[:300])
         headers = {"Retry-After": RETRY_AFTER}
         if request.path.startswith("/api/"):
-            raise web.HTTPServiceUnavailable(
-                text=dumps({"error": "database_unavailable", "reason": REASON}),
-                content_type="application/json", headers=headers) from None
+            raise json_error(web.HTTPServiceUnavailable, "database_unavailable", REASON,
+                             headers) from None
         raise web.HTTPServiceUnavailable(text=f"503: {REASON}.", headers=headers) from None
