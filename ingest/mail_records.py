@@ -36,6 +36,11 @@ from storage.log_events import LogEvent
 
 log = structlog.get_logger(__name__)
 DLQ_GROUP = "puller:email"
+# The largest record a mail becomes on the bus: under Kafka's default message limit (1 MiB,
+# ``message.max.bytes``), with room for the record's headers. A bigger one would be refused
+# by the broker on every try and hold up every mail behind it; instead the mail is parked
+# (it stays whole in the mailbox, its headers go to the dead-letter topic).
+MAX_RECORD_BYTES = 900_000
 Made = tuple[list[OutgoingRecord], list[dict[str, Any]]]
 
 
@@ -106,14 +111,37 @@ class MakeRecords:
             if raw is None:
                 continue  # expunged between SEARCH and FETCH
             try:
-                records.append(self._record(fetched, uid, raw, received_at))
+                record = self._record(fetched, uid, raw, received_at)
             except Exception as exc:  # a parser bug costs this one mail only
                 # Kept whole in the dead-letter topic: never lost, never a stalled mailbox.
                 log.error(LogEvent.PULLER_PARSER_CRASHED, mailbox=self.mailbox,
                           folder=self.folder, uid=uid, error=type(exc).__name__)
-                records.append(self.dead_letter(
-                    raw, f"parser error: {type(exc).__name__}: {exc}", uidvalidity, uid))
+                record = self.dead_letter(
+                    raw, f"parser error: {type(exc).__name__}: {exc}", uidvalidity, uid)
+            if len(record.value) > MAX_RECORD_BYTES:
+                record = self._too_big(record, raw, uidvalidity, uid, parked)
+            records.append(record)
         return records, parked
+
+    def _too_big(self, record: OutgoingRecord, raw: bytes, uidvalidity: int, uid: int,
+                 parked: list[dict[str, Any]]) -> OutgoingRecord:
+        """A mail whose record would be over ``MAX_RECORD_BYTES``: parked like an oversize
+        one (it stays whole in the mailbox, the cursor remembers it), its header block in
+        the dead-letter topic with why."""
+        end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),
+                  default=-1)
+        head = raw[: end if 0 <= end < MAX_RECORD_BYTES else MAX_RECORD_BYTES // 2]
+        what = "its dead letter" if record.topic == DLQ else "its envelope"
+        log.warning(LogEvent.PULLER_PARKED, mailbox=self.mailbox, folder=self.folder,
+                    uid=uid, size=len(raw), record_bytes=len(record.value))
+        parked.append({"uid": uid, "size": len(raw), "message_id": None})
+        error = dict(record.headers).get("dlq.error", b"").decode(errors="replace")
+        reason = (f"{what} would be {len(record.value)} bytes > {MAX_RECORD_BYTES} "
+                  "(the bus's record limit); headers only, the mail stays in the mailbox"
+                  + (f"; {error}" if error else ""))
+        return self.dead_letter(head, reason, uidvalidity, uid,
+                                (("dlq.parked", b"record-too-big"),
+                                 ("imap.size", str(len(raw)).encode())))
 
     def _record(self, fetched: Fetched, uid: int, raw: bytes,
                 received_at: datetime) -> OutgoingRecord:

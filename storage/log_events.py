@@ -38,6 +38,7 @@ class LogEvent(StrEnum):
     PULLER_STARTED = "puller.started"
     PULLER_STOPPED = "puller.stopped"
     PULLER_APPENDED = "puller.appended"
+    PULLER_PARKED = "puller.parked_too_big"
     PULLER_SKIPPED_LINES = "puller.skipped_lines"
     PULLER_ROTATED = "puller.file_rotated"
     PULLER_FAILED = "puller.failed"

@@ -91,9 +91,9 @@ def poison(run: int, rng: random.Random) -> list[tuple[str, bytes]]:
     raw bytes): binary garbage, a 900 kB header line of binary junk, and control characters
     only. No NUL, CR or LF in them, so the server stores them byte for byte.
 
-    The long line stays under Kafka's default record limit (``message.max.bytes``, 1 MiB):
-    a dead letter over it is refused by the broker, and the puller retries it for ever,
-    stalling every mail behind it."""
+    The long line stays under the bus's record limit (``ingest.mail_records.MAX_RECORD_BYTES``):
+    a mail over it is parked (headers only in the dead-letter topic), not kept whole there,
+    so it could not be compared byte for byte."""
     def noise(n: int) -> bytes:  # no NUL (Dovecot stores it as 0x80), no CR or LF
         return bytes(b for b in rng.randbytes(n) if b not in (0, 10, 13))
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ingest.bus.topics import DLQ, INBOUND
-from ingest.mail_records import Fetched, MakeRecords, ParsePool
+from ingest.mail_records import MAX_RECORD_BYTES, Fetched, MakeRecords, ParsePool
 from tests.support import worker_probe
 from tests.support.crashing_maker import CrashingMaker
 
@@ -145,3 +145,25 @@ def test_the_cskh_script_s_workers_do_not_import_the_cli(tmp_path: Path) -> None
 
     assert worker_imports_cli()  # what spawn does with a script given by path
     assert not worker_imports_cli("named")
+
+
+def test_a_mail_too_big_for_the_bus_is_parked_not_retried_forever(tmp_path: Path) -> None:
+    # An unreadable 1.1 MB mail as a whole dead letter would be over Kafka's default record
+    # limit (1 MiB): the broker refuses it on every try and every mail behind it waits. It
+    # is parked instead: its header block in the dead-letter topic, the mail left whole in
+    # the mailbox, the cursor remembering it; the next mail goes on.
+    junk = b"Subject: =?x?Q?==?=\r\nX-Junk: " + bytes(range(1, 32)) * 36_000 + b"\r\n\r\n" \
+        + os.urandom(60_000)
+    assert 1_100_000 < len(junk) < 1_300_000
+    plain = (FIXTURES / NAMES[0]).read_bytes()
+    bodies = {1: junk, 2: plain}
+    made, parked = maker(tmp_path)(Fetched(7, (1, 2), {1: len(junk), 2: len(plain)}, bodies,
+                                           {}), NOW)
+    assert [r.topic for r in made] == [DLQ, INBOUND]
+    dead = made[0]
+    assert len(dead.value) < MAX_RECORD_BYTES and junk.startswith(dead.value)
+    headers = dict(dead.headers)
+    assert headers["dlq.parked"] == b"record-too-big"
+    assert headers["imap.size"] == str(len(junk)).encode()
+    assert b"the mail stays in the mailbox" in headers["dlq.error"]
+    assert [p["uid"] for p in parked] == [1]
