@@ -59,6 +59,7 @@ from storage.models import (
     Staff,
     Ticket,
     staff_queues,
+    ticket_number,
 )
 from storage.models import Queue as QueueRow
 
@@ -67,7 +68,7 @@ REPLY_CHANNELS: web.AppKey[frozenset[str]] = web.AppKey("desk.reply_channels", f
 # Where attachments are stored (``CSKH_ATTACHMENT_DIR``); only files under it are served.
 ATTACHMENT_DIR: web.AppKey[Path] = web.AppKey("desk.attachment_dir", Path)
 ACTIONS = ("claim", "reply", "note", "waiting", "resume", "resolve", "reopen", "reassign",
-           "relabel", "retry", "callback", "call")
+           "relabel", "retry", "callback", "call", "merge")
 # A callback's outcomes as the page offers them (``router.callbacks.OUTCOMES``).
 CALLBACK_OUTCOMES = ((REACHED, N_("Reached the customer")), (NO_ANSWER, N_("No answer")),
                      (BUSY, N_("Busy")), (RESOLVED, N_("Resolved on the call")))
@@ -291,6 +292,12 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
         return await _render(request, staff, raw_key, status=exc.status, part=htmx,
                              draft=body.get("text", "") if name in ("reply", "note") else "",
                              error=action_error(name, exc))
+    if name == "merge":  # this ticket is closed now: on to the one that goes on
+        kept = ticket_key(body.get("into", ""))
+        target = f"/inbox/tickets/{ticket_number(kept) if kept else raw_key}"
+        if htmx:
+            return web.Response(status=200, headers={"HX-Redirect": target})
+        raise web.HTTPSeeOther(target)
     if not htmx:
         raise web.HTTPSeeOther(f"/inbox/tickets/{raw_key}")
     notices = {"reply": gettext("Reply saved."), "note": gettext("Note saved."),

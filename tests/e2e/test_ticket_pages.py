@@ -600,3 +600,40 @@ async def test_a_refused_action_says_why_in_vietnamese(
     await binh.screenshot(path=str(artifact(f"ticket-refused-{backend.name}.png")),
                           full_page=True)
     assert errors == [[], [], []]
+
+
+async def test_two_forms_of_one_matter_are_merged_from_the_page(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser, wait_for: Wait) -> None:
+    # a web form cannot prove it continues a ticket: the same customer's second form is a new
+    # ticket, and the officer who sees it is the same matter merges it from the page
+    await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+    for text in ("Đơn 2210 giao thiếu 4 cuộn thép", "Bổ sung đơn 2210: thiếu cả 2 thùng sơn"):
+        resp = await client.post("/webhooks/webform", json={
+            "name": "Phạm Thu", "email": "thu@kimkhi.vn", "subject": "Thiếu hàng",
+            "category": "quantity", "message": text})
+        assert resp.status == 202, await resp.text()
+    first = await open_row(page, base, "giao thiếu 4 cuộn", wait_for)
+    second = await open_row(page, base, "thiếu cả 2 thùng", wait_for)
+    assert first != second
+    await page.fill("#merge-into", first)
+    await page.click("#merge")
+    await page.wait_for_url(f"{base}/inbox/tickets/{first}")  # on to the one that goes on
+    thread = page.locator("section.thread")
+    await thread.get_by_text("thiếu cả 2 thùng sơn").wait_for()
+    assert await thread.get_by_text(f"Đã gộp {second} vào phiếu này").count() == 1
+    await page.goto(f"{base}/inbox/tickets/{second}")
+    assert await page.get_attribute("#t-status", "data-code") == "closed"
+    assert await page.locator("#merge-form").count() == 0  # closed: nothing to merge
+    # into a ticket that does not exist: the reason in Vietnamese, the ticket kept
+    await page.goto(f"{base}/inbox/tickets/{first}")
+    await page.fill("#merge-into", "CSKH-999999")
+    await page.click("#merge")
+    assert "{" not in (await page.locator("#page-error").inner_text())
+    assert await page.get_attribute("#t-status", "data-code") != "closed"
+    assert errors == []
