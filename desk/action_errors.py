@@ -45,6 +45,8 @@ MESSAGES: dict[str | tuple[str, str], str] = {
     "unknown_staff": N_("There is no such colleague."),
     "not_in_queue": N_("That colleague does not serve this ticket's queue."),
     "same_ticket": N_("A ticket cannot be merged into itself."),
+    "no_survey_by_hand": N_("This ticket has no survey to hand over (it was sent on its "
+                            "channel, or answered)."),
     "target_closed": N_("The ticket to merge into is closed or merged itself: reopen it "
                         "first, or merge the other way."),
     "invalid_status": N_("Choose online, away or off."),

@@ -43,6 +43,7 @@ from desk.i18n import N_, gettext
 from desk.kb import plain_text, suggested, ticket_text
 from desk.pages import LOCAL_TZ
 from desk.reply_window import closed_window, refuse_if_closed
+from desk.surveys.by_hand import SURVEY_POLICY, by_hand, hand_link
 from desk.thread_view import thread_items
 from desk.ticket_actions import Action, Actor
 from desk.warranty import MATCHED_CATEGORIES, match_ticket
@@ -68,7 +69,7 @@ REPLY_CHANNELS: web.AppKey[frozenset[str]] = web.AppKey("desk.reply_channels", f
 # Where attachments are stored (``CSKH_ATTACHMENT_DIR``); only files under it are served.
 ATTACHMENT_DIR: web.AppKey[Path] = web.AppKey("desk.attachment_dir", Path)
 ACTIONS = ("claim", "reply", "note", "waiting", "resume", "resolve", "reopen", "reassign",
-           "relabel", "retry", "callback", "call", "merge")
+           "relabel", "retry", "callback", "call", "merge", "survey-link")
 # A callback's outcomes as the page offers them (``router.callbacks.OUTCOMES``).
 CALLBACK_OUTCOMES = ((REACHED, N_("Reached the customer")), (NO_ANSWER, N_("No answer")),
                      (BUSY, N_("Busy")), (RESOLVED, N_("Resolved on the call")))
@@ -192,6 +193,7 @@ async def ticket_context(request: web.Request, session: AsyncSession, staff: Sta
         "articles": [a | {"url": f"{request.url.origin()}{a['path']}",
                           "plain": plain_text(a["text"])} for a in articles],
         "last_message_id": max(inbound, default=0),
+        "survey_by_hand": await by_hand(session, ticket), "survey_link": None,
         "closed": ticket.status in actions.CLOSED,
         "may_act": actions.may_act(staff, ticket),
         "may_claim": ticket.assignee_id is None and ticket.status not in actions.CLOSED,
@@ -276,6 +278,8 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     htmx = request.headers.get("HX-Request") == "true"
     if name == "call":
         return await _call(request, who, raw_key, htmx)
+    if name == "survey-link":
+        return await _survey_link(request, raw_key, htmx)
     action = actions_by_name(request.app)[name]
     if name == "reply":
         action = _fresh_reply(action, request.app)
@@ -304,6 +308,23 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
                "callback": gettext("Callback recorded."),
                "retry": gettext("The reply is being sent again.")}
     return await _render(request, staff, raw_key, part=True, notice=notices.get(name))
+
+
+async def _survey_link(request: web.Request, raw_key: str, htmx: bool) -> web.Response:
+    """Make the link of the ticket's by-hand survey; the page shows it once, to copy."""
+    staff = request_staff(request)
+    policy = request.app.get(SURVEY_POLICY)
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            me = await session.get(Staff, staff.id) or staff
+            ticket = await _visible_ticket(session, me, raw_key)
+            if policy is None:
+                raise actions.ActionError(409, "no_survey_by_hand", "surveys are not set up")
+            link = await hand_link(session, me, ticket, policy, request.app[CLOCK]())
+    except actions.ActionError as exc:
+        return await _render(request, staff, raw_key, status=exc.status, part=htmx,
+                             error=action_error("survey-link", exc))
+    return await _render(request, staff, raw_key, part=htmx, survey_link=link)
 
 
 async def _call(request: web.Request, who: Actor, raw_key: str, htmx: bool) -> web.Response:

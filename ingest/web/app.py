@@ -28,13 +28,14 @@ from desk.pages import setup_pages
 from desk.reply_window import REPLY_WINDOWS
 from desk.reports_page import add_reports_routes
 from desk.sign_in import add_sign_in_routes
+from desk.surveys.by_hand import SURVEY_POLICY
 from desk.surveys.page import add_survey_routes
 from desk.ticket_page import ATTACHMENT_DIR, REPLY_CHANNELS, add_ticket_routes
 from desk.warranty_page import add_warranty_routes
 from desk.web_session import setup_sessions
 from ingest.bus.base import BusUnavailable
 from ingest.keys import BUS, CLOCK, ENGINE, ROLES, SESSIONS, SETTINGS, Clock
-from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx
+from ingest.lifecycle import bus_ctx, consumers_ctx, storage_ctx, survey_policy
 from ingest.pipeline import outbound_publisher
 from ingest.pullers import pullers_ctx
 from ingest.registry import webhook_connectors
@@ -153,6 +154,7 @@ def create_app(settings: Settings, roles: Sequence[Role] = ALL_ROLES, *,
         add_inbox_routes(app)
         add_reports_routes(app)
         add_kb_edit_routes(app)
+        app[SURVEY_POLICY] = survey_policy(settings)
         senders = _reply_senders(settings)
         app[REPLY_CHANNELS] = frozenset(senders)
         app[REPLY_WINDOWS] = _reply_windows(senders)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page
+from sqlalchemy import select
 
 from connectors.signing import hmac_sha256_hex
 from desk.api import ticket_key
@@ -636,4 +637,55 @@ async def test_two_forms_of_one_matter_are_merged_from_the_page(
     await page.click("#merge")
     assert "{" not in (await page.locator("#page-error").inner_text())
     assert await page.get_attribute("#t-status", "data-code") != "closed"
+    assert errors == []
+
+
+async def test_a_survey_the_channel_cannot_carry_is_handed_over_from_the_page(
+        backend: Any, sessions: SessionFactory, aiohttp_client: AiohttpClient,
+        browser: Browser) -> None:
+    from storage.models import Message, Survey
+    an = await add_officer(sessions, "Nguyễn Văn An", QUEUES)
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        ticket = Ticket(channel="webform", thread_key=f"webform:{uuid.uuid4().hex}",
+                        status="resolved", queue="cskh", category="delivery",
+                        priority="normal", assignee_id=an, subject="Giao chậm",
+                        created_at=now - timedelta(hours=3), resolved_at=now)
+        session.add(ticket)
+        await session.flush()
+        session.add(Message(ticket_id=ticket.id, envelope_id=uuid.uuid4(), channel="webform",
+                            external_id=uuid.uuid4().hex, text="Đơn 77 giao chậm 2 ngày",
+                            sent_at=now - timedelta(hours=3), received_at=now))
+        session.add(Survey(ticket_id=ticket.id, channel="webform", officer_id=an,
+                           status="manual", reason="no_sender"))
+        await session.flush()
+        number = ticket.number
+    client = await aiohttp_client(create_app(backend.settings()))
+    base = str(client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = page_errors(page)
+    await sign_in_page(page, base, "Nguyễn Văn An")
+    await page.goto(f"{base}/inbox/tickets/{number}")
+    assert "không gửi được khảo sát" in (await page.text_content("#survey-by-hand") or "")
+    await page.click("#make-survey-link")
+    await page.locator("#survey-link").wait_for()
+    link = await page.text_content("#survey-link") or ""
+    assert link.startswith("http://127.0.0.1:8080/s/")  # under CSKH_PUBLIC_URL
+    token = link.rsplit("/", 1)[1]
+    survey_page = await client.get(f"/s/{token}")
+    assert survey_page.status == 200 and "hài lòng" in await survey_page.text()
+    async with sessions() as session:
+        survey = await session.scalar(select(Survey))
+        assert survey is not None and (survey.status, survey.reason) == ("sent", "by_hand")
+        assert survey.token_hash is not None and token not in survey.token_hash  # hash only
+    # the link is shown once; a new one replaces it and the old one stops working
+    await page.goto(f"{base}/inbox/tickets/{number}")
+    assert await page.locator("#survey-link").count() == 0
+    assert "chưa trả lời" in (await page.text_content("#survey-by-hand") or "")
+    await page.click("#make-survey-link")
+    await page.locator("#survey-link").wait_for()
+    again = (await page.text_content("#survey-link") or "").rsplit("/", 1)[1]
+    assert again != token
+    assert (await client.get(f"/s/{token}")).status == 404
+    assert (await client.get(f"/s/{again}")).status == 200
     assert errors == []
