@@ -199,7 +199,8 @@ async def test_every_report_on_the_page_with_links_and_own_figures(
     await page.goto(f"{base}/reports")
     offered = await page.locator("#p-report option").evaluate_all(
         "options => options.map(o => o.value)")
-    assert offered == ["satisfaction", "volume", "sla", "officers", "low-ratings", "warranty"]
+    assert offered == ["satisfaction", "volume", "sla", "officers", "low-ratings", "warranty",
+                       "campaign"]  # the campaign's figures: tests/desk/test_report_campaign.py
 
     # volume, split by channel, for November
     await page.select_option("#p-report", "volume")
