@@ -24,6 +24,7 @@ from desk.auth import visible
 from desk.care.plan import PlanError, entries
 from desk.directory import Filters, account_by_id, account_page, allocate, describe_account
 from desk.i18n import N_, gettext
+from desk.labels import LABELS
 from desk.reports.periods import local_date
 from desk.warranty import list_items
 from desk.web_session import (
@@ -34,14 +35,14 @@ from desk.web_session import (
     request_staff,
 )
 from router.customers import TIERS
+from router.staff import LEADS
 from storage.log_events import LogEvent
 from storage.models import Staff
 
 log = structlog.get_logger(__name__)
-LEADS = frozenset({"lead", "admin"})
 
 MAX_QUERY = 200
-TIER_LABELS = {"key": N_("Key account"), "standard": N_("Standard"), "small": N_("Small")}
+TIER_LABELS = LABELS["tier"]
 ACTION_LABELS = {"call": N_("Call"), "email": N_("E-mail"), "visit": N_("Visit"),
                  "gift": N_("Gift")}
 ENTRY_STATUS_LABELS = {"planned": N_("Planned"), "done": N_("Done"), "skipped": N_("Skipped")}

@@ -27,14 +27,13 @@ from desk.kb import (
     save_article,
 )
 from desk.web_session import forbidden, page_login_required, render_staff_page, request_staff
+from router.staff import LEADS
 from storage.models_care import KB_CATEGORIES, KbArticle
-
-EDITORS = frozenset({"lead", "admin"})
 
 
 def _editor(request: web.Request) -> int:
     staff = request_staff(request)
-    if staff.role not in EDITORS:
+    if staff.role not in LEADS:
         raise forbidden(gettext("Only leads and admins write the knowledge base."))
     return staff.id
 

@@ -30,6 +30,7 @@ from desk.reports.registry import GROUPINGS
 from desk.reports.render import render
 from desk.web_session import page_login_required, render_staff_page, request_staff
 from router.calendars import QueueCalendars
+from router.staff import LEADS
 from storage.models import Campaign, Staff
 
 PAGE_REPORTS = ("satisfaction", "volume", "sla", "officers", "low-ratings", "warranty",
@@ -45,7 +46,6 @@ DOWNLOADS = {"csv": "text/csv; charset=utf-8",
 # the share each report's chart draws, 0-100
 HEADLINE = {"satisfaction": "csat_pct", "sla": "first_response_within_sla_pct",
             "officers": "sla_pct", "warranty": "in_warranty_pct"}
-LEADS = frozenset({"lead", "admin"})
 
 
 TITLES = {"satisfaction": N_("Customer satisfaction (CSAT)"),

@@ -16,6 +16,8 @@ from storage.models import Queue, Staff, Ticket, login_key, utcnow
 from storage.search_fold import fold
 
 ROLES = ("agent", "lead", "admin")
+# the roles that lead: every officer's figures, allocating accounts, writing the knowledge base
+LEADS = frozenset({"lead", "admin"})
 STATUSES = ("online", "away", "off")
 ACTIVE_TICKET_STATUSES = ("assigned", "open", "waiting")
 
