@@ -24,36 +24,32 @@ from tests.support.service import Service
 pytestmark = pytest.mark.slow
 
 
-async def _counts(database_url: str) -> tuple[int, int, int]:
-    """(care tickets, distinct entries they are for, entries with a ticket)."""
+async def _tasks(database_url: str, kind: str,
+                 task: type[CareEntry] | type[MaintenanceVisit]) -> tuple[int, int, int]:
+    """(task tickets of ``kind``, distinct entries or visits they are for, ``task`` rows with a
+    ticket)."""
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as s:
             tickets = await s.scalar(select(func.count()).select_from(Ticket).where(
-                Ticket.kind == "care")) or 0
+                Ticket.kind == kind)) or 0
             distinct = await s.scalar(select(func.count(func.distinct(Ticket.thread_key)))
-                                      .where(Ticket.kind == "care")) or 0
-            linked = await s.scalar(select(func.count()).select_from(CareEntry).where(
-                CareEntry.ticket_id.is_not(None))) or 0
+                                      .where(Ticket.kind == kind)) or 0
+            linked = await s.scalar(select(func.count()).select_from(task).where(
+                task.ticket_id.is_not(None))) or 0
             return tickets, distinct, linked
     finally:
         await engine.dispose()
+
+
+async def _counts(database_url: str) -> tuple[int, int, int]:
+    """(care tickets, distinct entries they are for, entries with a ticket)."""
+    return await _tasks(database_url, "care", CareEntry)
 
 
 async def _visits(database_url: str) -> tuple[int, int, int]:
     """(maintenance tickets, distinct visits they are for, visit rows with a ticket)."""
-    engine = create_engine(database_url)
-    try:
-        async with session_factory(engine)() as s:
-            tickets = await s.scalar(select(func.count()).select_from(Ticket).where(
-                Ticket.kind == "maintenance")) or 0
-            distinct = await s.scalar(select(func.count(func.distinct(Ticket.thread_key)))
-                                      .where(Ticket.kind == "maintenance")) or 0
-            linked = await s.scalar(select(func.count()).select_from(MaintenanceVisit).where(
-                MaintenanceVisit.ticket_id.is_not(None))) or 0
-            return tickets, distinct, linked
-    finally:
-        await engine.dispose()
+    return await _tasks(database_url, "maintenance", MaintenanceVisit)
 
 
 async def _due_entries(database_url: str, today: date) -> int:
